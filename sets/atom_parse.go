@@ -13,7 +13,9 @@ type AtomError struct {
 	Msg   string
 }
 
-func (e *AtomError) Error() string { return fmt.Sprintf("col %d: %s in atom %q", e.Col, e.Msg, e.Input) }
+func (e *AtomError) Error() string {
+	return fmt.Sprintf("col %d: %s in atom %q", e.Col, e.Msg, e.Input)
+}
 
 // ParseAtom parses a full atom; the category is required.
 func ParseAtom(s string) (Atom, error) { return parseAtom(s, true) }
