@@ -20,8 +20,8 @@ func (e *AtomError) Error() string {
 // ParseAtom parses a full atom; the category is required.
 func ParseAtom(s string) (Atom, error) { return parseAtom(s, true) }
 
-// ParseAtomLoose also accepts atoms without a category ("a-1", ">=a-1"),
-// as portage-utils' qatom does.
+// ParseAtomLoose also accepts atoms without a category ("a-1", ">=a-1")
+// and a revision after ~, as portage-utils' qatom does.
 func ParseAtomLoose(s string) (Atom, error) { return parseAtom(s, false) }
 
 func parseAtom(s string, needCategory bool) (Atom, error) {
@@ -80,7 +80,7 @@ func parseAtom(s string, needCategory bool) (Atom, error) {
 		if err != nil {
 			return fail(pkgStart+h+1, "%v", err)
 		}
-		if a.Op == OpTilde && (v.Revision != 0 || v.RevisionGiven) {
+		if a.Op == OpTilde && needCategory && (v.Revision != 0 || v.RevisionGiven) {
 			return fail(pkgStart+h+1, "~ ignores the revision; drop -r%d", v.Revision)
 		}
 		a.Version = &v

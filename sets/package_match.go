@@ -1,0 +1,130 @@
+package sets
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ParsePackage parses one concrete package-version such as an installed
+// "cat/pkg-1.2-r3:slot/sub::repo".
+func ParsePackage(s string) (Package, error) { return parsePackage(s, true) }
+
+func parsePackage(s string, needCategory bool) (Package, error) {
+	a, err := parseAtom("="+s, needCategory)
+	if err != nil {
+		if ae, ok := err.(*AtomError); ok {
+			return Package{}, fmt.Errorf("invalid package %q: col %d: %s", s, ae.Col-1, ae.Msg)
+		}
+		return Package{}, err
+	}
+	if a.Glob || len(a.Use) > 0 || a.SlotOp != "" {
+		return Package{}, fmt.Errorf("invalid package %q: a package-version has no glob, slot operator or USE dependencies", s)
+	}
+	return Package{Category: a.Category, Name: a.Package, Version: *a.Version, Slot: a.Slot, SubSlot: a.SubSlot, Repo: a.Repo}, nil
+}
+
+// CP is "cat/pkg".
+func (p Package) CP() string {
+	if p.Category == "" {
+		return p.Name
+	}
+	return p.Category + "/" + p.Name
+}
+
+// String prints "cat/pkg-ver[:slot[/sub]][::repo]".
+func (p Package) String() string {
+	s := p.CP() + "-" + p.Version.String()
+	if p.Slot != "" {
+		s += ":" + p.Slot
+		if p.SubSlot != "" {
+			s += "/" + p.SubSlot
+		}
+	}
+	if p.Repo != "" {
+		s += "::" + p.Repo
+	}
+	return s
+}
+
+// Matches reports whether package p satisfies atom a's name, version
+// operator, slot and repository. USE dependencies are not checked: the
+// installed USE flags are not consulted here. For blockers it reports
+// whether p matches the blocked atom; what that means is the caller's call.
+func (a Atom) Matches(p Package) bool {
+	if a.Package != p.Name || (a.Category != "" && p.Category != "" && a.Category != p.Category) {
+		return false
+	}
+	if a.Slot != "" && (a.Slot != p.Slot || (a.SubSlot != "" && a.SubSlot != p.SubSlot)) {
+		return false
+	}
+	if a.Repo != "" && a.Repo != p.Repo {
+		return false
+	}
+	if a.Version == nil {
+		return true
+	}
+	v := *a.Version
+	switch a.Op {
+	case OpEqual:
+		if a.Glob {
+			return globMatches(v, p.Version)
+		}
+		return p.Version.Compare(v) == 0
+	case OpTilde:
+		return p.Version.compareIgnoringRevision(v) == 0
+	case OpLess:
+		return p.Version.Compare(v) < 0
+	case OpLessEqual:
+		return p.Version.Compare(v) <= 0
+	case OpGreater:
+		return p.Version.Compare(v) > 0
+	case OpGreaterEqual:
+		return p.Version.Compare(v) >= 0
+	}
+	return false
+}
+
+// globMatches implements "=cat/pkg-V*": the version string starts with V.
+func globMatches(pattern, v Version) bool {
+	ps := pattern
+	ps.Revision, ps.RevisionGiven = 0, false
+	vs := v
+	if !pattern.RevisionGiven {
+		vs.Revision, vs.RevisionGiven = 0, false
+	}
+	return strings.HasPrefix(vs.String(), ps.String()) || strings.HasPrefix(v.String(), pattern.String())
+}
+
+// CompareVerdict reproduces portage-utils' "qatom -c A B": for two
+// package-versions "A < B", "A == B" or "A > B"; when B carries an
+// operator, "A == B" if A matches B and "A != B" otherwise.
+func CompareVerdict(a, b string) (string, error) {
+	pa, err := parsePackageOrName(a)
+	if err != nil {
+		return "", err
+	}
+	if b != "" && !strings.ContainsAny(b[:1], "<>=~!") {
+		// Plain package-version: order the two.
+		pb, err := parsePackageOrName(b)
+		if err != nil {
+			return "", err
+		}
+		if pa.CP() != pb.CP() {
+			return a + " != " + b, nil
+		}
+		return a + " " + map[int]string{-1: "<", 0: "==", 1: ">"}[pa.Version.Compare(pb.Version)] + " " + b, nil
+	}
+	atomB, err := ParseAtomLoose(b)
+	if err != nil {
+		return "", err
+	}
+	if atomB.Version == nil {
+		return "", fmt.Errorf("%q: want a package-version or an atom with an operator", b)
+	}
+	if atomB.Matches(pa) {
+		return a + " == " + b, nil
+	}
+	return a + " != " + b, nil
+}
+
+func parsePackageOrName(s string) (Package, error) { return parsePackage(s, false) }
