@@ -80,7 +80,7 @@ func ParseVersion(s string) (Version, error) {
 
 func smallInt(d string) (int, bool) {
 	d = strings.TrimLeft(d, "0")
-	if len(d) > 9 {
+	if len(d) > 18 {
 		return 0, false
 	}
 	n := 0
