@@ -129,3 +129,25 @@ func readLines(t *testing.T, path string) []string {
 	}
 	return lines
 }
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"1", "1.0.2-r0", "1.2.3b_alpha4_p5-r6", "007.010_rc", "2014.12-r2014120900"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseVersion(s)
+		if err != nil {
+			return
+		}
+		w, err := ParseVersion(v.String())
+		if err != nil {
+			t.Fatalf("%q printed as %q which does not parse: %v", s, v.String(), err)
+		}
+		if v.Compare(w) != 0 || w.String() != v.String() {
+			t.Fatalf("unstable: %q -> %q -> %q", s, v.String(), w.String())
+		}
+		if v.Compare(v) != 0 {
+			t.Fatalf("%q not equal to itself", s)
+		}
+	})
+}
