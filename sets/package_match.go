@@ -9,6 +9,9 @@ import (
 // "cat/pkg-1.2-r3:slot/sub::repo".
 func ParsePackage(s string) (Package, error) { return parsePackage(s, true) }
 
+// ParsePackageLoose also accepts a package-version without a category ("a-1").
+func ParsePackageLoose(s string) (Package, error) { return parsePackage(s, false) }
+
 func parsePackage(s string, needCategory bool) (Package, error) {
 	a, err := parseAtom("="+s, needCategory)
 	if err != nil {
@@ -84,28 +87,26 @@ func (a Atom) Matches(p Package) bool {
 	return false
 }
 
-// globMatches implements "=cat/pkg-V*": the version string starts with V.
+// globMatches implements "=cat/pkg-V*": the version's string starts with V.
+// The revision takes part only when the pattern names one (=a-1-r1*).
 func globMatches(pattern, v Version) bool {
-	ps := pattern
-	ps.Revision, ps.RevisionGiven = 0, false
-	vs := v
-	if !pattern.RevisionGiven {
-		vs.Revision, vs.RevisionGiven = 0, false
+	if !pattern.RevisionGiven && pattern.Revision == 0 {
+		v.Revision, v.RevisionGiven = 0, false
 	}
-	return strings.HasPrefix(vs.String(), ps.String()) || strings.HasPrefix(v.String(), pattern.String())
+	return strings.HasPrefix(v.String(), pattern.String())
 }
 
 // CompareVerdict reproduces portage-utils' "qatom -c A B": for two
 // package-versions "A < B", "A == B" or "A > B"; when B carries an
 // operator, "A == B" if A matches B and "A != B" otherwise.
 func CompareVerdict(a, b string) (string, error) {
-	pa, err := parsePackageOrName(a)
+	pa, err := ParsePackageLoose(a)
 	if err != nil {
 		return "", err
 	}
 	if b != "" && !strings.ContainsAny(b[:1], "<>=~!") {
 		// Plain package-version: order the two.
-		pb, err := parsePackageOrName(b)
+		pb, err := ParsePackageLoose(b)
 		if err != nil {
 			return "", err
 		}
@@ -127,4 +128,3 @@ func CompareVerdict(a, b string) (string, error) {
 	return a + " != " + b, nil
 }
 
-func parsePackageOrName(s string) (Package, error) { return parsePackage(s, false) }

@@ -10,25 +10,6 @@ import (
 
 const gentooData = "../../shared/testdata/gentoo"
 
-// splitPV splits "name-version" at the last hyphen that starts a valid
-// version (enough for the plain package-versions of the vectors).
-func splitPV(t *testing.T, pv string) (Version, bool) {
-	for i := len(pv) - 1; i > 0; i-- {
-		if pv[i] != '-' {
-			continue
-		}
-		rest := pv[i+1:]
-		if strings.HasPrefix(rest, "r") && i > 0 {
-			continue
-		}
-		v, err := ParseVersion(rest)
-		if err == nil {
-			return v, true
-		}
-	}
-	return Version{}, false
-}
-
 // TestVersionCompareVectors checks every line of portage-utils'
 // atom_compare vectors whose two sides are plain package-versions.
 func TestVersionCompareVectors(t *testing.T) {
@@ -43,12 +24,12 @@ func TestVersionCompareVectors(t *testing.T) {
 		if len(f) != 2 || strings.ContainsAny(f[0]+f[1], "<>=~!:*[/") {
 			continue // atoms with operators, slots or categories: the atom parser's job
 		}
-		a, okA := splitPV(t, f[0])
-		b, okB := splitPV(t, f[1])
-		if !okA || !okB {
+		pa, errA := parsePackage(f[0], false)
+		pb, errB := parsePackage(f[1], false)
+		if errA != nil || errB != nil {
 			continue
 		}
-		op := map[int]string{-1: "<", 0: "==", 1: ">"}[a.Compare(b)]
+		op := map[int]string{-1: "<", 0: "==", 1: ">"}[pa.Version.Compare(pb.Version)]
 		got := f[0] + " " + op + " " + f[1]
 		if got != good[i] {
 			t.Errorf("static.tests:%d: got %q, want %q", i+1, got, good[i])

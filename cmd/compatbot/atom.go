@@ -102,8 +102,8 @@ func atomParse(args []string, stdout, stderr io.Writer) int {
 		out := atomJSON{Input: in}
 		a, err := sets.ParseAtomLoose(in)
 		if err != nil {
-			// A bare package-version ("cat/pkg-1.2") is an input too.
-			if p, perr := sets.ParsePackage(in); perr == nil {
+			// A bare package-version ("cat/pkg-1.2", "a-1") is an input too.
+			if p, perr := sets.ParsePackageLoose(in); perr == nil {
 				a, err = sets.Atom{Category: p.Category, Package: p.Name, Version: &p.Version, Slot: p.Slot, SubSlot: p.SubSlot, Repo: p.Repo}, nil
 			}
 		}

@@ -66,10 +66,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return c.Run(args[1:], stdout, stderr)
 }
 
-// closest suggests a registered command sharing a prefix with a mistyped one.
+// closest suggests a registered command sharing the first two letters of a
+// mistyped one; the first in name order, so the suggestion is stable.
 func closest(name string) string {
+	if len(name) < 2 {
+		return ""
+	}
+	names := make([]string, 0, len(commands))
 	for n := range commands {
-		if len(name) >= 2 && (strings.HasPrefix(n, name[:2])) {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if strings.HasPrefix(n, name[:2]) {
 			return n
 		}
 	}
