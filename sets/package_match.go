@@ -127,4 +127,3 @@ func CompareVerdict(a, b string) (string, error) {
 	}
 	return a + " != " + b, nil
 }
-
