@@ -1,0 +1,196 @@
+package gitrepo
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// gitServer serves the repositories under root over git's smart HTTP
+// protocol with the real git-http-backend, refusing any request that lacks
+// the Basic credentials GitHub expects for an installation token.
+type gitServer struct {
+	*httptest.Server
+	root     string
+	requests atomic.Int32
+	rejected atomic.Int32
+}
+
+func newGitServer(t *testing.T, token string) *gitServer {
+	t.Helper()
+	execPath, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend")
+	if _, err := os.Stat(backend); err != nil {
+		t.Fatalf("git-http-backend: %v", err)
+	}
+	s := &gitServer{root: t.TempDir()}
+	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"}}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token))
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		if r.Header.Get("Authorization") != want {
+			s.rejected.Add(1)
+			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// publish makes work (a repository with a work tree) available as
+// owner/name.git on the server.
+func (s *gitServer) publish(t *testing.T, work, owner, name string) string {
+	t.Helper()
+	dst := filepath.Join(s.root, owner, name+".git")
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	gitOut(t, work, "clone", "--quiet", "--bare", work, dst)
+	// Served HEAD is main, as on GitHub where main is the default branch.
+	gitOut(t, dst, "symbolic-ref", "HEAD", "refs/heads/main")
+	return s.URL + "/" + owner + "/" + name + ".git"
+}
+
+const testToken = "ghs_s3cretInstallationToken0123456789"
+
+func TestCacheFetch(t *testing.T) {
+	ctx := context.Background()
+	srv := newGitServer(t, testToken)
+	work := initExample(t)
+	url := srv.publish(t, work, "eessi", "compat-layer")
+	cache := &Cache{Dir: t.TempDir()}
+
+	dir, err := cache.Fetch(ctx, url, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.ReplaceAll(strings.TrimPrefix(srv.URL, "http://"), ":", "_")
+	if want := filepath.Join(cache.Dir, host, "eessi", "compat-layer.git"); dir != want {
+		t.Errorf("dir = %s, want %s", dir, want)
+	}
+	if got, want := gitOut(t, dir, "rev-parse", "pr"), gitOut(t, work, "rev-parse", "pr"); got != want {
+		t.Errorf("pr = %s, want %s", got, want)
+	}
+	if br, err := DefaultBranch(ctx, dir); err != nil || br != "main" {
+		t.Errorf("DefaultBranch = %q, %v; want main", br, err)
+	}
+	if srv.rejected.Load() != 0 {
+		t.Errorf("%d requests went without the token", srv.rejected.Load())
+	}
+	assertNoSecret(t, cache.Dir)
+
+	// A new commit upstream, and a PR ref fetched explicitly.
+	upstream := filepath.Join(srv.root, "eessi", "compat-layer.git")
+	gitOut(t, upstream, "update-ref", "refs/pull/7/head", gitOut(t, upstream, "rev-parse", "pr"))
+	gitOut(t, upstream, "update-ref", "refs/heads/main", gitOut(t, upstream, "rev-parse", "pr"))
+	if _, err := cache.Fetch(ctx, url, testToken, "+refs/heads/*:refs/heads/*", "+refs/pull/7/head:refs/pull/7/head"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := gitOut(t, dir, "rev-parse", "main"), gitOut(t, work, "rev-parse", "pr"); got != want {
+		t.Errorf("after second fetch main = %s, want %s", got, want)
+	}
+	if _, err := ResolveCommit(ctx, dir, "refs/pull/7/head"); err != nil {
+		t.Errorf("PR ref not fetched: %v", err)
+	}
+}
+
+func TestCacheFetchWrongToken(t *testing.T) {
+	srv := newGitServer(t, testToken)
+	url := srv.publish(t, initExample(t), "eessi", "compat-layer")
+	cache := &Cache{Dir: t.TempDir()}
+	const wrong = "ghs_wrongTokenWrongTokenWrong"
+	_, err := cache.Fetch(context.Background(), url, wrong)
+	if err == nil {
+		t.Fatal("fetch with a wrong token succeeded")
+	}
+	msg := err.Error()
+	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + wrong))
+	if strings.Contains(msg, wrong) || strings.Contains(msg, basic) {
+		t.Errorf("error leaks the token: %s", msg)
+	}
+	if !strings.Contains(msg, "git fetch") || !strings.Contains(msg, "authentication failed") {
+		t.Errorf("error does not say what failed: %s", msg)
+	}
+	// No token at all must fail too, without prompting (GIT_TERMINAL_PROMPT=0).
+	if _, err := cache.Fetch(context.Background(), url, ""); err == nil {
+		t.Error("fetch without a token succeeded")
+	}
+	// A failed first fetch leaves no half clone behind.
+	ents, _ := filepath.Glob(filepath.Join(cache.Dir, "*", "eessi", "*.git"))
+	if len(ents) != 0 {
+		t.Errorf("half clone left: %v", ents)
+	}
+}
+
+func TestCacheFetchConcurrent(t *testing.T) {
+	srv := newGitServer(t, testToken)
+	work := initExample(t)
+	url := srv.publish(t, work, "eessi", "compat-layer")
+	cache := &Cache{Dir: t.TempDir()}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = cache.Fetch(context.Background(), url, testToken)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("fetch %d: %v", i, err)
+		}
+	}
+}
+
+func TestCacheFetchRefusesBadInput(t *testing.T) {
+	cache := &Cache{Dir: t.TempDir()}
+	ctx := context.Background()
+	for _, tt := range []struct{ url, refspec, want string }{
+		{"https://x-access-token:abc@github.com/o/r.git", "", "must not carry credentials"},
+		{"file:///etc/o/r.git", "", "scheme"},
+		{"https://github.com/../r.git", "", "not a plain name"},
+		{"https://github.com/o/r/extra", "", "want https://host/owner/repo"},
+		{"https://github.com/o/r.git", "--upload-pack=evil", "starts with '-'"},
+		{"https://github.com/o/r.git", "+refs/heads/*:refs/x", "glob"},
+	} {
+		var refspecs []string
+		if tt.refspec != "" {
+			refspecs = []string{tt.refspec}
+		}
+		_, err := cache.Fetch(ctx, tt.url, "tok", refspecs...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Fetch(%q, %q) = %v, want error containing %q", tt.url, tt.refspec, err, tt.want)
+		}
+	}
+}
+
+// assertNoSecret fails if the token appears in any file under dir.
+func assertNoSecret(t *testing.T, dir string) {
+	t.Helper()
+	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + testToken))
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		data, _ := os.ReadFile(p)
+		if strings.Contains(string(data), testToken) || strings.Contains(string(data), basic) {
+			t.Errorf("%s contains the token", p)
+		}
+		return nil
+	})
+}
