@@ -318,4 +318,3 @@ func TestGentooArch(t *testing.T) {
 		}
 	}
 }
-
