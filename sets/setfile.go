@@ -1,6 +1,7 @@
 package sets
 
-// Entry is one non-comment line of a set file.
+// Entry is one non-comment line of a set file (or one package of an EESSI
+// YAML list, converted to the same model).
 type Entry struct {
 	Line int // 1-based
 	Col  int // 1-based column of the entry's first token
@@ -14,6 +15,25 @@ type Entry struct {
 	// Reason documents why the entry is in the set: its trailing "# ..."
 	// comment, or the comment block right above it. "" when undocumented.
 	Reason string
+	// Comment is the trailing "# ..." text; Block the comment block above
+	// the entry's group (shared by the group's entries) and Group its
+	// 1-based number, 0 when no block is above. Format uses them to print
+	// the file back.
+	Comment string
+	Block   []string
+	Group   int
+	// ArchScoped is set for YAML entries with include_on/exclude_on: the
+	// list states on which arches the package is, which is the reason for
+	// it being on some arches only.
+	ArchScoped bool
+}
+
+// CommentBlock is a comment block that documents no entry (a header, or a
+// block followed by a blank line); Format keeps it before entry Before.
+type CommentBlock struct {
+	Line   int
+	Before int
+	Lines  []string
 }
 
 // SetFile is one parsed set file of the managed repository.
@@ -21,16 +41,28 @@ type SetFile struct {
 	Path    string // path inside the repository, used in diagnostics
 	Name    string // set name as Portage sees it (file base name)
 	Version string
-	OS      string
-	Arch    string
-	Entries []Entry
+	// OS and Arch are "" for a set that applies to every arch of its
+	// version (EESSI's old eessi-2020.08 naming).
+	OS       string
+	Arch     string
+	Entries  []Entry
+	Detached []CommentBlock
 }
 
-// Target names one version and os-arch, the unit compatbot builds and deploys.
+// Target names one version and os-arch, the unit compatbot builds and
+// deploys. OS and Arch are "" for a set that applies to all arches.
 type Target struct {
-	Version string
-	OS      string
-	Arch    string
+	Version string `json:"version"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
 }
 
-func (t Target) String() string { return t.Version + " " + t.OS + "-" + t.Arch }
+func (t Target) String() string {
+	if t.OS == "" && t.Arch == "" {
+		return t.Version + " (all arches)"
+	}
+	return t.Version + " " + t.OS + "-" + t.Arch
+}
+
+// Target is the version and os-arch the set is for.
+func (sf *SetFile) Target() Target { return Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch} }

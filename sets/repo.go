@@ -1,0 +1,199 @@
+package sets
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Repo is the set files of one revision of the managed repository.
+type Repo struct {
+	Config *Config
+	// Sets are sorted by version, os, arch and path.
+	Sets []*SetFile
+	// Skipped lists files under the sets folder that are not named like a
+	// set file of the layout (README.md, a stray file); lint warns on them.
+	Skipped []string
+}
+
+// LoadRepoConfig reads DefaultConfigPath from fsys, or returns DefaultConfig
+// when the file does not exist. Pass the base branch's tree: the config that
+// judges a PR must never come from the PR itself.
+func LoadRepoConfig(fsys fs.FS) (*Config, error) {
+	data, err := fs.ReadFile(fsys, DefaultConfigPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DefaultConfig(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", DefaultConfigPath, err)
+	}
+	return ParseConfig(DefaultConfigPath, data)
+}
+
+// LoadRepo reads every set file of cfg's layout from fsys (a nil cfg means
+// DefaultConfig). A missing sets folder is an empty repository, not an
+// error, so a diff against a revision from before the first set works.
+// Read errors and malformed YAML lists are errors naming the file; content
+// problems of set files are left to Lint.
+func LoadRepo(fsys fs.FS, cfg *Config) (*Repo, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	r := &Repo{Config: cfg}
+	var err error
+	switch cfg.Layout {
+	case LayoutTree, "":
+		err = r.loadTree(fsys, cfg.SetsDir)
+	case LayoutEESSI:
+		err = r.loadEESSI(fsys, cfg.SetsDir)
+	case LayoutYAML:
+		err = r.loadYAML(fsys, cfg)
+	default:
+		err = fmt.Errorf("unknown layout %q", cfg.Layout)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(r.Sets, func(i, j int) bool {
+		a, b := r.Sets[i], r.Sets[j]
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		if a.OS != b.OS {
+			return a.OS < b.OS
+		}
+		if a.Arch != b.Arch {
+			return a.Arch < b.Arch
+		}
+		return a.Path < b.Path
+	})
+	sort.Strings(r.Skipped)
+	return r, nil
+}
+
+func readDir(fsys fs.FS, dir string) ([]fs.DirEntry, bool, error) {
+	ents, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", dir, err)
+	}
+	return ents, true, nil
+}
+
+func ignorable(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".md") || strings.HasSuffix(name, ".txt")
+}
+
+// loadTree reads <dir>/<version>/<os>-<arch>; os-arch splits at the first "-".
+func (r *Repo) loadTree(fsys fs.FS, dir string) error {
+	versions, _, err := readDir(fsys, dir)
+	if err != nil {
+		return err
+	}
+	for _, v := range versions {
+		vdir := path.Join(dir, v.Name())
+		if !v.IsDir() {
+			if !ignorable(v.Name()) {
+				r.Skipped = append(r.Skipped, vdir)
+			}
+			continue
+		}
+		if strings.HasPrefix(v.Name(), ".") {
+			continue
+		}
+		files, _, err := readDir(fsys, vdir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			p := path.Join(vdir, f.Name())
+			osName, arch, ok := strings.Cut(f.Name(), "-")
+			if ignorable(f.Name()) {
+				continue
+			}
+			if f.IsDir() || !ok || osName == "" || arch == "" {
+				r.Skipped = append(r.Skipped, p)
+				continue
+			}
+			if err := r.addFile(fsys, p, v.Name(), osName, arch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadEESSI reads <dir>/eessi-<version>-<os>-<arch>. EESSI's oldest sets
+// (eessi-2020.08) name no arch: they apply to every arch of their version
+// and get a Target with empty OS and Arch.
+func (r *Repo) loadEESSI(fsys fs.FS, dir string) error {
+	files, _, err := readDir(fsys, dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		p := path.Join(dir, f.Name())
+		if ignorable(f.Name()) {
+			continue
+		}
+		rest, ok := strings.CutPrefix(f.Name(), "eessi-")
+		version, osArch, _ := strings.Cut(rest, "-")
+		osName, arch, _ := strings.Cut(osArch, "-")
+		if f.IsDir() || !ok || version == "" || (osArch != "" && (osName == "" || arch == "")) {
+			r.Skipped = append(r.Skipped, p)
+			continue
+		}
+		if err := r.addFile(fsys, p, version, osName, arch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Repo) addFile(fsys fs.FS, p, version, osName, arch string) error {
+	data, err := fs.ReadFile(fsys, p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	sf := ParseSetFile(p, data)
+	sf.Version, sf.OS, sf.Arch = version, osName, arch
+	r.Sets = append(r.Sets, sf)
+	return nil
+}
+
+// Set returns the set file of target t, nil when there is none.
+func (r *Repo) Set(t Target) *SetFile {
+	for _, sf := range r.Sets {
+		if sf.Target() == t {
+			return sf
+		}
+	}
+	return nil
+}
+
+// Targets lists the repository's targets in order.
+func (r *Repo) Targets() []Target {
+	var out []Target
+	for _, sf := range r.Sets {
+		if len(out) == 0 || out[len(out)-1] != sf.Target() {
+			out = append(out, sf.Target())
+		}
+	}
+	return out
+}
+
+// Versions lists the versions that have sets, in order.
+func (r *Repo) Versions() []string {
+	var out []string
+	for _, sf := range r.Sets {
+		if len(out) == 0 || out[len(out)-1] != sf.Version {
+			out = append(out, sf.Version)
+		}
+	}
+	return out
+}
