@@ -1,69 +1,154 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path"
-	"sort"
 
 	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
 )
 
 func init() {
-	register(command{Name: "sets", Summary: "lint package set files (sets lint)", Run: setsCmd})
+	register(command{Name: "sets", Summary: "lint and diff package set files (sets lint|diff)", Run: setsCmd})
 }
 
 const setsUsage = `Usage:
-  compatbot sets lint [--repo DIR]   lint every set file under DIR/sets/<version>/<os>-<arch>
+  compatbot sets lint [--repo DIR] [--ref REF]
+  compatbot sets diff --repo DIR --base REF --head REF [--format text|json|markdown]
 
-Prints one "file:line:col: message" per problem; exit 1 when there is any,
-2 when the repository cannot be read.
+lint checks every set file of the repository (layout and config from its
+.github/compatbot.yml): the work tree's files, or the commit REF when --ref
+is given. It prints one "file:line:col: message" per problem and exits 1 when
+any is an error, 0 otherwise, 2 when the repository cannot be read.
+
+diff prints the package changes per version and os-arch between two commits.
+
+Examples:
+  compatbot sets lint --repo testdata/compat-layer/base
+  compatbot sets lint --repo ~/compat-layer --ref origin/main
+  compatbot sets diff --repo var/example-repo --base main --head pr --format markdown
 `
 
 func setsCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "lint" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+	if len(args) > 0 {
+		switch args[0] {
+		case "lint":
+			return setsLint(args[1:], stdout, stderr)
+		case "diff":
+			return setsDiff(args[1:], stdout, stderr)
+		case "-h", "--help", "-help", "help":
 			fmt.Fprint(stdout, setsUsage)
 			return 0
 		}
-		fmt.Fprint(stderr, setsUsage)
-		return 2
+		fmt.Fprintf(stderr, "compatbot sets: unknown subcommand %q\n\n", args[0])
 	}
-	fl := flag.NewFlagSet("sets lint", flag.ContinueOnError)
+	fmt.Fprint(stderr, setsUsage)
+	return 2
+}
+
+// newFlags makes a subcommand's FlagSet; -h prints the usage to stdout.
+func newFlags(name, usage string, stdout, stderr io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	repo := fl.String("repo", ".", "the compat-layer repository's work tree")
-	fl.Usage = func() { fmt.Fprint(stderr, setsUsage); fl.PrintDefaults() }
-	if err := fl.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), usage)
+		fmt.Fprintln(fl.Output(), "\nFlags:")
+		fl.PrintDefaults()
+	}
+	return fl
+}
+
+// parseFlags parses args; done is true when the command should return code
+// (help shown, or a usage error).
+func parseFlags(fl *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fl.SetOutput(stdout)
+			fl.Usage()
+			return 0, true
 		}
-		return 2
+		return 2, true
 	}
-	fsys := os.DirFS(*repo)
-	files, err := fs.Glob(fsys, "sets/*/*")
-	if err != nil || len(files) == 0 {
-		fmt.Fprintf(stderr, "compatbot sets lint: no set files under %s (want sets/<version>/<os>-<arch>)\n", path.Join(*repo, "sets"))
-		return 2
+	if fl.NArg() > 0 {
+		fmt.Fprintf(fl.Output(), "compatbot %s: unexpected argument %q\n", fl.Name(), fl.Arg(0))
+		return 2, true
 	}
-	sort.Strings(files)
-	found := 0
-	for _, f := range files {
-		data, err := fs.ReadFile(fsys, f)
+	return 0, false
+}
+
+// loadRepo reads the sets of dir's work tree (ref "") or of commit ref, with
+// the configuration of that same tree.
+func loadRepo(ctx context.Context, dir, ref string) (*sets.Repo, error) {
+	var fsys fs.FS
+	if ref == "" {
+		st, err := os.Stat(dir)
 		if err != nil {
-			fmt.Fprintf(stderr, "compatbot sets lint: %v\n", err)
-			return 2
+			return nil, err
 		}
-		for _, d := range sets.LintSetFile(sets.ParseSetFile(f, data)) {
-			fmt.Fprintln(stdout, d.String())
-			found++
+		if !st.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory", dir)
+		}
+		fsys = os.DirFS(dir)
+	} else {
+		var err error
+		if fsys, err = gitrepo.TreeFS(ctx, dir, ref); err != nil {
+			return nil, err
 		}
 	}
-	if found > 0 {
-		fmt.Fprintf(stderr, "%d problem(s) in %d set file(s)\n", found, len(files))
+	cfg, err := sets.LoadRepoConfig(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return sets.LoadRepo(fsys, cfg)
+}
+
+func setsLint(args []string, stdout, stderr io.Writer) int {
+	fl := newFlags("sets lint", setsUsage, stdout, stderr)
+	repo := fl.String("repo", ".", "the compat-layer repository (work tree, or any git repository with --ref)")
+	ref := fl.String("ref", "", "lint the commit `REF` instead of the work tree's files")
+	if code, done := parseFlags(fl, args, stdout); done {
+		return code
+	}
+	r, err := loadRepo(context.Background(), *repo, *ref)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot sets lint: %v\n", err)
+		return 2
+	}
+	if len(r.Sets) == 0 {
+		fmt.Fprintf(stderr, "compatbot sets lint: no set files in %s (layout %q, folder %q)\n", *repo, r.Config.Layout, r.Config.SetsDir)
+		return 2
+	}
+	diags := lintRepo(r)
+	errs := 0
+	for _, d := range diags {
+		fmt.Fprintln(stdout, d.String())
+		if d.Severity == sets.SeverityError {
+			errs++
+		}
+	}
+	if len(diags) > 0 {
+		fmt.Fprintf(stderr, "%d error(s), %d warning(s) in %d set file(s)\n", errs, len(diags)-errs, len(r.Sets))
+	}
+	if errs > 0 {
 		return 1
 	}
 	return 0
+}
+
+func lintRepo(r *sets.Repo) []sets.Diagnostic {
+	var out []sets.Diagnostic
+	for _, sf := range r.Sets {
+		out = append(out, sets.LintSetFile(sf)...)
+	}
+	return out
+}
+
+func setsDiff(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "compatbot sets diff: not available yet")
+	return 2
 }

@@ -1,0 +1,26 @@
+// Package compatbot holds what the compatbot binary embeds from the
+// repository root: the example compat-layer repository. Go's embed cannot
+// reach parent directories, so this file sits next to testdata/.
+package compatbot
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// exampleFiles is "all:" so .github/compatbot.yml is included.
+//
+//go:embed all:testdata/compat-layer/base all:testdata/compat-layer/pr
+var exampleFiles embed.FS
+
+// ExampleBase is the example repository's default branch tree, ExampleHead
+// the tree at the head of its example pull request.
+var ExampleBase, ExampleHead fs.FS = mustSub("testdata/compat-layer/base"), mustSub("testdata/compat-layer/pr")
+
+func mustSub(dir string) fs.FS {
+	f, err := fs.Sub(exampleFiles, dir)
+	if err != nil {
+		panic(err) // dir is a constant matched by the embed pattern
+	}
+	return f
+}
