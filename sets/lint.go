@@ -168,7 +168,13 @@ func lintArches(r *Repo) []Diagnostic {
 	var out []Diagnostic
 	byVersion := map[string][]*SetFile{}
 	for _, sf := range r.Sets {
-		if sf.Arch != "" {
+		// Arches the config does not list get a not-configured warning
+		// instead of taking part.
+		var listed []string
+		if r.Config != nil {
+			listed = r.Config.Versions[sf.Version].Arches
+		}
+		if sf.Arch != "" && (len(listed) == 0 || slices.Contains(listed, sf.OS+"-"+sf.Arch)) {
 			byVersion[sf.Version] = append(byVersion[sf.Version], sf)
 		}
 	}
@@ -202,8 +208,8 @@ func lintArches(r *Repo) []Diagnostic {
 					continue
 				}
 				out = append(out, Diagnostic{File: sf.Path, Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeArchOnly,
-					Message: fmt.Sprintf("%s is in %s %s-%s but not in %s of %s; say why in its reason (e.g. \"# %s only: ...\")",
-						key, sf.Name, sf.OS, sf.Arch, strings.Join(missing, ", "), version, sf.Arch)})
+					Message: fmt.Sprintf("%s is on %s-%s but not on %s of version %s; say why in its reason (e.g. \"# %s only: ...\")",
+						key, sf.OS, sf.Arch, strings.Join(missing, ", "), version, sf.Arch)})
 			}
 		}
 	}
