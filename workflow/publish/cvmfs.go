@@ -1,0 +1,323 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cvmfs drives cvmfs_server with the commands CVMFS documents:
+//
+//	cvmfs_server transaction <repo>[/<path>]
+//	cvmfs_server publish -a <tag> -m <message> <repo>
+//	cvmfs_server abort -f <repo>
+//	cvmfs_server tag -l -x <repo>
+//	cvmfs_server rollback -t <tag> -f <repo>
+//	cvmfs_server diff -m -s <from> -d <to> <repo>
+//
+// Changes are applied by unpacking into the transaction's writable tree,
+// /cvmfs/<repo>/<path> (cvmfs_server transaction mounts it read-write), so
+// an artifact's deletions apply as plain removals; ingest -t would need a
+// separate delete list. Everything runs through exec with an argv, never a
+// shell; with PublisherHost the argv is prefixed by "ssh <host>" and
+// Tx.Dir() names a path on that host.
+type Cvmfs struct {
+	repo  string
+	argv  []string
+	mount string
+}
+
+// exitTransactionOpen is cvmfs_server's exit status (EEXIST) when the
+// repository is already in a transaction.
+const exitTransactionOpen = 17
+
+// OpenCvmfs returns a publisher for cfg.Repository through cvmfs_server.
+func OpenCvmfs(cfg TargetConfig) (*Cvmfs, error) {
+	if err := validRepoName(cfg.Repository); err != nil {
+		return nil, err
+	}
+	bin := cfg.CvmfsServer
+	if bin == "" {
+		bin = "cvmfs_server"
+	}
+	mount := cfg.CvmfsMount
+	if mount == "" {
+		mount = "/cvmfs"
+	}
+	argv := []string{bin}
+	if cfg.PublisherHost != "" {
+		if strings.HasPrefix(cfg.PublisherHost, "-") || strings.ContainsAny(cfg.PublisherHost, " \t\n") {
+			return nil, fmt.Errorf("target %s: publisher_host %q is not a host name", cfg.Repository, cfg.PublisherHost)
+		}
+		argv = []string{"ssh", "-o", "BatchMode=yes", cfg.PublisherHost, bin}
+	}
+	return &Cvmfs{repo: cfg.Repository, argv: argv, mount: mount}, nil
+}
+
+// CvmfsError is a failed cvmfs_server command with its exit status and
+// output.
+type CvmfsError struct {
+	Args   []string
+	Exit   int
+	Output string
+}
+
+func (e *CvmfsError) Error() string {
+	out := strings.TrimSpace(e.Output)
+	if out == "" {
+		out = "no output"
+	}
+	return fmt.Sprintf("cvmfs_server %s: exit status %d: %s", strings.Join(e.Args, " "), e.Exit, out)
+}
+
+func (e *CvmfsError) Is(target error) bool {
+	return target == ErrTransactionOpen && e.Exit == exitTransactionOpen
+}
+
+func (c *Cvmfs) run(ctx context.Context, args ...string) (string, error) {
+	argv := append(append([]string{}, c.argv...), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err == nil {
+		return stdout.String(), nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return stdout.String(), &CvmfsError{Args: args, Exit: ee.ExitCode(), Output: stderr.String() + stdout.String()}
+	}
+	return "", fmt.Errorf("run %s: %w", argv[0], err)
+}
+
+// Transaction implements Publisher.
+func (c *Cvmfs) Transaction(ctx context.Context, path string) (Tx, error) {
+	p, err := CleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	target := c.repo
+	if p != "" {
+		target += "/" + p
+	}
+	if _, err := c.run(ctx, "transaction", target); err != nil {
+		var ce *CvmfsError
+		if errors.As(err, &ce) && ce.Exit == exitTransactionOpen {
+			return nil, &TransactionOpenError{Repository: c.repo, Holder: strings.TrimSpace(ce.Output)}
+		}
+		return nil, err
+	}
+	return &cvmfsTx{c: c, dir: filepath.Join(c.mount, c.repo, filepath.FromSlash(p))}, nil
+}
+
+type cvmfsTx struct {
+	c    *Cvmfs
+	dir  string
+	mu   sync.Mutex
+	done bool
+}
+
+func (t *cvmfsTx) Dir() string { return t.dir }
+
+// Publish implements Tx.
+func (t *cvmfsTx) Publish(ctx context.Context, tag, message string) (Revision, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return 0, ErrNoTransaction
+	}
+	if tag == "" {
+		tag = genericTag(time.Now())
+	}
+	if err := ValidateTag(tag); err != nil {
+		return 0, err
+	}
+	if _, err := t.c.run(ctx, "publish", "-a", tag, "-m", message, t.c.repo); err != nil {
+		return 0, err
+	}
+	t.done = true
+	return t.c.tagRevision(ctx, tag)
+}
+
+// Abort implements Tx.
+func (t *cvmfsTx) Abort(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return ErrNoTransaction
+	}
+	if _, err := t.c.run(ctx, "abort", "-f", t.c.repo); err != nil {
+		return err
+	}
+	t.done = true
+	return nil
+}
+
+func (c *Cvmfs) tagRevision(ctx context.Context, tag string) (Revision, error) {
+	all, err := c.allTags(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range all {
+		if t.Name == tag {
+			return t.Revision, nil
+		}
+	}
+	return 0, fmt.Errorf("repository %s: tag %q: %w", c.repo, tag, ErrUnknownTag)
+}
+
+func (c *Cvmfs) allTags(ctx context.Context) ([]Tag, error) {
+	out, err := c.run(ctx, "tag", "-l", "-x", c.repo)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTagList(out)
+}
+
+// ParseTagList parses `cvmfs_server tag -l -x` output: one tag a line,
+// "<name> <root hash> <size> <revision> <timestamp> <channel> <description>",
+// the description being the rest of the line (it may contain spaces).
+func ParseTagList(out string) ([]Tag, error) {
+	var tags []Tag
+	for n, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.SplitN(line, " ", 7)
+		if len(f) < 6 {
+			return nil, fmt.Errorf("tag list line %d: %d fields, want name hash size revision timestamp channel [description]: %q", n+1, len(f), line)
+		}
+		if _, err := strconv.ParseUint(f[2], 10, 64); err != nil {
+			return nil, fmt.Errorf("tag list line %d: size %q: not a number", n+1, f[2])
+		}
+		rev, err := strconv.ParseUint(f[3], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("tag list line %d: revision %q: not a number", n+1, f[3])
+		}
+		ts, err := strconv.ParseInt(f[4], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("tag list line %d: timestamp %q: not a number", n+1, f[4])
+		}
+		t := Tag{Name: f[0], Hash: f[1], Revision: Revision(rev), Timestamp: time.Unix(ts, 0).UTC()}
+		if len(f) == 7 {
+			t.Description = f[6]
+		}
+		tags = append(tags, t)
+	}
+	return tags, nil
+}
+
+// Tags implements Publisher; the reserved trunk tags are left out.
+func (c *Cvmfs) Tags(ctx context.Context) ([]Tag, error) {
+	all, err := c.allTags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Tag
+	for _, t := range all {
+		if t.Name != "trunk" && t.Name != "trunk-previous" {
+			out = append(out, t)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
+	return out, nil
+}
+
+// Rollback implements Publisher.
+func (c *Cvmfs) Rollback(ctx context.Context, tag string) (Revision, error) {
+	if err := ValidateTag(tag); err != nil {
+		return 0, err
+	}
+	if _, err := c.run(ctx, "rollback", "-t", tag, "-f", c.repo); err != nil {
+		var ce *CvmfsError
+		if errors.As(err, &ce) && ce.Exit == exitTransactionOpen {
+			return 0, &TransactionOpenError{Repository: c.repo, Holder: strings.TrimSpace(ce.Output)}
+		}
+		return 0, err
+	}
+	return c.tagRevision(ctx, "trunk")
+}
+
+// Current implements Publisher: the mounted repository and trunk's
+// revision.
+func (c *Cvmfs) Current(ctx context.Context) (string, Revision, error) {
+	all, err := c.allTags(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	var rev Revision
+	for _, t := range all {
+		if t.Name == "trunk" {
+			rev = t.Revision
+		}
+	}
+	return filepath.Join(c.mount, c.repo), rev, nil
+}
+
+// Diff implements Publisher with `cvmfs_server diff -m`, whose
+// machine-readable lines are "<A|R|M|...> <type> <path> ...".
+func (c *Cvmfs) Diff(ctx context.Context, fromTag, toTag string) ([]PathChange, error) {
+	for _, t := range []string{fromTag, toTag} {
+		if err := ValidateTag(t); err != nil {
+			return nil, err
+		}
+	}
+	out, err := c.run(ctx, "diff", "-m", "-s", fromTag, "-d", toTag, c.repo)
+	if err != nil {
+		return nil, err
+	}
+	var changes []PathChange
+	for n, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 3 {
+			return nil, fmt.Errorf("diff line %d: want <change> <type> <path>: %q", n+1, line)
+		}
+		pc := PathChange{Path: strings.TrimPrefix(f[2], "/"), Dir: f[1] == "D"}
+		switch f[0][0] {
+		case 'A':
+			pc.Kind = PathAdded
+		case 'R':
+			pc.Kind = PathRemoved
+		default:
+			pc.Kind = PathModified
+		}
+		changes = append(changes, pc)
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, nil
+}
+
+// Recover implements Publisher. cvmfs_server has no documented "is a
+// transaction open" query, so Recover opens one: exit 17 means a crash
+// left one open, which is then aborted; success means there was none and
+// the probe is aborted again.
+func (c *Cvmfs) Recover(ctx context.Context) (RecoveryReport, error) {
+	var rep RecoveryReport
+	_, err := c.run(ctx, "transaction", c.repo)
+	var ce *CvmfsError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && ce.Exit == exitTransactionOpen:
+		rep.Found = true
+		rep.Holder = strings.TrimSpace(ce.Output)
+	default:
+		return rep, err
+	}
+	if _, err := c.run(ctx, "abort", "-f", c.repo); err != nil {
+		return rep, err
+	}
+	_, rev, err := c.Current(ctx)
+	rep.Revision = rev
+	return rep, err
+}
