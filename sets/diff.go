@@ -1,5 +1,12 @@
 package sets
 
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
 // ChangeKind classifies a package change between two revisions of a set.
 type ChangeKind string
 
@@ -13,17 +20,265 @@ const (
 
 // Change is one package's change within one Target's set.
 type Change struct {
-	Kind    ChangeKind
-	Package string // cat/pkg, or @set for set references
-	Old     string // entry token in base, "" when added
-	New     string // entry token in head, "" when removed
-	Line    int    // line in the head set file (base file when removed)
-	File    string
+	Kind    ChangeKind `json:"kind"`
+	Package string     `json:"package"` // cat/pkg ("!cat/pkg" for a blocker), or @set for set references
+	Old     string     `json:"old"`     // entry token in base, "" when added
+	New     string     `json:"new"`     // entry token in head, "" when removed
+	Line    int        `json:"line"`    // line in the head set file (base file when removed)
+	File    string     `json:"file"`
+	// Reason is the entry's reason in head (in base when removed).
+	Reason string `json:"reason"`
 }
 
 // TargetDiff is the diff of one version/os-arch.
 type TargetDiff struct {
-	Target  Target
-	File    string
-	Changes []Change
+	Target  Target   `json:"target"`
+	File    string   `json:"file"`
+	Changes []Change `json:"changes"`
+}
+
+// Diff compares two revisions of the repository per target (version and
+// os-arch). Entries are matched by package (cat/pkg, blockers apart, or
+// @set); an entry whose token did not change is no change. Of the rest, a
+// pair with versions on both sides is upgraded or downgraded by PMS version
+// order, and constraint-changed when the version is equal or missing on one
+// side (operator, slot, repository, glob). Targets without changes are left
+// out; targets and changes are sorted, so the output is stable. Either repo
+// may be nil (no sets).
+func Diff(base, head *Repo) []TargetDiff {
+	bsets, hsets := setsByTarget(base), setsByTarget(head)
+	var targets []Target
+	for t := range bsets {
+		targets = append(targets, t)
+	}
+	for t := range hsets {
+		if _, ok := bsets[t]; !ok {
+			targets = append(targets, t)
+		}
+	}
+	sort.Slice(targets, func(i, j int) bool { return targetLess(targets[i], targets[j]) })
+	var out []TargetDiff
+	for _, t := range targets {
+		b, h := bsets[t], hsets[t]
+		changes := diffSets(b, h)
+		if len(changes) == 0 {
+			continue
+		}
+		td := TargetDiff{Target: t, Changes: changes}
+		if h != nil {
+			td.File = h.Path
+		} else {
+			td.File = b.Path
+		}
+		out = append(out, td)
+	}
+	return out
+}
+
+func targetLess(a, b Target) bool {
+	if a.Version != b.Version {
+		return a.Version < b.Version
+	}
+	if a.OS != b.OS {
+		return a.OS < b.OS
+	}
+	return a.Arch < b.Arch
+}
+
+func setsByTarget(r *Repo) map[Target]*SetFile {
+	m := map[Target]*SetFile{}
+	if r == nil {
+		return m
+	}
+	for _, sf := range r.Sets {
+		if _, dup := m[sf.Target()]; !dup {
+			m[sf.Target()] = sf
+		}
+	}
+	return m
+}
+
+func diffSets(b, h *SetFile) []Change {
+	var bents, hents []Entry
+	var bpath, hpath string
+	if b != nil {
+		bents, bpath = b.Entries, b.Path
+	}
+	if h != nil {
+		hents, hpath = h.Entries, h.Path
+	}
+	byKey := func(es []Entry) (map[string][]int, []string) {
+		m := make(map[string][]int, len(es))
+		var order []string
+		for i, e := range es {
+			k := entryKey(e)
+			if _, ok := m[k]; !ok {
+				order = append(order, k)
+			}
+			m[k] = append(m[k], i)
+		}
+		return m, order
+	}
+	bm, border := byKey(bents)
+	hm, horder := byKey(hents)
+	var out []Change
+	keys := horder
+	for _, k := range border {
+		if _, ok := hm[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		bs, hs := bm[k], hm[k]
+		// Drop the entries whose token is unchanged, pair the rest in order.
+		used := make([]bool, len(bs))
+		var hrest []int
+		for _, hi := range hs {
+			found := false
+			for j, bi := range bs {
+				if !used[j] && bents[bi].Token == hents[hi].Token {
+					used[j], found = true, true
+					break
+				}
+			}
+			if !found {
+				hrest = append(hrest, hi)
+			}
+		}
+		var brest []int
+		for j, bi := range bs {
+			if !used[j] {
+				brest = append(brest, bi)
+			}
+		}
+		n := min(len(brest), len(hrest))
+		for i := 0; i < n; i++ {
+			o, e := bents[brest[i]], hents[hrest[i]]
+			out = append(out, Change{Kind: classify(o, e), Package: k, Old: o.Token, New: e.Token, Line: e.Line, File: hpath, Reason: e.Reason})
+		}
+		for _, hi := range hrest[n:] {
+			e := hents[hi]
+			out = append(out, Change{Kind: Added, Package: k, New: e.Token, Line: e.Line, File: hpath, Reason: e.Reason})
+		}
+		for _, bi := range brest[n:] {
+			o := bents[bi]
+			out = append(out, Change{Kind: Removed, Package: k, Old: o.Token, Line: o.Line, File: bpath, Reason: o.Reason})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Package != b.Package {
+			return a.Package < b.Package
+		}
+		if a.Old != b.Old {
+			return a.Old < b.Old
+		}
+		return a.New < b.New
+	})
+	return out
+}
+
+func classify(o, n Entry) ChangeKind {
+	if o.Atom != nil && n.Atom != nil && o.Atom.Version != nil && n.Atom.Version != nil {
+		switch c := n.Atom.Version.Compare(*o.Atom.Version); {
+		case c > 0:
+			return Upgraded
+		case c < 0:
+			return Downgraded
+		}
+	}
+	return ConstraintChanged
+}
+
+// FormatDiffText prints the diff for a terminal: one block per target, one
+// aligned line per change.
+func FormatDiffText(diffs []TargetDiff) string {
+	if len(diffs) == 0 {
+		return "no changes\n"
+	}
+	var b strings.Builder
+	for i, d := range diffs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s (%s)\n", d.Target, d.File)
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		for _, c := range d.Changes {
+			var what string
+			switch c.Kind {
+			case Added:
+				what = "+ " + c.New
+			case Removed:
+				what = "- " + c.Old
+			default:
+				what = c.Old + " -> " + c.New
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Kind, c.Package, what)
+		}
+		tw.Flush()
+	}
+	return b.String()
+}
+
+// FormatDiffMarkdown renders the diff as GitHub Markdown: a heading and a
+// table per target. Tokens and reasons come from the PR, so they are
+// escaped: they cannot break the table, inject HTML or mention users.
+func FormatDiffMarkdown(diffs []TargetDiff) string {
+	if len(diffs) == 0 {
+		return "No package changes.\n"
+	}
+	var b strings.Builder
+	for i, d := range diffs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		counts := map[ChangeKind]int{}
+		for _, c := range d.Changes {
+			counts[c.Kind]++
+		}
+		var summary []string
+		for _, k := range []ChangeKind{Added, Removed, Upgraded, Downgraded, ConstraintChanged} {
+			if counts[k] > 0 {
+				summary = append(summary, fmt.Sprintf("%d %s", counts[k], k))
+			}
+		}
+		fmt.Fprintf(&b, "### %s\n\n%s: %s\n\n", mdText(d.Target.String()), mdCode(d.File), strings.Join(summary, ", "))
+		b.WriteString("| change | package | base | head | reason |\n|---|---|---|---|---|\n")
+		for _, c := range d.Changes {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Kind, mdCode(c.Package), mdCode(c.Old), mdCode(c.New), mdText(c.Reason))
+		}
+	}
+	return b.String()
+}
+
+// mdCode shows s as a code span; text with a backtick falls back to mdText.
+func mdCode(s string) string {
+	if s == "" {
+		return ""
+	}
+	if strings.ContainsAny(s, "`\n") {
+		return mdText(s)
+	}
+	return "`" + strings.ReplaceAll(s, "|", "\\|") + "`"
+}
+
+// mdText backslash-escapes Markdown punctuation so untrusted text renders
+// literally: no links, HTML, emphasis, table breaks or @mentions.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '@':
+			// A zero-width space keeps GitHub from reading a mention.
+			b.WriteString("@\u200b")
+		case strings.ContainsRune("\\`*_{}[]()<>#+!|~&", r):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
