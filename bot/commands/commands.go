@@ -1,0 +1,321 @@
+// Package commands parses the slash commands people write in pull request
+// comments (/deploy test, /rebuild x86_64, ...). Parse never acts and never
+// fails: each command-looking line becomes a Command, a Reply to post (a
+// usage error or a "did you mean"), or is ignored as someone else's command.
+package commands
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Name of a command.
+type Name string
+
+const (
+	Deploy   Name = "deploy"
+	Rebuild  Name = "rebuild"
+	Rollback Name = "rollback"
+	Status   Name = "status"
+	Help     Name = "help"
+)
+
+// Names lists the commands in the order /help shows them.
+var Names = []Name{Deploy, Rebuild, Rollback, Status, Help}
+
+// Environments that /deploy and /rollback accept.
+var Environments = []string{"test", "prod"}
+
+// MaxCommands is how many commands one comment may carry; more are
+// answered with a reply instead of being run.
+const MaxCommands = 10
+
+// Command is one parsed, valid command.
+type Command struct {
+	Name   Name
+	Env    string   // "test" or "prod" for /deploy and /rollback
+	Arches []string // /rebuild: empty means every arch the PR touches
+	Tag    string   // /rollback: empty means the tag before the last deploy
+	Line   int      // 1-based line of the comment it was on
+}
+
+// String is the command in canonical form.
+func (c Command) String() string {
+	parts := []string{"/" + string(c.Name)}
+	if c.Env != "" {
+		parts = append(parts, c.Env)
+	}
+	parts = append(parts, c.Arches...)
+	if c.Tag != "" {
+		parts = append(parts, c.Tag)
+	}
+	return strings.Join(parts, " ")
+}
+
+// Result is what one line produced: exactly one of Command, Reply or Ignore.
+type Result struct {
+	Line    int
+	Command *Command
+	// Reply is Markdown to answer with: a usage error or a suggestion.
+	Reply string
+	// Ignore is set for slash words that are not ours (e.g. /cc, /lgtm);
+	// Reason says why, for logs.
+	Ignore bool
+	Reason string
+}
+
+// Usage of each command, shown in replies and /help.
+var Usage = map[Name]string{
+	Deploy:   "`/deploy test` or `/deploy prod`: publish this PR's tested build to the test or production repository",
+	Rebuild:  "`/rebuild [ARCH...]`: run the checks and builds again, for the given arches (default: all the PR touches)",
+	Rollback: "`/rollback test|prod [TAG]`: roll a repository back to TAG (default: the tag before the last deploy)",
+	Status:   "`/status`: show this PR's checks and deploy requests",
+	Help:     "`/help`: show this list",
+}
+
+// HelpText is the reply to /help.
+func HelpText() string {
+	var b strings.Builder
+	b.WriteString("Commands (one per line, at the start of a line):\n\n")
+	for _, n := range Names {
+		b.WriteString("- " + Usage[n] + "\n")
+	}
+	return b.String()
+}
+
+var (
+	wordRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+	// ArchRE is what an arch argument may look like: x86_64, aarch64,
+	// linux-x86_64, riscv64.
+	ArchRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	// TagRE is the CVMFS tag charset.
+	TagRE = regexp.MustCompile(`^[A-Za-z0-9_./:-]{1,255}$`)
+)
+
+// Parse reads a comment body. Commands count only at the start of a line
+// (up to three spaces of indentation, as Markdown allows before a paragraph);
+// lines in fenced code blocks (``` or ~~~), indented code (four spaces or a
+// tab) and block quotes (>) are not read.
+func Parse(body string) []Result {
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	var out []Result
+	var fence string // the open fence's marker run, "" outside
+	commands := 0
+	for i, line := range strings.Split(body, "\n") {
+		n := i + 1
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		trimmed := strings.TrimLeft(line, " ")
+		if fence != "" {
+			if indent <= 3 && strings.HasPrefix(trimmed, fence) && strings.Trim(strings.TrimSpace(trimmed), fence[:1]) == "" {
+				fence = ""
+			}
+			continue
+		}
+		if indent <= 3 {
+			if f := fenceOpen(trimmed); f != "" {
+				fence = f
+				continue
+			}
+		}
+		if indent > 3 || strings.HasPrefix(trimmed, "\t") || strings.HasPrefix(trimmed, ">") || !strings.HasPrefix(trimmed, "/") {
+			continue
+		}
+		r, ok := parseLine(n, strings.TrimSpace(trimmed))
+		if !ok {
+			continue
+		}
+		if r.Command != nil {
+			commands++
+			if commands > MaxCommands {
+				if commands == MaxCommands+1 {
+					out = append(out, Result{Line: n, Reply: fmt.Sprintf("Only the first %d commands of a comment are run; write the others in a new comment.", MaxCommands)})
+				}
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// fenceOpen returns the marker run of a code fence opening line, or "".
+func fenceOpen(s string) string {
+	for _, c := range []string{"`", "~"} {
+		if strings.HasPrefix(s, c+c+c) {
+			run := s[:len(s)-len(strings.TrimLeft(s, c))]
+			// A backtick fence's info string may not contain backticks.
+			if c == "`" && strings.Contains(s[len(run):], "`") {
+				return ""
+			}
+			return run
+		}
+	}
+	return ""
+}
+
+// parseLine parses a line starting with "/"; ok is false when the line is
+// not command-shaped at all (a path such as /usr/lib, a lone slash).
+func parseLine(n int, line string) (Result, bool) {
+	fields := strings.Fields(line)
+	word := strings.TrimPrefix(fields[0], "/")
+	if !wordRE.MatchString(word) {
+		return Result{}, false
+	}
+	args := fields[1:]
+	name := Name(word)
+	if !slices.Contains(Names, name) {
+		if s, ok := suggestName(word); ok {
+			fixed := fixArgs(s, args)
+			return Result{Line: n, Reply: fmt.Sprintf("I don't know `/%s`. Did you mean `%s`?", word, strings.Join(append([]string{"/" + string(s)}, fixed...), " "))}, true
+		}
+		return Result{Line: n, Ignore: true, Reason: "not a compatbot command: /" + word}, true
+	}
+	c := &Command{Name: name, Line: n}
+	usage := func(msg string) (Result, bool) {
+		return Result{Line: n, Reply: msg + "\n\nUsage: " + Usage[name]}, true
+	}
+	switch name {
+	case Deploy, Rollback:
+		if len(args) == 0 {
+			return usage(fmt.Sprintf("`/%s` needs an environment: `test` or `prod`.", name))
+		}
+		if !slices.Contains(Environments, args[0]) {
+			if env, ok := suggest(args[0], Environments); ok {
+				fixed := append([]string{"/" + string(name), env}, args[1:]...)
+				return Result{Line: n, Reply: fmt.Sprintf("`%s` is not an environment. Did you mean `%s`?", quote(args[0]), strings.Join(fixed, " "))}, true
+			}
+			return usage(fmt.Sprintf("`%s` is not an environment: use `test` or `prod`.", quote(args[0])))
+		}
+		c.Env = args[0]
+		rest := args[1:]
+		if name == Deploy && len(rest) > 0 {
+			return usage(fmt.Sprintf("`/deploy %s` takes no more arguments; got `%s`.", c.Env, quote(strings.Join(rest, " "))))
+		}
+		if name == Rollback {
+			if len(rest) > 1 {
+				return usage(fmt.Sprintf("`/rollback` takes one tag; got `%s`.", quote(strings.Join(rest, " "))))
+			}
+			if len(rest) == 1 {
+				tag := rest[0]
+				if !TagRE.MatchString(tag) {
+					return usage(fmt.Sprintf("`%s` is not a valid tag: tags have 1 to 255 characters from `A-Z a-z 0-9 - _ . / :`.", quote(tag)))
+				}
+				if tag == "trunk" || tag == "trunk-previous" {
+					return usage(fmt.Sprintf("`%s` is a CVMFS internal tag and cannot be rolled back to.", tag))
+				}
+				c.Tag = tag
+			}
+		}
+	case Rebuild:
+		if len(args) > 16 {
+			return usage("`/rebuild` takes at most 16 arches.")
+		}
+		for _, a := range args {
+			if !ArchRE.MatchString(a) {
+				return usage(fmt.Sprintf("`%s` is not an arch name: use lower-case letters, digits, `_`, `.` and `-`, like `x86_64` or `linux-aarch64`.", quote(a)))
+			}
+			if !slices.Contains(c.Arches, a) {
+				c.Arches = append(c.Arches, a)
+			}
+		}
+	case Status, Help:
+		if len(args) > 0 {
+			return usage(fmt.Sprintf("`/%s` takes no arguments; got `%s`.", name, quote(strings.Join(args, " "))))
+		}
+	}
+	return Result{Line: n, Command: c}, true
+}
+
+// quote keeps user text from breaking out of a Markdown code span and
+// bounds its length.
+func quote(s string) string {
+	s = strings.ReplaceAll(s, "`", "'")
+	if r := []rune(s); len(r) > 60 {
+		s = string(r[:60]) + "…"
+	}
+	return s
+}
+
+// fixArgs corrects a misspelled environment in the suggestion.
+func fixArgs(name Name, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if i == 0 && (name == Deploy || name == Rollback) {
+			if env, ok := suggest(a, Environments); ok {
+				a = env
+			}
+		}
+		out = append(out, quote(a))
+		if len(out) == 3 {
+			break
+		}
+	}
+	return out
+}
+
+func suggestName(word string) (Name, bool) {
+	names := make([]string, len(Names))
+	for i, n := range Names {
+		names[i] = string(n)
+	}
+	s, ok := suggest(word, names)
+	return Name(s), ok
+}
+
+// suggest finds the candidate closest to word: case-insensitively equal, or
+// within an edit distance of 2 (1 for words of up to 4 letters, so /cc or
+// /hold do not turn into /help).
+func suggest(word string, candidates []string) (string, bool) {
+	lw := strings.ToLower(word)
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if lw == c {
+			return c, true
+		}
+		if d := Distance(lw, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := 2
+	if len(lw) <= 4 {
+		limit = 1
+	}
+	if bestD <= limit && bestD < len(lw) {
+		return best, true
+	}
+	return "", false
+}
+
+// Distance is the Damerau-Levenshtein distance (optimal string alignment:
+// insertions, deletions, substitutions and transpositions of adjacent
+// letters) between a and b, by rune.
+func Distance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		// Bounded work on hostile input; such words are never close.
+		return max(len(ra), len(rb))
+	}
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
