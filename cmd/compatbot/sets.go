@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -123,7 +124,7 @@ func setsLint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot sets lint: no set files in %s (layout %q, folder %q)\n", *repo, r.Config.Layout, r.Config.SetsDir)
 		return 2
 	}
-	diags := lintRepo(r)
+	diags := sets.Lint(r)
 	errs := 0
 	for _, d := range diags {
 		fmt.Fprintln(stdout, d.String())
@@ -140,15 +141,68 @@ func setsLint(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func lintRepo(r *sets.Repo) []sets.Diagnostic {
-	var out []sets.Diagnostic
-	for _, sf := range r.Sets {
-		out = append(out, sets.LintSetFile(sf)...)
-	}
-	return out
-}
-
 func setsDiff(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "compatbot sets diff: not available yet")
-	return 2
+	fl := newFlags("sets diff", setsUsage, stdout, stderr)
+	repo := fl.String("repo", ".", "the compat-layer git repository (work tree or bare)")
+	base := fl.String("base", "", "the older commit `REF` (required)")
+	head := fl.String("head", "", "the newer commit `REF` (required)")
+	format := fl.String("format", "text", "output `FORMAT`: text, json or markdown")
+	if code, done := parseFlags(fl, args, stdout); done {
+		return code
+	}
+	if *base == "" || *head == "" {
+		fmt.Fprintln(stderr, "compatbot sets diff: --base and --head are required")
+		return 2
+	}
+	switch *format {
+	case "text", "json", "markdown":
+	default:
+		fmt.Fprintf(stderr, "compatbot sets diff: --format must be text, json or markdown, not %q\n", *format)
+		return 2
+	}
+	ctx := context.Background()
+	// Both sides are read with the base's layout, as the bot reads a PR.
+	baseFS, err := gitrepo.TreeFS(ctx, *repo, *base)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot sets diff: base: %v\n", err)
+		return 2
+	}
+	cfg, err := sets.LoadRepoConfig(baseFS)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot sets diff: base: %v\n", err)
+		return 2
+	}
+	b, err := sets.LoadRepo(baseFS, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot sets diff: base: %v\n", err)
+		return 2
+	}
+	headFS, err := gitrepo.TreeFS(ctx, *repo, *head)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot sets diff: head: %v\n", err)
+		return 2
+	}
+	h, err := sets.LoadRepo(headFS, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot sets diff: head: %v\n", err)
+		return 2
+	}
+	diffs := sets.Diff(b, h)
+	switch *format {
+	case "json":
+		if diffs == nil {
+			diffs = []sets.TargetDiff{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(diffs); err != nil {
+			fmt.Fprintf(stderr, "compatbot sets diff: %v\n", err)
+			return 2
+		}
+	case "markdown":
+		fmt.Fprint(stdout, sets.FormatDiffMarkdown(diffs))
+	default:
+		fmt.Fprint(stdout, sets.FormatDiffText(diffs))
+	}
+	return 0
 }
