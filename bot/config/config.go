@@ -1,0 +1,495 @@
+// Package config loads compatbot's server configuration: one YAML file, with
+// every secret also accepted from an environment variable or a file so it
+// need not sit in the YAML. Unknown keys and missing required ones are
+// errors that name the key and where it is.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Environment variables that override or supply secrets.
+const (
+	EnvPrivateKey    = "COMPATBOT_PRIVATE_KEY"    // PEM content of the App's private key
+	EnvWebhookSecret = "COMPATBOT_WEBHOOK_SECRET" // comma-separated; several for rotation
+	EnvGitHubToken   = "COMPATBOT_GITHUB_TOKEN"   // instead of an App, for development
+)
+
+// Config is the whole file. Field docs give the YAML key and its default.
+type Config struct {
+	Listen    string    `yaml:"listen"`     // default 127.0.0.1:8080
+	PublicURL string    `yaml:"public_url"` // default http://<listen>
+	DataDir   string    `yaml:"data_dir"`   // default ./var, relative to the config file's directory
+	Log       Log       `yaml:"log"`
+	GitHub    GitHub    `yaml:"github"`
+	Intake    Intake    `yaml:"intake"`
+	Build     Build     `yaml:"build"`
+	Targets   Targets   `yaml:"targets"`
+	Mirror    Mirror    `yaml:"mirror"`
+	Changelog Changelog `yaml:"changelog"`
+
+	// Path is the file the configuration was read from ("" for defaults).
+	Path string `yaml:"-"`
+}
+
+// Log selects the server's log output.
+type Log struct {
+	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+// GitHub is how compatbot talks to GitHub. Either AppID with a private key
+// (GitHub App, the normal case) or Token (development) is required.
+type GitHub struct {
+	APIURL            string  `yaml:"api_url"` // default https://api.github.com/
+	AppID             int64   `yaml:"app_id"`
+	PrivateKeyFile    string  `yaml:"private_key_file"`
+	WebhookSecret     Secrets `yaml:"webhook_secret"`
+	WebhookSecretFile string  `yaml:"webhook_secret_file"` // one secret per line
+	Token             string  `yaml:"token"`
+	TokenFile         string  `yaml:"token_file"`
+
+	// PrivateKey is the PEM read from PrivateKeyFile or COMPATBOT_PRIVATE_KEY.
+	PrivateKey []byte `yaml:"-"`
+}
+
+// Secrets is one secret or a list of them; YAML accepts either form.
+type Secrets []string
+
+// UnmarshalYAML accepts a scalar or a sequence of scalars.
+func (s *Secrets) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*s = Secrets{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		*s = list
+		return nil
+	}
+	return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
+}
+
+// Bytes returns the secrets as HMAC keys.
+func (s Secrets) Bytes() [][]byte {
+	out := make([][]byte, 0, len(s))
+	for _, v := range s {
+		out = append(out, []byte(v))
+	}
+	return out
+}
+
+// Intake tunes webhook intake and processing.
+type Intake struct {
+	Workers      int      `yaml:"workers"`        // default 4
+	MaxAttempts  int      `yaml:"max_attempts"`   // default 8
+	MaxBodyBytes int64    `yaml:"max_body_bytes"` // default 25 MiB, GitHub's own cap
+	BackoffBase  Duration `yaml:"backoff_base"`   // default 2s; doubles per attempt
+	BackoffMax   Duration `yaml:"backoff_max"`    // default 10m
+}
+
+// Build configures how a proposed set is built.
+type Build struct {
+	Command []string          `yaml:"command"` // argv with templates ({{.Set}}, {{.Prefix}}, ...)
+	Timeout Duration          `yaml:"timeout"` // default 4h
+	Env     map[string]string `yaml:"env"`
+	Sandbox bool              `yaml:"sandbox"`
+	// Hosts maps an arch (x86_64, aarch64, ...) to the build host for it
+	// (an ssh destination); empty means the local machine's arch only.
+	Hosts map[string]string `yaml:"hosts"`
+}
+
+// Targets are the two publishing destinations.
+type Targets struct {
+	Test Target `yaml:"test"`
+	Prod Target `yaml:"prod"`
+}
+
+// Target is one publishing destination (mirrors workflow/publish's
+// TargetConfig).
+type Target struct {
+	Backend       string `yaml:"backend"` // local (default) or cvmfs
+	Repository    string `yaml:"repository"`
+	BaseDir       string `yaml:"base_dir"`       // local backend: where repositories live; default <data_dir>/repos
+	CvmfsServer   string `yaml:"cvmfs_server"`   // cvmfs backend: path to cvmfs_server; default cvmfs_server
+	PublisherHost string `yaml:"publisher_host"` // cvmfs backend: run cvmfs_server over ssh on this host
+}
+
+// Mirror is the source (distfiles) mirror.
+type Mirror struct {
+	Dir string `yaml:"dir"` // default <data_dir>/mirror
+}
+
+// Changelog is where deploy history is committed.
+type Changelog struct {
+	Branch string `yaml:"branch"` // default main
+}
+
+// Duration is a time.Duration written as "4h", "90s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as 90s or 4h", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration such as 90s or 4h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Error is a problem in the configuration, located when it can be.
+type Error struct {
+	File string
+	Line int // 0 when the problem is the absence of a key
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if loc == "" {
+		loc = "config"
+	}
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", loc, e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+	}
+	return loc + ": " + e.Msg
+}
+
+// Load reads, checks and completes the configuration at path, including the
+// credentials `compatbot serve` needs.
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadLocal is Load without requiring GitHub credentials, for maintenance
+// commands that only touch the local database (deliveries list|retry).
+func LoadLocal(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, needCredentials bool) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.complete(needCredentials); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes data (read from path, which errors name) without reading
+// secrets or applying defaults.
+func Parse(path string, data []byte) (*Config, error) {
+	c := &Config{Path: path}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
+		}
+		return nil, &Error{File: path, Msg: msg}
+	}
+	if len(root.Content) == 0 {
+		return c, nil
+	}
+	doc := root.Content[0]
+	if err := checkKeys(path, doc, reflect.TypeOf(*c), ""); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
+		}
+		return nil, &Error{File: path, Msg: msg}
+	}
+	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): `)
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// checkKeys walks the document against the Go types so an unknown key is
+// reported with its full dotted name and line, which yaml's KnownFields
+// does not give ("field x not found in type config.Target").
+func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	key := strings.TrimSuffix(prefix, ".")
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		// Decode the value alone so a bad one is reported with its key.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			return &Error{File: file, Line: n.Line, Key: key, Msg: lineRE.ReplaceAllString(err.Error(), "")}
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{File: file, Line: n.Line, Key: key, Msg: "want a mapping of keys"}
+		}
+		fields := map[string]reflect.StructField{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := fields[k.Value]
+			if !ok {
+				return &Error{File: file, Line: k.Line, Key: prefix + k.Value, Msg: "unknown key" + suggest(k.Value, fields)}
+			}
+			if err := checkKeys(file, v, f.Type, prefix+k.Value+"."); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{File: file, Line: n.Line, Key: key, Msg: "want a mapping"}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkKeys(file, n.Content[i+1], t.Elem(), prefix+n.Content[i].Value+"."); err != nil {
+				return err
+			}
+		}
+	default:
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
+			return &Error{File: file, Line: n.Line, Key: key, Msg: lineRE.ReplaceAllString(msg, "")}
+		}
+	}
+	return nil
+}
+
+func suggest(key string, fields map[string]reflect.StructField) string {
+	var names []string
+	for name := range fields {
+		if strings.Contains(name, key) || strings.Contains(key, name) || strings.ReplaceAll(name, "_", "") == strings.ReplaceAll(strings.ReplaceAll(key, "-", ""), "_", "") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 1 {
+		return fmt.Sprintf(" (did you mean %q?)", names[0])
+	}
+	return ""
+}
+
+// Default returns the configuration an empty file gives (without
+// credentials), rooted at dir.
+func Default(dir string) *Config {
+	c := &Config{Path: filepath.Join(dir, "compatbot.yml")}
+	c.defaults()
+	return c
+}
+
+func (c *Config) defaults() {
+	base := filepath.Dir(c.Path)
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.DataDir == "" {
+		c.DataDir = "./var"
+	}
+	if !filepath.IsAbs(c.DataDir) {
+		c.DataDir = filepath.Join(base, c.DataDir)
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.GitHub.APIURL == "" {
+		c.GitHub.APIURL = "https://api.github.com/"
+	}
+	if !strings.HasSuffix(c.GitHub.APIURL, "/") {
+		c.GitHub.APIURL += "/"
+	}
+	if c.Intake.Workers == 0 {
+		c.Intake.Workers = 4
+	}
+	if c.Intake.MaxAttempts == 0 {
+		c.Intake.MaxAttempts = 8
+	}
+	if c.Intake.MaxBodyBytes == 0 {
+		c.Intake.MaxBodyBytes = 25 << 20
+	}
+	if c.Intake.BackoffBase == 0 {
+		c.Intake.BackoffBase = Duration(2 * time.Second)
+	}
+	if c.Intake.BackoffMax == 0 {
+		c.Intake.BackoffMax = Duration(10 * time.Minute)
+	}
+	if c.Build.Timeout == 0 {
+		c.Build.Timeout = Duration(4 * time.Hour)
+	}
+	for _, t := range []*Target{&c.Targets.Test, &c.Targets.Prod} {
+		if t.Backend == "" {
+			t.Backend = "local"
+		}
+		if t.Backend == "local" && t.BaseDir == "" {
+			t.BaseDir = filepath.Join(c.DataDir, "repos")
+		}
+		if t.Backend == "cvmfs" && t.CvmfsServer == "" {
+			t.CvmfsServer = "cvmfs_server"
+		}
+		if t.BaseDir != "" && !filepath.IsAbs(t.BaseDir) {
+			t.BaseDir = filepath.Join(base, t.BaseDir)
+		}
+	}
+	if c.Mirror.Dir == "" {
+		c.Mirror.Dir = filepath.Join(c.DataDir, "mirror")
+	} else if !filepath.IsAbs(c.Mirror.Dir) {
+		c.Mirror.Dir = filepath.Join(base, c.Mirror.Dir)
+	}
+	if c.Changelog.Branch == "" {
+		c.Changelog.Branch = "main"
+	}
+}
+
+func (c *Config) errf(key, format string, args ...any) error {
+	return &Error{File: c.Path, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// complete applies defaults, reads secrets from the environment and files,
+// and checks values.
+func (c *Config) complete(needCredentials bool) error {
+	c.defaults()
+	base := filepath.Dir(c.Path)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	gh := &c.GitHub
+	if v, ok := os.LookupEnv(EnvWebhookSecret); ok && v != "" {
+		gh.WebhookSecret = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				gh.WebhookSecret = append(gh.WebhookSecret, s)
+			}
+		}
+	} else if gh.WebhookSecretFile != "" {
+		data, err := os.ReadFile(rel(gh.WebhookSecretFile))
+		if err != nil {
+			return c.errf("github.webhook_secret_file", "%v", err)
+		}
+		for _, s := range strings.Split(string(data), "\n") {
+			if s = strings.TrimSpace(s); s != "" {
+				gh.WebhookSecret = append(gh.WebhookSecret, s)
+			}
+		}
+	}
+	for i, s := range gh.WebhookSecret {
+		if s == "" {
+			return c.errf("github.webhook_secret", "secret %d is empty", i+1)
+		}
+	}
+	if v := os.Getenv(EnvGitHubToken); v != "" {
+		gh.Token = strings.TrimSpace(v)
+	} else if gh.TokenFile != "" {
+		data, err := os.ReadFile(rel(gh.TokenFile))
+		if err != nil {
+			return c.errf("github.token_file", "%v", err)
+		}
+		gh.Token = strings.TrimSpace(string(data))
+	}
+	if v := os.Getenv(EnvPrivateKey); v != "" {
+		gh.PrivateKey = []byte(v)
+	} else if gh.PrivateKeyFile != "" {
+		data, err := os.ReadFile(rel(gh.PrivateKeyFile))
+		if err != nil {
+			return c.errf("github.private_key_file", "%v", err)
+		}
+		gh.PrivateKey = data
+	}
+	if len(gh.PrivateKey) > 0 && !bytes.Contains(gh.PrivateKey, []byte("-----BEGIN")) {
+		return c.errf("github.private_key_file", "not a PEM private key (no -----BEGIN line)")
+	}
+	if needCredentials {
+		switch {
+		case len(gh.WebhookSecret) == 0:
+			return c.errf("github.webhook_secret", "required (or %s, or github.webhook_secret_file)", EnvWebhookSecret)
+		case gh.Token != "":
+		case gh.AppID == 0 && len(gh.PrivateKey) == 0:
+			return c.errf("github.app_id", "required with github.private_key_file (or github.token / %s for development)", EnvGitHubToken)
+		case gh.AppID == 0:
+			return c.errf("github.app_id", "required with the private key")
+		case len(gh.PrivateKey) == 0:
+			return c.errf("github.private_key_file", "required with github.app_id (or %s)", EnvPrivateKey)
+		}
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return c.errf("log.format", "%q: want text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return c.errf("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Intake.Workers < 1 || c.Intake.Workers > 256 {
+		return c.errf("intake.workers", "%d: want 1 to 256", c.Intake.Workers)
+	}
+	if c.Intake.MaxAttempts < 1 {
+		return c.errf("intake.max_attempts", "%d: want at least 1", c.Intake.MaxAttempts)
+	}
+	if c.Intake.MaxBodyBytes < 1024 {
+		return c.errf("intake.max_body_bytes", "%d: want at least 1024", c.Intake.MaxBodyBytes)
+	}
+	for name, t := range map[string]Target{"targets.test": c.Targets.Test, "targets.prod": c.Targets.Prod} {
+		if t.Backend != "local" && t.Backend != "cvmfs" {
+			return c.errf(name+".backend", "%q: want local or cvmfs", t.Backend)
+		}
+	}
+	if !strings.HasPrefix(c.GitHub.APIURL, "http://") && !strings.HasPrefix(c.GitHub.APIURL, "https://") {
+		return c.errf("github.api_url", "%q: want an http(s) URL", c.GitHub.APIURL)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadFull(t *testing.T) {
+	clearEnv(t)
+	c, err := Load("testdata/full.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Listen:    "0.0.0.0:9000",
+		PublicURL: "https://bot.example.org",
+		DataDir:   "/srv/compatbot",
+		Log:       Log{Format: "json", Level: "info"},
+		GitHub: GitHub{
+			APIURL: "https://ghe.example.org/api/v3/", AppID: 12345, PrivateKeyFile: "app.pem",
+			WebhookSecret: Secrets{"new-secret", "old-secret"},
+		},
+		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute)},
+		Build: Build{
+			Command: []string{"/opt/bootstrap/build.sh", "{{.Set}}", "{{.Prefix}}"},
+			Timeout: Duration(6 * time.Hour), Env: map[string]string{"MAKEOPTS": "-j8"}, Sandbox: true,
+			Hosts: map[string]string{"aarch64": "builder@arm1.example.org"},
+		},
+		Targets: Targets{
+			Test: Target{Backend: "cvmfs", Repository: "software.test.eessi.io", CvmfsServer: "cvmfs_server", PublisherHost: "stratum0.example.org"},
+			Prod: Target{Backend: "local", Repository: "software.eessi.io", BaseDir: filepath.Join("testdata", "repos")},
+		},
+		Mirror:    Mirror{Dir: "/srv/mirror"},
+		Changelog: Changelog{Branch: "deploy-log"},
+		Path:      "testdata/full.yml",
+	}
+	if !strings.Contains(string(c.GitHub.PrivateKey), "BEGIN RSA PRIVATE KEY") {
+		t.Errorf("private key not read from the file next to the config: %q", c.GitHub.PrivateKey)
+	}
+	c.GitHub.PrivateKey = nil
+	if d := cmp.Diff(want, c); d != "" {
+		t.Errorf("config (-want +got):\n%s", d)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	clearEnv(t)
+	path := write(t, "github:\n  token: dev-token\n  webhook_secret: s\n")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	checks := map[string][2]any{
+		"listen":          {c.Listen, "127.0.0.1:8080"},
+		"public_url":      {c.PublicURL, "http://127.0.0.1:8080"},
+		"data_dir":        {c.DataDir, filepath.Join(dir, "var")},
+		"api_url":         {c.GitHub.APIURL, "https://api.github.com/"},
+		"workers":         {c.Intake.Workers, 4},
+		"max_attempts":    {c.Intake.MaxAttempts, 8},
+		"max_body_bytes":  {c.Intake.MaxBodyBytes, int64(25 << 20)},
+		"build.timeout":   {c.Build.Timeout.D(), 4 * time.Hour},
+		"targets.backend": {c.Targets.Test.Backend, "local"},
+		"targets.base":    {c.Targets.Prod.BaseDir, filepath.Join(dir, "var", "repos")},
+		"mirror.dir":      {c.Mirror.Dir, filepath.Join(dir, "var", "mirror")},
+		"changelog":       {c.Changelog.Branch, "main"},
+		"log.format":      {c.Log.Format, "text"},
+	}
+	for k, v := range checks {
+		if v[0] != v[1] {
+			t.Errorf("%s = %v, want %v", k, v[0], v[1])
+		}
+	}
+}
+
+func TestErrorsNameKeyAndLine(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "listen: x\nlistne: y\n", ":2: listne: unknown key"},
+		{"unknown nested key names the path", "github:\n  token: t\n  webhook_secret: s\ntargets:\n  test:\n    backend: local\n    repo: x\n", ":7: targets.test.repo: unknown key (did you mean \"repository\"?)"},
+		{"unknown key inside a map value", "github: {token: t, webhook_secret: s}\nbuild:\n  env: {A: b}\n  hosts:\n    x86_64: h\n  timeout: soon\n", ":6: build.timeout: \"soon\" is not a duration"},
+		{"secret missing", "github:\n  token: t\n", "github.webhook_secret: required"},
+		{"no credentials", "github:\n  webhook_secret: s\n", "github.app_id: required"},
+		{"app id without key", "github:\n  webhook_secret: s\n  app_id: 3\n", "github.private_key_file: required"},
+		{"missing key file", "github:\n  webhook_secret: s\n  app_id: 3\n  private_key_file: nope.pem\n", "github.private_key_file: open"},
+		{"bad backend", "github: {token: t, webhook_secret: s}\ntargets:\n  prod: {backend: s3}\n", "targets.prod.backend: \"s3\": want local or cvmfs"},
+		{"bad workers", "github: {token: t, webhook_secret: s}\nintake: {workers: -1}\n", "intake.workers"},
+		{"wrong shape", "github: [1, 2]\n", ":1: github: want a mapping"},
+		{"not yaml", "listen: [\n", "compatbot.yml"},
+		{"secret list with a map", "github:\n  token: t\n  webhook_secret: {a: b}\n", ":3: github.webhook_secret: want a string or a list"},
+		{"int where string list", "github: {token: t, webhook_secret: s}\nbuild:\n  command: {a: 1}\n", ":3: build.command: cannot unmarshal !!map into []string"},
+		{"string where int", "github: {token: t, webhook_secret: s}\nintake:\n  workers: many\n", ":3: intake.workers: cannot unmarshal !!str `many` into int"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := write(t, tc.yaml)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), path) {
+				t.Errorf("error %q: want it to start with the file and contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsFromEnvAndFiles(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secrets"), []byte("one\n\ntwo\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "token"), []byte("tok-from-file\n"), 0o600)
+	path := filepath.Join(dir, "c.yml")
+	os.WriteFile(path, []byte("github:\n  webhook_secret_file: secrets\n  token_file: token\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Secrets{"one", "two"}, c.GitHub.WebhookSecret); d != "" || c.GitHub.Token != "tok-from-file" {
+		t.Errorf("from files: secrets %v token %q", c.GitHub.WebhookSecret, c.GitHub.Token)
+	}
+
+	t.Setenv(EnvWebhookSecret, "env-new, env-old")
+	t.Setenv(EnvGitHubToken, "env-token")
+	t.Setenv(EnvPrivateKey, "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
+	c, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Secrets{"env-new", "env-old"}, c.GitHub.WebhookSecret); d != "" {
+		t.Errorf("env secrets (-want +got):\n%s", d)
+	}
+	if c.GitHub.Token != "env-token" || !strings.HasPrefix(string(c.GitHub.PrivateKey), "-----BEGIN PRIVATE KEY") {
+		t.Errorf("env token %q key %q", c.GitHub.Token, c.GitHub.PrivateKey)
+	}
+
+	// An App configured only through the environment.
+	path2 := write(t, "github:\n  app_id: 99\n")
+	t.Setenv(EnvGitHubToken, "")
+	if _, err := Load(path2); err != nil {
+		t.Errorf("app id in YAML, key and secret from env: %v", err)
+	}
+	t.Setenv(EnvPrivateKey, "garbage")
+	if _, err := Load(path2); err == nil || !strings.Contains(err.Error(), "not a PEM") {
+		t.Errorf("garbage key: err = %v, want a PEM complaint", err)
+	}
+}
+
+func TestLoadLocalNeedsNoCredentials(t *testing.T) {
+	clearEnv(t)
+	path := write(t, "data_dir: /tmp/x\n")
+	if _, err := Load(path); err == nil {
+		t.Fatal("Load without credentials succeeded")
+	}
+	c, err := LoadLocal(path)
+	if err != nil || c.DataDir != "/tmp/x" {
+		t.Fatalf("LoadLocal = %+v, %v", c, err)
+	}
+}
+
+func clearEnv(t *testing.T) {
+	for _, k := range []string{EnvPrivateKey, EnvWebhookSecret, EnvGitHubToken} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+func write(t *testing.T, s string) string {
+	p := filepath.Join(t.TempDir(), "compatbot.yml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
