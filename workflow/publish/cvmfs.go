@@ -262,36 +262,54 @@ func (c *Cvmfs) Current(ctx context.Context) (string, Revision, error) {
 	return filepath.Join(c.mount, c.repo), rev, nil
 }
 
-// Diff implements Publisher with `cvmfs_server diff -m`, whose
-// machine-readable lines are "<A|R|M|...> <type> <path> ...".
+// Diff implements Publisher with `cvmfs_server diff -m -i`, whose
+// machine-readable lines are "A <type> <path> +<size>",
+// "R <type> <path> -<size>", "M[<flags>] <type> <path>" and statistics
+// lines "S <type> <count>"; types are F, S, D and N (nested catalog).
 func (c *Cvmfs) Diff(ctx context.Context, fromTag, toTag string) ([]PathChange, error) {
 	for _, t := range []string{fromTag, toTag} {
 		if err := ValidateTag(t); err != nil {
 			return nil, err
 		}
 	}
-	out, err := c.run(ctx, "diff", "-m", "-s", fromTag, "-d", toTag, c.repo)
+	out, err := c.run(ctx, "diff", "-m", "-i", "-s", fromTag, "-d", toTag, c.repo)
 	if err != nil {
 		return nil, err
 	}
+	return ParseDiff(out)
+}
+
+// ParseDiff parses `cvmfs_server diff -m` output.
+func ParseDiff(out string) ([]PathChange, error) {
 	var changes []PathChange
 	for n, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "S ") {
 			continue
 		}
-		if len(f) < 3 {
-			return nil, fmt.Errorf("diff line %d: want <change> <type> <path>: %q", n+1, line)
+		f := strings.SplitN(line, " ", 3)
+		if len(f) < 3 || !strings.HasPrefix(f[2], "/") {
+			return nil, fmt.Errorf("diff line %d: want <A|R|M> <type> </path>: %q", n+1, line)
 		}
-		pc := PathChange{Path: strings.TrimPrefix(f[2], "/"), Dir: f[1] == "D"}
-		switch f[0][0] {
-		case 'A':
+		typ, p := f[1], f[2]
+		pc := PathChange{Dir: strings.HasSuffix(typ, "D") || strings.HasSuffix(typ, "N")}
+		switch {
+		case f[0] == "A", f[0] == "R":
+			i := strings.LastIndex(p, " ")
+			if i < 0 || len(p) < i+2 || (p[i+1] != '+' && p[i+1] != '-') {
+				return nil, fmt.Errorf("diff line %d: want a size after the path: %q", n+1, line)
+			}
+			p = p[:i]
 			pc.Kind = PathAdded
-		case 'R':
-			pc.Kind = PathRemoved
-		default:
+			if f[0] == "R" {
+				pc.Kind = PathRemoved
+				pc.Dir = strings.HasPrefix(typ, "D") || strings.HasPrefix(typ, "N")
+			}
+		case strings.HasPrefix(f[0], "M"):
 			pc.Kind = PathModified
+		default:
+			return nil, fmt.Errorf("diff line %d: unknown line descriptor %q", n+1, f[0])
 		}
+		pc.Path = strings.TrimPrefix(p, "/")
 		changes = append(changes, pc)
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })

@@ -1,0 +1,315 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	fakeOnce sync.Once
+	fakeBin  string
+	fakeErr  error
+	fakeDir  string
+)
+
+// fakeCvmfsServer builds testdata/fake-cvmfs, the test double of
+// cvmfs_server (the real one needs a stratum-0 and cannot run here).
+func fakeCvmfsServer(t *testing.T) string {
+	t.Helper()
+	fakeOnce.Do(func() {
+		fakeDir, fakeErr = os.MkdirTemp("", "fake-cvmfs")
+		if fakeErr != nil {
+			return
+		}
+		fakeBin = filepath.Join(fakeDir, "cvmfs_server")
+		out, err := exec.Command("go", "build", "-o", fakeBin, "../../testdata/fake-cvmfs").CombinedOutput()
+		if err != nil {
+			fakeErr = errors.New("build fake cvmfs_server: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if fakeErr != nil {
+		t.Fatal(fakeErr)
+	}
+	return fakeBin
+}
+
+const cvmfsRepo = "software.test.io"
+
+func newCvmfs(t *testing.T) (*Cvmfs, string) {
+	t.Helper()
+	bin := fakeCvmfsServer(t)
+	root := t.TempDir()
+	t.Setenv("FAKE_CVMFS_ROOT", root)
+	if out, err := exec.Command(bin, "mkfs", "-o", "root", cvmfsRepo).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	p, err := Open(TargetConfig{Backend: "cvmfs", Repository: cvmfsRepo, CvmfsServer: bin, CvmfsMount: filepath.Join(root, "cvmfs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.(*Cvmfs), root
+}
+
+func TestCvmfsPublishTagsDiffRollback(t *testing.T) {
+	ctx := context.Background()
+	c, root := newCvmfs(t)
+	tx, err := c.Transaction(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "cvmfs", cvmfsRepo, scope); tx.Dir() != want {
+		t.Errorf("Dir = %q, want %q", tx.Dir(), want)
+	}
+	apply(t, tx.Dir(), []change{{path: "a", content: "1"}, {path: "b", content: "b"}})
+	r1, err := tx.Publish(ctx, "v1", "first publish, PR #1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1 != 2 {
+		t.Errorf("first publish revision %d, want 2 (mkfs made 1)", r1)
+	}
+	r2 := publishChanges(t, c, scope, "v2", []change{{path: "a", content: "2"}, {path: "b", del: true}, {path: "c/d", content: "d"}})
+	if r2 != 3 {
+		t.Errorf("second publish revision %d, want 3", r2)
+	}
+	tags, err := c.Tags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 2 || tags[0].Name != "v2" || tags[0].Revision != 3 || tags[1].Name != "v1" || tags[1].Description != "first publish, PR #1" || tags[1].Hash == "" {
+		t.Fatalf("Tags = %+v", tags)
+	}
+	if time.Since(tags[0].Timestamp) > time.Minute {
+		t.Errorf("tag timestamp %v not parsed", tags[0].Timestamp)
+	}
+	changes, err := c.Diff(ctx, "v1", "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []PathChange{
+		{Path: scope + "/a", Kind: PathModified},
+		{Path: scope + "/b", Kind: PathRemoved},
+		{Path: scope + "/c", Kind: PathAdded, Dir: true},
+		{Path: scope + "/c/d", Kind: PathAdded},
+	}
+	if !cmp.Equal(changes, want) {
+		t.Errorf("Diff: %s", cmp.Diff(want, changes))
+	}
+	rev, err := c.Rollback(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, cur, err := c.Current(ctx)
+	if err != nil || rev != 4 || cur != 4 {
+		t.Fatalf("rollback revision %d, Current %d, %v; want 4", rev, cur, err)
+	}
+	if got := readTree(t, filepath.Join(dir, scope)); !cmp.Equal(got, map[string]string{"a": "1", "b": "b"}) {
+		t.Errorf("tree after rollback: %v", got)
+	}
+	tags, _ = c.Tags(ctx)
+	if len(tags) != 1 || tags[0].Name != "v1" || tags[0].Revision != 4 {
+		t.Errorf("tags after rollback: %+v, want only v1 at revision 4", tags)
+	}
+	if _, err := c.Rollback(ctx, "v2"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("rollback to removed tag: %v", err)
+	}
+}
+
+func TestCvmfsOneTransactionExit17AndRecover(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newCvmfs(t)
+	const n = 6
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var won []Tx
+	var lost []error
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tx, err := c.Transaction(ctx, "")
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				lost = append(lost, err)
+			} else {
+				won = append(won, tx)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(won) != 1 {
+		t.Fatalf("%d transactions opened, want 1 (errors %v)", len(won), lost)
+	}
+	for _, err := range lost {
+		if !errors.Is(err, ErrTransactionOpen) || !strings.Contains(err.Error(), "already in a transaction") {
+			t.Errorf("second transaction: %v, want ErrTransactionOpen with cvmfs_server's message", err)
+		}
+	}
+	apply(t, won[0].Dir(), []change{{path: "half", content: "x"}})
+	if _, err := c.Rollback(ctx, "trunk-previous"); err == nil {
+		t.Error("rollback to a reserved tag accepted")
+	}
+	// A crash leaves the transaction open; a new publisher recovers it.
+	c2, err := OpenCvmfs(TargetConfig{Repository: cvmfsRepo, CvmfsServer: c.argv[0], CvmfsMount: c.mount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c2.Recover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Found || rep.Completed || rep.Revision != 1 {
+		t.Errorf("Recover = %+v, want found and aborted at revision 1", rep)
+	}
+	dir, _, _ := c2.Current(ctx)
+	if _, err := os.Stat(filepath.Join(dir, "half")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("aborted change still in the tree: %v", err)
+	}
+	rep, err = c2.Recover(ctx)
+	if err != nil || rep.Found {
+		t.Errorf("Recover with nothing open = %+v, %v", rep, err)
+	}
+	tx, err := c2.Transaction(ctx, "")
+	if err != nil {
+		t.Fatalf("Recover left a transaction open: %v", err)
+	}
+	if err := tx.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Abort(ctx); !errors.Is(err, ErrNoTransaction) {
+		t.Errorf("second Abort: %v", err)
+	}
+}
+
+// The double must refuse what the real cvmfs_server refuses, or tests of
+// the backend's own validation would prove nothing about the real one.
+func TestFakeCvmfsServerRefusesLikeTheRealOne(t *testing.T) {
+	c, _ := newCvmfs(t)
+	bin := c.argv[0]
+	run := func(args ...string) (int, string) {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"publish", "-a", "x", cvmfsRepo}, 1, "not in a transaction"},
+		{[]string{"transaction", cvmfsRepo}, 0, ""},
+		{[]string{"transaction", cvmfsRepo + "/sub"}, 17, "already in a transaction"},
+		{[]string{"publish", "-a", "bad tag", cvmfsRepo}, 1, "invalid characters"},
+		{[]string{"publish", "-a", "trunk", cvmfsRepo}, 1, "reserved"},
+		{[]string{"rollback", "-t", "trunk-previous", "-f", cvmfsRepo}, 1, "in a transaction"},
+		{[]string{"publish", "-a", "ok", "-m", "m", cvmfsRepo}, 0, "Tagging"},
+		{[]string{"abort", "-f", cvmfsRepo}, 1, "not in a transaction"},
+		{[]string{"transaction", "missing.repo"}, 1, "does not exist"},
+	} {
+		code, out := run(tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.msg) {
+			t.Errorf("cvmfs_server %v: exit %d %q, want exit %d with %q", tc.args, code, out, tc.code, tc.msg)
+		}
+	}
+	// A refused tag left the transaction open until the good publish.
+	tags, err := c.Tags(context.Background())
+	if err != nil || len(tags) != 1 || tags[0].Name != "ok" {
+		t.Errorf("tags = %+v, %v", tags, err)
+	}
+}
+
+func TestParseTagList(t *testing.T) {
+	out := "v2 0123abcdC 4096 3 1732480000 (default) deploy PR #12 by alice\n" +
+		"trunk 0123abcdC 4096 3 1732480000 (default) current HEAD\n" +
+		"v1 4567efC 10 2 1732470000 (default) \n"
+	tags, err := ParseTagList(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Tag{
+		{Name: "v2", Hash: "0123abcdC", Revision: 3, Timestamp: time.Unix(1732480000, 0).UTC(), Description: "deploy PR #12 by alice"},
+		{Name: "trunk", Hash: "0123abcdC", Revision: 3, Timestamp: time.Unix(1732480000, 0).UTC(), Description: "current HEAD"},
+		{Name: "v1", Hash: "4567efC", Revision: 2, Timestamp: time.Unix(1732470000, 0).UTC()},
+	}
+	if !cmp.Equal(tags, want) {
+		t.Errorf("ParseTagList: %s", cmp.Diff(want, tags))
+	}
+	for _, bad := range []struct{ in, want string }{
+		{"v1 hash 10 2\n", "line 1: 4 fields"},
+		{"v1 hash ten 2 1 (default) d\n", `size "ten"`},
+		{"ok h 1 1 1 (default) d\nv1 hash 10 x 1 (default) d\n", `line 2: revision "x"`},
+		{"v1 hash 10 2 yesterday (default) d\n", `timestamp "yesterday"`},
+	} {
+		if _, err := ParseTagList(bad.in); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("ParseTagList(%q) = %v, want %q", bad.in, err, bad.want)
+		}
+	}
+}
+
+func TestParseDiff(t *testing.T) {
+	out := "# line descriptor: A - add, R - remove, M - modify, S - statistics\n" +
+		"A F /2025.06/new file +12\n" +
+		"R D /old -0\n" +
+		"M[SC] F /2025.06/a\n" +
+		"M[M] FS /link\n" +
+		"S F 1\nS D -1\n"
+	got, err := ParseDiff(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []PathChange{
+		{Path: "2025.06/a", Kind: PathModified},
+		{Path: "2025.06/new file", Kind: PathAdded},
+		{Path: "link", Kind: PathModified},
+		{Path: "old", Kind: PathRemoved, Dir: true},
+	}
+	if !cmp.Equal(got, want) {
+		t.Errorf("ParseDiff: %s", cmp.Diff(want, got))
+	}
+	for _, bad := range []string{"A F relative +1\n", "A F /nosize\n", "X F /p\n"} {
+		if _, err := ParseDiff(bad); err == nil {
+			t.Errorf("ParseDiff(%q) accepted", bad)
+		}
+	}
+}
+
+func TestOpenConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  TargetConfig
+		want string
+	}{
+		{TargetConfig{Repository: ""}, "repository name is empty"},
+		{TargetConfig{Repository: "a/b", BaseDir: "/tmp"}, `character '/'`},
+		{TargetConfig{Repository: "r"}, "needs base_dir"},
+		{TargetConfig{Repository: "r", Backend: "s3"}, `backend "s3" is unknown`},
+		{TargetConfig{Repository: "r", Backend: "cvmfs", PublisherHost: "-oProxyCommand=x"}, "not a host name"},
+		{TargetConfig{Repository: "r", BaseDir: "/tmp/a,b"}, "must not contain"},
+	} {
+		if _, err := Open(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	c, err := OpenCvmfs(TargetConfig{Repository: "r", PublisherHost: "stratum0.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ssh", "-o", "BatchMode=yes", "stratum0.example.org", "cvmfs_server"}; !cmp.Equal(c.argv, want) {
+		t.Errorf("remote argv = %v, want %v", c.argv, want)
+	}
+}
