@@ -1,0 +1,410 @@
+// Package setscheck builds the "compat sets" check run of a pull request:
+// the head's sets linted, diffed against the base, and judged by the base's
+// policy, rendered as the report.Check the bot posts and `compatbot check`
+// prints.
+package setscheck
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/report"
+)
+
+// CheckName is the name of the check run on GitHub.
+const CheckName = "compat sets"
+
+// maxText keeps Summary and Text under GitHub's 65,535-character limit per
+// field with room for the truncation note.
+const maxText = 60000
+
+// LoadAt reads the sets of the commit ref in the repository at gitDir, with
+// the configuration found in that same commit. Use it for one revision on
+// its own (`sets lint --ref`); to judge a PR, CheckRefs reads the
+// configuration from the base instead.
+func LoadAt(ctx context.Context, gitDir, ref string) (*sets.Repo, error) {
+	fsys, err := gitrepo.TreeFS(ctx, gitDir, ref)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := sets.LoadRepoConfig(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: %w", gitDir, ref, err)
+	}
+	r, err := sets.LoadRepo(fsys, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: %w", gitDir, ref, err)
+	}
+	return r, nil
+}
+
+// Revisions is what CheckRefs read, for callers that go on to build.
+type Revisions struct {
+	BaseSHA, HeadSHA string
+	Base, Head       *sets.Repo
+}
+
+// CheckRefs judges headRef against baseRef in the repository at gitDir. The
+// configuration (frozen versions, risky list) comes from the base commit and
+// is applied to both trees: a PR cannot loosen the rules it is judged by.
+// An error means the revisions could not be read (bad ref, broken config on
+// the base); problems in the head's sets are findings in the Check.
+func CheckRefs(ctx context.Context, gitDir, baseRef, headRef string) (report.Check, *Revisions, error) {
+	rev := &Revisions{}
+	var err error
+	if rev.BaseSHA, err = gitrepo.ResolveCommit(ctx, gitDir, baseRef); err != nil {
+		return report.Check{}, nil, fmt.Errorf("base: %w", err)
+	}
+	if rev.HeadSHA, err = gitrepo.ResolveCommit(ctx, gitDir, headRef); err != nil {
+		return report.Check{}, nil, fmt.Errorf("head: %w", err)
+	}
+	baseFS, err := gitrepo.TreeFS(ctx, gitDir, rev.BaseSHA)
+	if err != nil {
+		return report.Check{}, nil, fmt.Errorf("base: %w", err)
+	}
+	cfg, err := sets.LoadRepoConfig(baseFS)
+	if err != nil {
+		return report.Check{}, nil, fmt.Errorf("config of base %s: %w", short(rev.BaseSHA), err)
+	}
+	if rev.Base, err = sets.LoadRepo(baseFS, cfg); err != nil {
+		return report.Check{}, nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
+	}
+	headFS, err := gitrepo.TreeFS(ctx, gitDir, rev.HeadSHA)
+	if err != nil {
+		return report.Check{}, nil, fmt.Errorf("head: %w", err)
+	}
+	if rev.Head, err = sets.LoadRepo(headFS, cfg); err != nil {
+		return report.Check{}, nil, fmt.Errorf("head %s: %w", short(rev.HeadSHA), err)
+	}
+	return Run(ctx, rev.Base, rev.Head, rev.BaseSHA, rev.HeadSHA), rev, nil
+}
+
+// Result is the raw material of the check, for callers that want more than
+// the rendered report (exit codes, JSON).
+type Result struct {
+	Diagnostics []sets.Diagnostic
+	Diffs       []sets.TargetDiff
+	Findings    []sets.Finding
+}
+
+// Errors counts lint diagnostics of severity error.
+func (r Result) Errors() int { return countSeverity(r.Diagnostics, sets.SeverityError) }
+
+// Warnings counts lint diagnostics of severity warning.
+func (r Result) Warnings() int { return countSeverity(r.Diagnostics, sets.SeverityWarning) }
+
+func countSeverity(ds []sets.Diagnostic, s sets.Severity) int {
+	n := 0
+	for _, d := range ds {
+		if d.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Count counts findings of one kind.
+func (r Result) Count(kind string) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// Changes counts package changes over all targets.
+func (r Result) Changes() int {
+	n := 0
+	for _, d := range r.Diffs {
+		n += len(d.Changes)
+	}
+	return n
+}
+
+// Evaluate lints head in full, diffs it against base and applies base's
+// policy. head should carry base's Config (CheckRefs arranges that).
+func Evaluate(base, head *sets.Repo) Result {
+	res := Result{
+		Diagnostics: sets.Lint(head),
+		Diffs:       sets.Diff(base, head),
+	}
+	res.Findings = sets.Evaluate(base, res.Diffs)
+	return res
+}
+
+// Run builds the check run for head against base.
+func Run(ctx context.Context, base, head *sets.Repo, baseSHA, headSHA string) report.Check {
+	return Render(Evaluate(base, head), base, head, baseSHA, headSHA)
+}
+
+// Render turns a Result into the check run content.
+func Render(res Result, base, head *sets.Repo, baseSHA, headSHA string) report.Check {
+	c := report.Check{Name: CheckName}
+	errs, warns := res.Errors(), res.Warnings()
+	refused, approvals := res.Count(sets.FindingRefused), res.Count(sets.FindingNeedsApproval)
+	changes := res.Changes()
+
+	switch {
+	case errs > 0 || refused > 0:
+		c.Conclusion = report.Failure
+	case approvals > 0:
+		c.Conclusion = report.ActionRequired
+	default:
+		c.Conclusion = report.Success
+	}
+	c.Title = title(errs, warns, refused, approvals, changes)
+	c.Summary = truncate(summary(res, base, head, baseSHA, headSHA))
+	c.Text = truncate(details(res))
+	c.Annotations = annotations(res, head)
+	return c
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func title(errs, warns, refused, approvals, changes int) string {
+	var parts []string
+	if errs > 0 {
+		parts = append(parts, plural(errs, "lint error", "lint errors"))
+	}
+	if refused > 0 {
+		parts = append(parts, plural(refused, "change refused", "changes refused"))
+	}
+	if approvals > 0 {
+		parts = append(parts, plural(approvals, "package needs approval", "packages need approval"))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "sets OK")
+	}
+	t := strings.Join(parts, ", ") + ": " + plural(changes, "change", "changes")
+	if warns > 0 {
+		t += ", " + plural(warns, "warning", "warnings")
+	}
+	return t
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func truncate(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := strings.LastIndexByte(s[:maxText], '\n')
+	if cut < 0 {
+		cut = maxText
+	}
+	return s[:cut] + "\n\n*(truncated: run `compatbot check` locally for the full report)*\n"
+}
+
+// md escapes text from the PR (package names, reasons) so it renders as
+// text: it cannot open a link, an image, HTML or break a table.
+func md(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '@':
+			// A zero-width space keeps GitHub from reading a mention.
+			b.WriteString("@\u200b")
+		case '\\', '`', '*', '_', '{', '}', '[', ']', '<', '>', '|', '#', '!', '(', ')', '~', '+', '&':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n', '\r', '\t':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// code puts s in a code span, which needs no escaping inside except a
+// backtick, which a set file path or token never legitimately has.
+func code(s string) string {
+	return "`" + strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s) + "`"
+}
+
+var kindColumns = []sets.ChangeKind{sets.Added, sets.Removed, sets.Upgraded, sets.Downgraded, sets.ConstraintChanged}
+
+func summary(res Result, base, head *sets.Repo, baseSHA, headSHA string) string {
+	var b strings.Builder
+	cfg := head.Config
+	if cfg == nil {
+		cfg = base.Config
+	}
+	changedTargets := 0
+	for _, d := range res.Diffs {
+		if len(d.Changes) > 0 {
+			changedTargets++
+		}
+	}
+	targets := allTargets(base, head)
+	fmt.Fprintf(&b, "Base %s → head %s: %s in %d of %s.\n\n", code(short(baseSHA)), code(short(headSHA)),
+		plural(res.Changes(), "package change", "package changes"), changedTargets, plural(len(targets), "target", "targets"))
+
+	if len(targets) > 0 {
+		b.WriteString("| Version | OS-arch | Status |")
+		for _, k := range kindColumns {
+			fmt.Fprintf(&b, " %s |", kindLabel(k))
+		}
+		b.WriteString("\n|---|---|---|")
+		for range kindColumns {
+			b.WriteString("---:|")
+		}
+		b.WriteString("\n")
+		counts := map[sets.Target]map[sets.ChangeKind]int{}
+		for _, d := range res.Diffs {
+			for _, ch := range d.Changes {
+				if counts[d.Target] == nil {
+					counts[d.Target] = map[sets.ChangeKind]int{}
+				}
+				counts[d.Target][ch.Kind]++
+			}
+		}
+		for _, t := range targets {
+			osArch := t.OS + "-" + t.Arch
+			if t.OS == "" {
+				osArch = "(all)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |", md(t.Version), md(osArch), cfg.VersionStatus(t.Version))
+			for _, k := range kindColumns {
+				n := counts[t][k]
+				if n == 0 {
+					b.WriteString(" · |")
+				} else {
+					fmt.Fprintf(&b, " %d |", n)
+				}
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+
+	if len(res.Findings) > 0 {
+		b.WriteString("### Policy\n\n")
+		b.WriteString(sets.FormatFindingsMarkdown(res.Findings))
+		b.WriteString("\n")
+	} else {
+		b.WriteString("### Policy\n\nNo policy findings.\n\n")
+	}
+
+	b.WriteString("### Lint\n\n")
+	errs, warns := res.Errors(), res.Warnings()
+	if errs+warns == 0 {
+		b.WriteString("No lint findings.\n")
+	} else {
+		fmt.Fprintf(&b, "%s, %s: listed in the details below.\n", plural(errs, "error", "errors"), plural(warns, "warning", "warnings"))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func kindLabel(k sets.ChangeKind) string {
+	switch k {
+	case sets.ConstraintChanged:
+		return "Constraint changed"
+	default:
+		s := string(k)
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+}
+
+// allTargets is the union of both revisions' targets, in order.
+func allTargets(base, head *sets.Repo) []sets.Target {
+	seen := map[sets.Target]bool{}
+	var out []sets.Target
+	for _, r := range []*sets.Repo{base, head} {
+		if r == nil {
+			continue
+		}
+		for _, t := range r.Targets() {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		if a.OS != b.OS {
+			return a.OS < b.OS
+		}
+		return a.Arch < b.Arch
+	})
+	return out
+}
+
+func details(res Result) string {
+	var b strings.Builder
+	if len(res.Diagnostics) > 0 {
+		b.WriteString("### Lint diagnostics\n\n")
+		for _, d := range res.Diagnostics {
+			fmt.Fprintf(&b, "- %s %s: %s\n", code(fmt.Sprintf("%s:%d:%d", d.File, d.Line, d.Col)), d.Severity, md(d.Message))
+		}
+		b.WriteString("\n")
+	}
+	if res.Changes() == 0 {
+		b.WriteString("No package changes.\n")
+	} else {
+		b.WriteString(sets.FormatDiffMarkdown(res.Diffs))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// annotations point at head lines: every lint diagnostic and policy finding
+// in a set file of the head (a diagnostic about the base's config has no
+// line in the PR's diff to sit on and stays in the text).
+func annotations(res Result, head *sets.Repo) []report.Annotation {
+	lines := map[string]int{}
+	for _, sf := range head.Sets {
+		n := 1
+		for _, e := range sf.Entries {
+			n = max(n, e.Line)
+		}
+		lines[sf.Path] = n
+	}
+	var out []report.Annotation
+	for _, d := range res.Diagnostics {
+		if _, ok := lines[d.File]; !ok || d.Line < 1 {
+			continue
+		}
+		level := report.Warning
+		if d.Severity == sets.SeverityError {
+			level = report.Error
+		}
+		a := report.Annotation{Path: d.File, StartLine: d.Line, EndLine: d.Line, Level: level, Title: "lint: " + d.Code, Message: d.Message}
+		if d.Col > 0 {
+			a.StartCol, a.EndCol = d.Col, d.Col
+		}
+		out = append(out, a)
+	}
+	for _, f := range res.Findings {
+		last, ok := lines[f.File]
+		if !ok {
+			continue
+		}
+		line := min(max(f.Line, 1), last)
+		level, title := report.Warning, "needs approval: "+f.Package
+		if f.Kind == sets.FindingRefused {
+			level, title = report.Error, "refused: "+f.Package
+		}
+		out = append(out, report.Annotation{Path: f.File, StartLine: line, EndLine: line, Level: level, Title: title, Message: f.Reason})
+	}
+	return out
+}
