@@ -1,0 +1,233 @@
+// Package deploy is compatbot's deploy state machine: it turns "publish PR
+// N's tested artifacts to test / to prod" and "roll back" into publisher
+// transactions, enforces the promotion rules, queues concurrent requests
+// per environment, journals every step in the database so a crash is
+// recovered on the next start, and keeps the history and the changelog.
+//
+// The environments are "test" and "prod"; each is one publish.Publisher.
+// A request's items are published one transaction each, under
+// <version>/compat/<os>/<arch> (EESSI's layout), tagged
+// <version>-<os>-<arch>-pr<N>-<sha7>.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/publish"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+// Environments.
+const (
+	EnvTest = "test"
+	EnvProd = "prod"
+)
+
+// ArtifactSource applies built artifacts onto a tree. The deployer never
+// picks an artifact by anything but its exact digest, so what is published
+// is byte for byte what was built and tested.
+type ArtifactSource interface {
+	// ApplyDigest applies the artifact whose digest is exactly digest onto
+	// dir (files written, deletions and opaque directories honoured).
+	ApplyDigest(ctx context.Context, digest, dir string) error
+}
+
+// Verifier runs the compat tests against a published tree. passed=false
+// with a summary is a test failure; err means the tests could not run.
+type Verifier interface {
+	Verify(ctx context.Context, env string, target sets.Target, publishedDir string) (passed bool, summary string, err error)
+}
+
+// ChangelogStore reads and commits a file of the managed repository (the
+// bot implements it with GitHub's contents API).
+type ChangelogStore interface {
+	ReadFile(ctx context.Context, repo, branch, path string) ([]byte, error)
+	CommitFile(ctx context.Context, repo, branch, path string, content []byte, message string) error
+}
+
+// Notifier tells a PR what happens to its request outside the call that
+// made it: its place in the queue, and the outcome of a deploy finished or
+// aborted by Recover after a restart. Errors are the notifier's to log.
+type Notifier interface {
+	Queued(ctx context.Context, env string, req Request, position int)
+	Outcome(ctx context.Context, env string, req Request, res Result)
+}
+
+// Options configures a Deployer.
+type Options struct {
+	DB *state.DB
+	// Targets maps "test" and "prod" to their publishers.
+	Targets   map[string]publish.Publisher
+	Artifacts ArtifactSource
+	Verify    Verifier
+	// Changelog may be nil: history is then kept in the database only.
+	Changelog ChangelogStore
+	// ChangelogBranch is the branch changelog/<version>.md is committed
+	// to ("main" when empty).
+	ChangelogBranch string
+	// Notify may be nil.
+	Notify Notifier
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+	// GitHubURL is the web base for PR links (default https://github.com).
+	GitHubURL string
+}
+
+// Deployer runs deploys and rollbacks. It is safe for concurrent use; one
+// Deployer per database.
+type Deployer struct {
+	db        *state.DB
+	targets   map[string]publish.Publisher
+	artifacts ArtifactSource
+	verify    Verifier
+	clog      ChangelogStore
+	branch    string
+	notify    Notifier
+	clock     func() time.Time
+	ghURL     string
+	failpoint string
+
+	qmu    sync.Mutex
+	queues map[string]*envQueue
+	// clogMu serialises changelog flushes: two flushes racing on the same
+	// file would each append to the content they read.
+	clogMu sync.Mutex
+}
+
+// New checks opts and prepares the database tables.
+func New(ctx context.Context, opts Options) (*Deployer, error) {
+	if opts.DB == nil {
+		return nil, errors.New("deploy: Options.DB is nil")
+	}
+	if len(opts.Targets) == 0 {
+		return nil, errors.New("deploy: Options.Targets is empty (want \"test\" and \"prod\")")
+	}
+	for env, p := range opts.Targets {
+		if env != EnvTest && env != EnvProd {
+			return nil, fmt.Errorf("deploy: Options.Targets: unknown environment %q (want \"test\" or \"prod\")", env)
+		}
+		if p == nil {
+			return nil, fmt.Errorf("deploy: Options.Targets[%q] is nil", env)
+		}
+	}
+	if opts.Artifacts == nil {
+		return nil, errors.New("deploy: Options.Artifacts is nil")
+	}
+	if opts.Verify == nil {
+		return nil, errors.New("deploy: Options.Verify is nil")
+	}
+	d := &Deployer{
+		db: opts.DB, targets: opts.Targets, artifacts: opts.Artifacts, verify: opts.Verify,
+		clog: opts.Changelog, branch: opts.ChangelogBranch, notify: opts.Notify, clock: opts.Clock,
+		ghURL: opts.GitHubURL, queues: map[string]*envQueue{},
+		failpoint: os.Getenv(FailpointEnv),
+	}
+	if d.branch == "" {
+		d.branch = "main"
+	}
+	if d.clock == nil {
+		d.clock = time.Now
+	}
+	if d.ghURL == "" {
+		d.ghURL = "https://github.com"
+	}
+	if err := ensureSchema(ctx, d.db); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Envs lists the configured environments in a stable order.
+func (d *Deployer) Envs() []string {
+	var envs []string
+	for env := range d.targets {
+		envs = append(envs, env)
+	}
+	sort.Slice(envs, func(i, j int) bool { return envRank(envs[i]) < envRank(envs[j]) })
+	return envs
+}
+
+func envRank(env string) int {
+	if env == EnvTest {
+		return 0
+	}
+	return 1
+}
+
+func (d *Deployer) publisher(env string) (publish.Publisher, error) {
+	p, ok := d.targets[env]
+	if !ok {
+		return nil, &Refusal{Reason: fmt.Sprintf("Environment `%s` is not configured (configured: %v).", env, d.Envs())}
+	}
+	return p, nil
+}
+
+// Request is one /deploy of a PR's build.
+type Request struct {
+	Repo    string // owner/name of the managed repository
+	PR      int
+	HeadSHA string
+	Author  string // the PR's author
+	// Requester is who asked for the deploy; the publish message names
+	// them as the approver unless Approver is set.
+	Requester string
+	Approver  string
+	Merged    bool
+	Items     []Item
+}
+
+// Item is what the PR's build produced for one version/os-arch.
+type Item struct {
+	Target sets.Target
+	// Digest is the artifact's content digest ("sha256:<hex>").
+	Digest string
+	// BaseLineage is the lineage of the tree the artifact was built on
+	// (ReadLineage of the build's lower layer); "" for an empty tree.
+	BaseLineage string
+	// Changes are the package changes for the changelog (optional).
+	Changes []sets.Change
+}
+
+func (r Request) approver() string {
+	if r.Approver != "" {
+		return r.Approver
+	}
+	return r.Requester
+}
+
+// Refusal is a deploy or rollback compatbot will not do, with a reason a
+// PR comment can show verbatim (Markdown).
+type Refusal struct {
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Reason }
+
+// IsRefusal reports whether err is a *Refusal and returns it.
+func IsRefusal(err error) (*Refusal, bool) {
+	var r *Refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// StepError is a failure at one step of a deploy; the transaction was
+// aborted unless Step is "verify" (the tree was published by then).
+type StepError struct {
+	Env    string
+	Target sets.Target
+	Step   string
+	Err    error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("deploy to %s of %s failed at step %s: %v", e.Env, e.Target, e.Step, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }

@@ -1,0 +1,335 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/publish"
+	"github.com/compatbot/compatbot/workflow/state"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	x86 = sets.Target{Version: "2025.06", OS: "linux", Arch: "x86_64"}
+	arm = sets.Target{Version: "2025.06", OS: "linux", Arch: "aarch64"}
+)
+
+// memChangelog stands in for the GitHub contents API (the bot's
+// implementation of ChangelogStore): files per repo/branch/path, a missing
+// file reads as fs.ErrNotExist like a 404, and failNext makes the next
+// commits fail the way a 409 conflict or a 5xx would.
+type memChangelog struct {
+	mu       sync.Mutex
+	files    map[string][]byte
+	commits  []string
+	failNext int
+}
+
+func newMemChangelog() *memChangelog { return &memChangelog{files: map[string][]byte{}} }
+
+func (m *memChangelog) key(repo, branch, path string) string { return repo + "@" + branch + ":" + path }
+
+func (m *memChangelog) ReadFile(ctx context.Context, repo, branch, path string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.files[m.key(repo, branch, path)]
+	if !ok {
+		return nil, fmt.Errorf("GET contents %s: 404 Not Found: %w", path, fs.ErrNotExist)
+	}
+	return append([]byte(nil), b...), nil
+}
+
+func (m *memChangelog) CommitFile(ctx context.Context, repo, branch, path string, content []byte, message string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failNext > 0 {
+		m.failNext--
+		return errors.New("PUT contents " + path + ": 409 Conflict: is at another sha")
+	}
+	m.files[m.key(repo, branch, path)] = append([]byte(nil), content...)
+	m.commits = append(m.commits, message)
+	return nil
+}
+
+func (m *memChangelog) file(path string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return string(m.files[m.key("compat/layer", "main", path)])
+}
+
+// recNotifier records notifications; queued signals each Queued call.
+type recNotifier struct {
+	mu       sync.Mutex
+	queued   []string
+	outcomes []Result
+	queuedCh chan string
+}
+
+func newRecNotifier() *recNotifier { return &recNotifier{queuedCh: make(chan string, 16)} }
+
+func (n *recNotifier) Queued(ctx context.Context, env string, req Request, position int) {
+	s := fmt.Sprintf("%s pr%d pos%d", env, req.PR, position)
+	n.mu.Lock()
+	n.queued = append(n.queued, s)
+	n.mu.Unlock()
+	n.queuedCh <- s
+}
+
+func (n *recNotifier) Outcome(ctx context.Context, env string, req Request, res Result) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.outcomes = append(n.outcomes, res)
+}
+
+// compatVerifier is the verifier the tests use: the real ContentVerifier
+// plus one compat-layer check (the Prefix's startprefix script must be
+// there), so an artifact without it fails its tests for real.
+type compatVerifier struct {
+	content ContentVerifier
+	hook    func(env string, t sets.Target) // called first; tests block in it
+}
+
+func (v *compatVerifier) Verify(ctx context.Context, env string, t sets.Target, dir string) (bool, string, error) {
+	if v.hook != nil {
+		v.hook(env, t)
+	}
+	ok, sum, err := v.content.Verify(ctx, env, t, dir)
+	if err != nil || !ok {
+		return ok, sum, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "startprefix")); err != nil {
+		return false, "compat test startprefix: missing: the Prefix cannot be entered", nil
+	}
+	return true, sum + "; startprefix present", nil
+}
+
+type rig struct {
+	t      *testing.T
+	dir    string
+	db     *state.DB
+	store  *artifact.Store
+	pubs   map[string]publish.Publisher
+	clog   *memChangelog
+	notify *recNotifier
+	verify *compatVerifier
+	d      *Deployer
+	now    time.Time
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &rig{t: t, dir: dir, clog: newMemChangelog(), notify: newRecNotifier(), now: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)}
+	r.store = &artifact.Store{Dir: filepath.Join(dir, "artifacts")}
+	r.verify = &compatVerifier{content: ContentVerifier{Store: r.store}}
+	r.open()
+	t.Cleanup(func() { r.db.Close() })
+	return r
+}
+
+// open (re)opens the database, the publishers and the deployer, as a
+// restarted compatbot would.
+func (r *rig) open() {
+	t := r.t
+	t.Helper()
+	if r.db != nil {
+		r.db.Close()
+	}
+	db, err := state.Open(filepath.Join(r.dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.db = db
+	r.pubs = map[string]publish.Publisher{}
+	for _, env := range []string{EnvTest, EnvProd} {
+		p, err := publish.Open(publish.TargetConfig{Backend: "local", Repository: "compat." + env, BaseDir: filepath.Join(r.dir, "repos")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.pubs[env] = p
+	}
+	var mu sync.Mutex
+	d, err := New(context.Background(), Options{
+		DB: db, Targets: r.pubs, Artifacts: StoreSource{Store: r.store}, Verify: r.verify,
+		Changelog: r.clog, Notify: r.notify,
+		Clock: func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			r.now = r.now.Add(time.Minute)
+			return r.now
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+}
+
+// artifact stores an upper layer: files maps paths to contents; a value
+// "<whiteout>" makes a whiteout (char device 0/0), as overlayfs leaves for
+// a deleted file.
+func (r *rig) artifact(files map[string]string) string {
+	return putArtifact(r.t, r.store, files)
+}
+
+func putArtifact(t testing.TB, store *artifact.Store, files map[string]string) string {
+	t.Helper()
+	upper, err := os.MkdirTemp("", "upper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(upper)
+	for p, c := range files {
+		full := filepath.Join(upper, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if c == "<whiteout>" {
+			if err := unix.Mknod(full, unix.S_IFCHR, 0); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	art, err := store.Put(context.Background(), upper, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return art.Digest
+}
+
+func req(pr int, sha string, items ...Item) Request {
+	return Request{Repo: "compat/layer", PR: pr, HeadSHA: sha, Author: "alice", Requester: "bob", Merged: true, Items: items}
+}
+
+func sha(n int) string {
+	s := sha256.Sum256([]byte(fmt.Sprint(n)))
+	return hex.EncodeToString(s[:20])
+}
+
+// tree reads a directory as path → content ("dir" for directories,
+// "-> target" for symlinks), for exact comparisons.
+func tree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		switch {
+		case de.IsDir():
+			out[rel] = "dir"
+		case de.Type()&fs.ModeSymlink != 0:
+			tg, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = "-> " + tg
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = string(b)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return out
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (r *rig) current(env string) map[string]string {
+	r.t.Helper()
+	dir, _, err := r.pubs[env].Current(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return tree(r.t, dir)
+}
+
+func (r *rig) targetTree(env string, tg sets.Target) map[string]string {
+	r.t.Helper()
+	dir, _, err := r.pubs[env].Current(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	p, _ := TargetPath(tg)
+	return tree(r.t, filepath.Join(dir, p))
+}
+
+func (r *rig) tags(env string) []string {
+	r.t.Helper()
+	tags, err := r.pubs[env].Tags(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var names []string
+	for _, t := range tags {
+		names = append(names, t.Name)
+	}
+	return names
+}
+
+// noOpenTransaction fails unless a transaction can be opened on env
+// (then aborts it): nothing was left open.
+func (r *rig) noOpenTransaction(env string) {
+	r.t.Helper()
+	tx, err := r.pubs[env].Transaction(context.Background(), "2025.06/compat/linux/x86_64")
+	if err != nil {
+		r.t.Fatalf("%s: a transaction is still open: %v", env, err)
+	}
+	if err := tx.Abort(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func markers(lineage, digest string) map[string]string {
+	return map[string]string{".compatbot": "dir", ".compatbot/lineage": lineage + "\n", ".compatbot/artifact": digest + "\n"}
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			if v == "<deleted>" {
+				delete(out, k)
+				continue
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func contains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s does not contain %q:\n%s", what, sub, s)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/publish"
+)
+
+// TargetStatus is what one environment has for one version/os-arch.
+type TargetStatus struct {
+	Env    string
+	Target sets.Target
+	Path   string
+	// Revision is the repository's current revision.
+	Revision publish.Revision
+	// Tag and PR are of the deploy that produced the target's current
+	// tree ("" and 0 when compatbot does not know it).
+	Tag     string
+	PR      int
+	Digest  string
+	Lineage string
+	// Pending counts requests queued or running in Env.
+	Pending int
+}
+
+// Lineage is the current lineage of target in env: what a build for
+// env must record as its BaseLineage.
+func (d *Deployer) Lineage(ctx context.Context, env string, target sets.Target) (string, error) {
+	pub, err := d.publisher(env)
+	if err != nil {
+		return "", err
+	}
+	p, err := TargetPath(target)
+	if err != nil {
+		return "", err
+	}
+	cur, _, err := pub.Current(ctx)
+	if err != nil {
+		return "", err
+	}
+	return ReadLineage(filepath.Join(cur, filepath.FromSlash(p)))
+}
+
+// Status reports, for every environment and every target compatbot has
+// deployed there, what is published now.
+func (d *Deployer) Status(ctx context.Context) ([]TargetStatus, error) {
+	var out []TargetStatus
+	for _, env := range d.Envs() {
+		pub := d.targets[env]
+		cur, rev, err := pub.Current(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s: %w", env, err)
+		}
+		var pending int
+		if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deploy_requests WHERE env = ? AND state IN (?, ?)`, env, reqQueued, reqRunning).Scan(&pending); err != nil {
+			return nil, err
+		}
+		targets, err := d.deployedTargets(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range targets {
+			p, err := TargetPath(t)
+			if err != nil {
+				continue
+			}
+			dir := filepath.Join(cur, filepath.FromSlash(p))
+			ts := TargetStatus{Env: env, Target: t, Path: p, Revision: rev, Pending: pending}
+			if ts.Lineage, err = ReadLineage(dir); err != nil {
+				return nil, fmt.Errorf("status of %s %s: %w", env, t, err)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(ArtifactFile))); err == nil {
+				ts.Digest = strings.TrimSpace(string(b))
+			}
+			if ts.Lineage != "" {
+				var body string
+				err := d.db.QueryRowContext(ctx, `SELECT i.tag, r.request FROM deploy_items i JOIN deploy_requests r ON r.id = i.request_id
+					WHERE i.env = ? AND i.version = ? AND i.os = ? AND i.arch = ? AND i.lineage_after = ? AND i.revision > 0
+					ORDER BY i.request_id DESC LIMIT 1`, env, t.Version, t.OS, t.Arch, ts.Lineage).Scan(&ts.Tag, &body)
+				if err == nil {
+					var req Request
+					if json.Unmarshal([]byte(body), &req) == nil {
+						ts.PR = req.PR
+					}
+				}
+			}
+			out = append(out, ts)
+		}
+	}
+	return out, nil
+}
