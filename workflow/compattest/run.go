@@ -270,4 +270,3 @@ func lastLines(s string, n int) string {
 	}
 	return strings.ReplaceAll(strings.Join(l, "\n"), "```", "'''")
 }
-
