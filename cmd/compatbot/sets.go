@@ -52,31 +52,37 @@ func setsCmd(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// newFlags makes a subcommand's FlagSet; -h prints the usage to stdout.
-func newFlags(name, usage string, stdout, stderr io.Writer) *flag.FlagSet {
+// newFlags makes a subcommand's FlagSet. Help goes to stdout (exit 0);
+// a flag error to stderr with a pointer to the help (exit 2).
+func newFlags(name, usage string, stdout, stderr io.Writer) *flagSet {
 	fl := flag.NewFlagSet(name, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), usage)
-		fmt.Fprintln(fl.Output(), "\nFlags:")
-		fl.PrintDefaults()
-	}
-	return fl
+	fl.Usage = func() {} // printed by parseFlags, once, to the right stream
+	return &flagSet{FlagSet: fl, usage: usage}
+}
+
+type flagSet struct {
+	*flag.FlagSet
+	usage string
 }
 
 // parseFlags parses args; done is true when the command should return code
 // (help shown, or a usage error).
-func parseFlags(fl *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+func parseFlags(fl *flagSet, args []string, stdout io.Writer) (code int, done bool) {
+	usage := fl.usage
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			fmt.Fprintln(stdout, "\nFlags:")
 			fl.SetOutput(stdout)
-			fl.Usage()
+			fl.PrintDefaults()
 			return 0, true
 		}
+		fmt.Fprintf(fl.Output(), "Run 'compatbot %s --help' for usage.\n", fl.Name())
 		return 2, true
 	}
 	if fl.NArg() > 0 {
-		fmt.Fprintf(fl.Output(), "compatbot %s: unexpected argument %q\n", fl.Name(), fl.Arg(0))
+		fmt.Fprintf(fl.Output(), "compatbot %s: unexpected argument %q\nRun 'compatbot %s --help' for usage.\n", fl.Name(), fl.Arg(0), fl.Name())
 		return 2, true
 	}
 	return 0, false

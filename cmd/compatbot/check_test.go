@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compatbot/compatbot/workflow/report"
+	"github.com/compatbot/compatbot/workflow/setscheck"
+)
+
+func checkRun(args []string, out, errb *bytes.Buffer) int { return checkCmd(args, out, errb) }
+
+func TestCheckExample(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var", "example-repo")
+	code, out, errs := runCmd(checkRun, "--example", "--data-dir", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (the example PR has a lint error)\nstderr: %s", code, errs)
+	}
+	golden(t, "check_example.md", out)
+	if !strings.Contains(errs, dir) {
+		t.Errorf("stderr does not say where the repository is: %q", errs)
+	}
+	// Running again recreates the repository and gives the same report
+	// (reproducible SHAs).
+	code2, out2, errs2 := runCmd(checkRun, "--example", "--data-dir", dir)
+	if code2 != code || out2 != out {
+		t.Errorf("second run: exit %d, output differs: %v\n%s", code2, out2 != out, errs2)
+	}
+	// The example repository is a normal git repository: check with the
+	// defaults (base main, head HEAD = pr) says the same.
+	code3, out3, errs3 := runCmd(checkRun, "--repo", dir)
+	if code3 != 1 || out3 != out {
+		t.Errorf("check --repo %s: exit %d, output equal %v\n%s", dir, code3, out3 == out, errs3)
+	}
+	// A clean comparison concludes success and exits 0.
+	code4, out4, errs4 := runCmd(checkRun, "--repo", dir, "--base", "main", "--head", "main")
+	if code4 != 0 || !strings.HasPrefix(out4, "## compat sets: sets OK: 0 changes\n") {
+		t.Errorf("main against main: exit %d\n%s%s", code4, out4, errs4)
+	}
+}
+
+func TestCheckExampleRefusesForeignDir(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "precious.txt")
+	os.WriteFile(keep, []byte("do not delete"), 0o644)
+	code, _, errs := runCmd(checkRun, "--example", "--data-dir", dir)
+	if code != 2 || !strings.Contains(errs, "refusing to replace") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("--example deleted a directory it did not create: %v", err)
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	repo := exampleRepo(t)
+	notRepo := t.TempDir()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"unknown head", []string{"--repo", repo, "--head", "nosuch"}, `no commit named "nosuch"`},
+		{"option-like base", []string{"--repo", repo, "--base", "--upload-pack=x"}, "starts with '-'"},
+		{"not a repository", []string{"--repo", notRepo}, "no origin/HEAD, main or master"},
+		{"example with repo", []string{"--example", "--repo", repo}, "drop --repo"},
+		{"unknown flag", []string{"--frob"}, "flag provided but not defined"},
+		{"argument", []string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := runCmd(checkRun, tt.args...)
+			if code != 2 || !strings.Contains(errs, tt.wantErr) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", code, errs, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCheckHelp(t *testing.T) {
+	code, out, _ := runCmd(checkRun, "--help")
+	for _, want := range []string{"compatbot check --example", "Exit status", "-data-dir"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, help lacks %q:\n%s", code, want, out)
+		}
+	}
+}
+
+// The build step plugs into checkBuildHook; its checks are printed after
+// the sets report and a failed build fails the command.
+func TestCheckBuildHook(t *testing.T) {
+	repo := exampleRepo(t)
+	if code, _, errs := runCmd(checkRun, "--repo", repo, "--head", "main", "--build"); code != 2 || !strings.Contains(errs, "--build is not available") {
+		t.Errorf("without a build step: exit %d, %q", code, errs)
+	}
+	var gotSHA string
+	checkBuildHook = func(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error) {
+		gotSHA = rev.HeadSHA
+		return []report.Check{{Name: "compat 2026.06 linux-x86_64", Title: "build failed", Conclusion: report.Failure}}, nil
+	}
+	defer func() { checkBuildHook = nil }()
+	code, out, errs := runCmd(checkRun, "--repo", repo, "--head", "main", "--build")
+	if code != 1 || !strings.Contains(out, "## compat 2026.06 linux-x86_64: build failed") || len(gotSHA) != 40 {
+		t.Errorf("exit %d, head %q\n%s%s", code, gotSHA, out, errs)
+	}
+	// A head that fails the sets check is not built.
+	gotSHA = ""
+	if code, _, _ := runCmd(checkRun, "--repo", repo, "--head", "pr", "--build"); code != 1 || gotSHA != "" {
+		t.Errorf("exit %d; build ran on a head with lint errors (%q)", code, gotSHA)
+	}
+}
