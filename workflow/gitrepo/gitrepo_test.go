@@ -202,3 +202,36 @@ func BenchmarkTreeFS(b *testing.B) {
 		}
 	}
 }
+
+func TestTreeFSLimits(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "repo")
+	files := fstest.MapFS{
+		"sets/2026.06/linux-x86_64": {Data: []byte("dev-lang/python # x\n")},
+		"big.bin":                   {Data: make([]byte, 2000)},
+		"mid.bin":                   {Data: make([]byte, 900)},
+	}
+	if err := InitFromDirs(ctx, dir, CommitSpec{Branch: "main", Tree: files, Message: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	oldFile, oldTree := MaxFileSize, MaxTreeSize
+	defer func() { MaxFileSize, MaxTreeSize = oldFile, oldTree }()
+	MaxFileSize, MaxTreeSize = 1000, 10000
+	fsys, err := TreeFS(ctx, dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := fs.Stat(fsys, "big.bin"); err != nil || fi.Size() != 2000 {
+		t.Errorf("big.bin stat: %v, %v", fi, err)
+	}
+	if _, err := fs.ReadFile(fsys, "big.bin"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("reading big.bin: %v, want ErrTooLarge", err)
+	}
+	if data, err := fs.ReadFile(fsys, "mid.bin"); err != nil || len(data) != 900 {
+		t.Errorf("mid.bin: %d bytes, %v", len(data), err)
+	}
+	MaxTreeSize = 500
+	if _, err := TreeFS(ctx, dir, "main"); err == nil || !strings.Contains(err.Error(), "refusing to read") {
+		t.Errorf("tree over MaxTreeSize: %v", err)
+	}
+}

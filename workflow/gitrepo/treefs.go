@@ -24,12 +24,17 @@ import (
 // Regular and executable files are included; symlinks and submodules are
 // left out, because a set file reached through a link could point outside the
 // tree the PR shows.
+//
+// Trees come from pull requests, so memory is bounded: a file larger than
+// MaxFileSize is listed (Stat and ReadDir see it) but not read, and opening it
+// fails with ErrTooLarge; a tree whose other files add up to more than
+// MaxTreeSize is refused.
 func TreeFS(ctx context.Context, gitDir, ref string) (fs.FS, error) {
 	sha, err := ResolveCommit(ctx, gitDir, ref)
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd{gitDir: gitDir, args: []string{"ls-tree", "-r", "-z", "--full-tree", sha}}.run(ctx)
+	out, err := cmd{gitDir: gitDir, args: []string{"ls-tree", "-r", "-z", "-l", "--full-tree", sha}}.run(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -38,13 +43,15 @@ func TreeFS(ctx context.Context, gitDir, ref string) (fs.FS, error) {
 		mode      fs.FileMode
 	}
 	var blobs []blob
+	m := newMemFS()
+	var total int64
 	for _, rec := range bytes.Split(out, []byte{0}) {
 		if len(rec) == 0 {
 			continue
 		}
 		meta, name, ok := strings.Cut(string(rec), "\t")
 		f := strings.Fields(meta)
-		if !ok || len(f) != 3 {
+		if !ok || len(f) != 4 {
 			return nil, fmt.Errorf("git ls-tree %s: unexpected record %q", sha, rec)
 		}
 		var mode fs.FileMode
@@ -59,11 +66,22 @@ func TreeFS(ctx context.Context, gitDir, ref string) (fs.FS, error) {
 		if !fs.ValidPath(name) {
 			return nil, fmt.Errorf("git ls-tree %s: invalid path %q", sha, name)
 		}
+		size, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("git ls-tree %s: bad size in %q", sha, rec)
+		}
+		if size > MaxFileSize {
+			m.addLarge(name, size, mode)
+			continue
+		}
+		if total += size; total > MaxTreeSize {
+			return nil, fmt.Errorf("%s: tree of %s holds more than %d bytes of files under %d bytes each; refusing to read it", gitDir, sha, MaxTreeSize, MaxFileSize)
+		}
 		blobs = append(blobs, blob{name: name, sha: f[2], mode: mode})
 	}
 
-	m := newMemFS()
 	if len(blobs) == 0 {
+		m.finish()
 		return m, nil
 	}
 	c := cmd{gitDir: gitDir, args: []string{"cat-file", "--batch"}}
@@ -113,6 +131,16 @@ func TreeFS(ctx context.Context, gitDir, ref string) (fs.FS, error) {
 	return m, nil
 }
 
+// Limits of TreeFS; variables so a deployment with unusual repositories can
+// raise them.
+var (
+	MaxFileSize int64 = 16 << 20
+	MaxTreeSize int64 = 256 << 20
+)
+
+// ErrTooLarge is returned when opening a file over MaxFileSize.
+var ErrTooLarge = errors.New("file larger than gitrepo.MaxFileSize, not read")
+
 // readBatchObject reads one "<sha> <type> <size>\n<data>\n" answer.
 func readBatchObject(r *bufio.Reader, want string) ([]byte, error) {
 	hdr, err := r.ReadString('\n')
@@ -147,17 +175,25 @@ type memFS struct {
 }
 
 type memFile struct {
-	name string
-	data []byte
-	mode fs.FileMode
+	name  string
+	data  []byte
+	mode  fs.FileMode
+	large int64 // size of a file over MaxFileSize, whose data is not read
 }
 
 func newMemFS() *memFS {
 	return &memFS{files: map[string]*memFile{}, dirs: map[string][]fs.DirEntry{".": nil}}
 }
 
+func (m *memFS) addLarge(name string, size int64, mode fs.FileMode) {
+	m.addFile(name, &memFile{name: path.Base(name), mode: mode, large: size})
+}
+
 func (m *memFS) add(name string, data []byte, mode fs.FileMode) {
-	f := &memFile{name: path.Base(name), data: data, mode: mode}
+	m.addFile(name, &memFile{name: path.Base(name), data: data, mode: mode})
+}
+
+func (m *memFS) addFile(name string, f *memFile) {
 	m.files[name] = f
 	child := fs.DirEntry(fs.FileInfoToDirEntry(f.info()))
 	for dir := path.Dir(name); ; dir = path.Dir(dir) {
@@ -181,6 +217,9 @@ func (m *memFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	if f, ok := m.files[name]; ok {
+		if f.large > 0 {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: ErrTooLarge}
+		}
 		return &openFile{memFile: f, r: bytes.NewReader(f.data)}, nil
 	}
 	if ents, ok := m.dirs[name]; ok {
@@ -194,6 +233,9 @@ func (m *memFS) ReadFile(name string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fs.ErrInvalid}
 	}
 	if f, ok := m.files[name]; ok {
+		if f.large > 0 {
+			return nil, &fs.PathError{Op: "readfile", Path: name, Err: ErrTooLarge}
+		}
 		return bytes.Clone(f.data), nil
 	}
 	if _, ok := m.dirs[name]; ok {
@@ -240,7 +282,11 @@ func (fi fileInfo) IsDir() bool        { return fi.mode.IsDir() }
 func (fi fileInfo) Sys() any           { return nil }
 
 func (f *memFile) info() fs.FileInfo {
-	return fileInfo{name: f.name, size: int64(len(f.data)), mode: f.mode}
+	size := int64(len(f.data))
+	if f.large > 0 {
+		size = f.large
+	}
+	return fileInfo{name: f.name, size: size, mode: f.mode}
 }
 
 func dirInfo(name string) fs.FileInfo { return fileInfo{name: name, mode: fs.ModeDir | 0o755} }
