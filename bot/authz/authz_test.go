@@ -134,7 +134,7 @@ func TestResolver(t *testing.T) {
 	}{
 		{"maint", DeployProd, "alice", true, 1},
 		{"tri", DeployTest, "alice", false, 1},
-		{"writer", DeployProd, "alice", true, 2}, // level too low, then the team
+		{"writer", DeployProd, "alice", true, 2},  // level too low, then the team
 		{"newbie", DeployProd, "alice", false, 2}, // pending membership does not count
 		{"ghost", DeployTest, "alice", false, 1},  // unknown user: 404 = none
 		{"maint", DeployProd, "maint", false, 0},  // own PR: no need to ask

@@ -164,7 +164,9 @@ func TestRetries(t *testing.T) {
 		{name: "404 right after webhook retried", route: getRepo, n: 2, fail: githubfake.NotFound(),
 			ctx: func(ctx context.Context) context.Context { return ghclient.WithEventTime(ctx, time.Now()) }, call: getRepoCall, wantCalls: 3},
 		{name: "404 long after webhook final", route: getRepo, n: 1, fail: githubfake.NotFound(),
-			ctx: func(ctx context.Context) context.Context { return ghclient.WithEventTime(ctx, time.Now().Add(-time.Hour)) }, call: getRepoCall, wantErr: true, wantCalls: 1},
+			ctx: func(ctx context.Context) context.Context {
+				return ghclient.WithEventTime(ctx, time.Now().Add(-time.Hour))
+			}, call: getRepoCall, wantErr: true, wantCalls: 1},
 		{name: "404 without event time final", route: getRepo, n: 1, fail: githubfake.NotFound(), call: getRepoCall, wantErr: true, wantCalls: 1},
 	}
 	for _, tc := range tests {

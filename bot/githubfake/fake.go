@@ -87,7 +87,7 @@ type Server struct {
 	nextID    int64
 	tokens    map[string]token
 	calls     []Call
-	failures  map[string][]Failure
+	failures  map[string][]*Failure // nil: let that call through
 	users     map[string]bool
 	repos     map[string]*Repo
 	teams     map[string]map[string]string // "org/slug" -> login -> state
@@ -122,7 +122,7 @@ func New(appID int64) (*Server, []byte) {
 	})
 	s := &Server{
 		AppID: appID, AppSlug: "compatbot", pub: &key.PublicKey,
-		nextID: 1000, tokens: map[string]token{}, failures: map[string][]Failure{},
+		nextID: 1000, tokens: map[string]token{}, failures: map[string][]*Failure{},
 		users: map[string]bool{}, repos: map[string]*Repo{}, teams: map[string]map[string]string{},
 		checkRuns: map[int64]*CheckRun{}, comments: map[int64]*Comment{}, reactions: map[int64][]Reaction{},
 		deploys: map[int64]*Deployment{},
@@ -155,8 +155,18 @@ func (s *Server) FailNext(route string, n int, f Failure) {
 		panic("githubfake: route needs a method: " + route)
 	}
 	for range n {
-		s.failures[route] = append(s.failures[route], f)
+		s.failures[route] = append(s.failures[route], &f)
 	}
+}
+
+// FailNextAfter lets the next skip calls of route through, then fails n.
+func (s *Server) FailNextAfter(route string, skip, n int, f Failure) {
+	s.mu.Lock()
+	for range skip {
+		s.failures[route] = append(s.failures[route], nil)
+	}
+	s.mu.Unlock()
+	s.FailNext(route, n, f)
 }
 
 // Calls returns every call received so far.
@@ -252,7 +262,10 @@ func (s *Server) takeFailure(route string) (Failure, bool) {
 		return Failure{}, false
 	}
 	s.failures[route] = q[1:]
-	return q[0], true
+	if q[0] == nil {
+		return Failure{}, false
+	}
+	return *q[0], true
 }
 
 // checkJWT verifies an App JWT as GitHub does: RS256, signed with the App's
