@@ -147,34 +147,46 @@ func (r *rig) open() {
 	if r.db != nil {
 		r.db.Close()
 	}
-	db, err := state.Open(filepath.Join(r.dir, "state.db"))
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		r.now = r.now.Add(time.Minute)
+		return r.now
+	}
+	d, db, pubs, err := openDeployer(r.dir, r.store, r.verify, r.clog, r.notify, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.db = db
-	r.pubs = map[string]publish.Publisher{}
-	for _, env := range []string{EnvTest, EnvProd} {
-		p, err := publish.Open(publish.TargetConfig{Backend: "local", Repository: "compat." + env, BaseDir: filepath.Join(r.dir, "repos")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.pubs[env] = p
+	r.db, r.pubs = db, pubs
+	r.d = d
+}
+
+// openDeployer builds a Deployer on dir's database and local
+// repositories, for the tests and for the crash-test child process.
+func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogStore, n Notifier, clock func() time.Time) (*Deployer, *state.DB, map[string]publish.Publisher, error) {
+	db, err := state.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	var mu sync.Mutex
+	pubs := map[string]publish.Publisher{}
+	for _, env := range []string{EnvTest, EnvProd} {
+		p, err := publish.Open(publish.TargetConfig{Backend: "local", Repository: "compat." + env, BaseDir: filepath.Join(dir, "repos")})
+		if err != nil {
+			db.Close()
+			return nil, nil, nil, err
+		}
+		pubs[env] = p
+	}
 	d, err := New(context.Background(), Options{
-		DB: db, Targets: r.pubs, Artifacts: StoreSource{Store: r.store}, Verify: r.verify,
-		Changelog: r.clog, Notify: r.notify,
-		Clock: func() time.Time {
-			mu.Lock()
-			defer mu.Unlock()
-			r.now = r.now.Add(time.Minute)
-			return r.now
-		},
+		DB: db, Targets: pubs, Artifacts: StoreSource{Store: store}, Verify: v,
+		Changelog: clog, Notify: n, Clock: clock,
 	})
 	if err != nil {
-		t.Fatal(err)
+		db.Close()
+		return nil, nil, nil, err
 	}
-	r.d = d
+	return d, db, pubs, nil
 }
 
 // artifact stores an upper layer: files maps paths to contents; a value

@@ -12,9 +12,11 @@ import (
 )
 
 // FailpointEnv names a step at which the process kills itself with
-// SIGKILL, so the crash tests can stop a deploy exactly there. Steps:
-// after-enqueue, after-tx-open, after-apply, after-publish,
-// after-journal-published, after-verify, after-rollback.
+// SIGKILL, so the crash tests can stop a deploy exactly there. "after-X"
+// fires right after the external step X, before the journal records it;
+// "before-X" right after the journal recorded the previous step. Steps:
+// after-enqueue, after-tx-open, before-apply, after-apply, before-publish,
+// after-publish, after-journal-published, after-verify, after-rollback.
 const FailpointEnv = "COMPATBOT_DEPLOY_FAILPOINT"
 
 func (d *Deployer) failpointHere(name string) {

@@ -255,5 +255,3 @@ func (d *Deployer) loadItems(ctx context.Context, id int64) ([]ItemResult, error
 	}
 	return out, rows.Err()
 }
-
-

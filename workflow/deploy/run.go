@@ -271,6 +271,7 @@ func (d *Deployer) runItem(ctx context.Context, env string, pub publish.Publishe
 	if err := d.setItem(ctx, id, idx, ir); err != nil {
 		return abort("journal", err)
 	}
+	d.failpointHere("before-apply")
 	if err := d.artifacts.ApplyDigest(ctx, it.Digest, tx.Dir()); err != nil {
 		return abort("apply", err)
 	}
@@ -282,6 +283,7 @@ func (d *Deployer) runItem(ctx context.Context, env string, pub publish.Publishe
 	if err := d.setItem(ctx, id, idx, ir); err != nil {
 		return abort("journal", err)
 	}
+	d.failpointHere("before-publish")
 	rev, err := tx.Publish(ctx, ir.Tag, publishMessage(req, it, ir))
 	if err != nil {
 		// A publish can fail after its commit point (e.g. a late fsync
