@@ -1,0 +1,186 @@
+package artifact
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+)
+
+// Apply writes an artifact onto the tree at dstDir, as the overlay showed it
+// on top of its lower layer: whiteout paths are removed, opaque directories
+// are emptied, then directories, files and symlinks from the tarball are
+// created or replace what is there (a path of another type is removed
+// first). The digest is verified before anything is touched, and every
+// file's content is checked against the manifest while it is written. All
+// access goes through an os.Root, so no path (or symlink already in
+// dstDir) can lead outside dstDir. Ownership and mtimes are not restored
+// (the artifact has none); modes are.
+//
+// On error dstDir is partly updated: apply into a transaction (the
+// publisher does) and abort it.
+func Apply(ctx context.Context, art Artifact, dstDir string) error {
+	if err := art.Manifest.Validate(); err != nil {
+		return fmt.Errorf("artifact: apply %s: %w", art.Digest, err)
+	}
+	if err := verifyDigest(art); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dstDir)
+	if err != nil {
+		return fmt.Errorf("artifact: apply %s: %w", art.Digest, err)
+	}
+	defer root.Close()
+	fail := func(p string, err error) error {
+		return fmt.Errorf("artifact: apply %s to %s: %s: %w", art.Digest, dstDir, p, err)
+	}
+
+	for _, e := range art.Manifest.Entries {
+		switch e.Type {
+		case Whiteout:
+			if err := root.RemoveAll(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fail(e.Path, err)
+			}
+		case Opaque:
+			if err := clearDir(root, e.Path); err != nil {
+				return fail(e.Path, err)
+			}
+		}
+	}
+
+	var dirs []Entry
+	err = walkTar(ctx, art, func(e Entry, hdr *tar.Header, r io.Reader) error {
+		switch e.Type {
+		case Dir, Opaque:
+			fi, err := root.Lstat(e.Path)
+			if err == nil && !fi.IsDir() {
+				if err := root.RemoveAll(e.Path); err != nil {
+					return fail(e.Path, err)
+				}
+			}
+			if err != nil || !fi.IsDir() {
+				// Owner-writable while filling; the real mode comes last.
+				if err := root.Mkdir(e.Path, 0o700); err != nil {
+					return fail(e.Path, err)
+				}
+			}
+			dirs = append(dirs, e)
+		case File:
+			if err := writeFile(root, e, r); err != nil {
+				return fail(e.Path, err)
+			}
+		case Symlink:
+			if err := replaceable(root, e.Path); err != nil {
+				return fail(e.Path, err)
+			}
+			if err := root.Symlink(e.Target, e.Path); err != nil {
+				return fail(e.Path, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Deepest first, so a read-only directory is closed after its children.
+	sort.Slice(dirs, func(i, j int) bool { return dirs[i].Path > dirs[j].Path })
+	for _, d := range dirs {
+		if err := root.Chmod(d.Path, d.Mode.FileMode()); err != nil {
+			return fail(d.Path, err)
+		}
+	}
+	return nil
+}
+
+// replaceable removes whatever is at p, so a file or symlink can take its
+// place; a missing path is fine.
+func replaceable(root *os.Root, p string) error {
+	if _, err := root.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return root.RemoveAll(p)
+}
+
+func clearDir(root *os.Root, p string) error {
+	fi, err := root.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return root.RemoveAll(p)
+	}
+	d, err := root.Open(p)
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := root.RemoveAll(path.Join(p, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFile writes to a temporary name beside the target and renames it
+// over, so a reader of dstDir sees the old or the new file, never half.
+func writeFile(root *os.Root, e Entry, r io.Reader) error {
+	fi, err := root.Lstat(e.Path)
+	if err == nil && fi.IsDir() {
+		if err := root.RemoveAll(e.Path); err != nil {
+			return err
+		}
+	}
+	tmp := path.Join(path.Dir(e.Path), ".compatbot-apply-"+path.Base(e.Path))
+	_ = root.Remove(tmp)
+	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
+			err = fmt.Errorf("content sha256 %s, manifest says %s", got, e.SHA256)
+		}
+	}
+	if err == nil {
+		err = root.Chmod(tmp, e.Mode.FileMode())
+	}
+	if err == nil {
+		err = root.Rename(tmp, e.Path)
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+	}
+	return err
+}
+
+// Payload adapts an Artifact to publish.Payload (ApplyTo + Digest()).
+type Payload struct{ art Artifact }
+
+// Payload returns the artifact as something a publisher can apply.
+func (a Artifact) Payload() Payload { return Payload{art: a} }
+
+// ApplyTo applies the artifact onto dir (see Apply).
+func (p Payload) ApplyTo(ctx context.Context, dir string) error { return Apply(ctx, p.art, dir) }
+
+// Digest is the artifact's digest.
+func (p Payload) Digest() string { return p.art.Digest }
