@@ -128,7 +128,7 @@ const BuildInfoPath = ".compatbot/build-info.json"
 type Outcome struct {
 	Check        report.Check
 	Build        build.Result
-	Tests        *compattest.Result  // nil when the build did not succeed
+	Tests        *compattest.Result // nil when the build did not succeed
 	Artifact     *artifact.Artifact // nil unless build and tests passed
 	BaseRevision string
 	RunDir       string

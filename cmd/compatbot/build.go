@@ -1,0 +1,430 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/report"
+	"github.com/compatbot/compatbot/workflow/setscheck"
+	"github.com/compatbot/compatbot/workflow/vdb"
+)
+
+func init() {
+	register(command{Name: "build", Summary: "build and test one set file locally in an overlay", Run: buildCmd})
+}
+
+// localCheckBuild is "check --build": it has checkBuildHook's signature, so
+// wiring it is `checkBuildHook = localCheckBuild`. It builds the changed
+// targets with defaultLocalBuildOptions (data in ./var/build, the fake
+// installer of the compatbot checkout in the current directory or
+// $COMPATBOT_FAKEEMERGE, the base published locally first).
+func localCheckBuild(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error) {
+	opts, err := defaultLocalBuildOptions()
+	if err != nil {
+		return nil, err
+	}
+	return runLocalBuild(ctx, opts, gitDir, rev, stderr)
+}
+
+const buildUsage = `Usage:
+  compatbot build --set FILE [--target VERSION/OS-ARCH] [--data-dir DIR]
+                  [--command ARGV] [--env NAME=VALUE]... [--timeout 4h]
+                  [--sandbox] [--allow-libc-update] [--keep-scratch]
+
+Builds one set file the way the bot builds a pull request's target: the
+published tree DIR/published/<version>/<os>-<arch> is the read-only lower
+layer of a real overlay, the build command installs into it, the compat
+tests run on the result, and the upper layer is stored as an artifact under
+DIR/artifacts. Prints the check run's Markdown. Needs root (kernel overlayfs)
+or fuse-overlayfs.
+
+--target defaults to what the set's path says (sets/<version>/<os>-<arch>).
+--command is the argv, as a JSON array or space-separated words (no shell,
+no quoting); each word may use {{.Set}}, {{.Version}}, {{.OS}}, {{.Arch}},
+{{.Prefix}}, {{.SetFile}}, {{.DistDir}}. The default is the fake installer
+testdata/fakeemerge/fakeemerge of a compatbot checkout in the current
+directory (or $COMPATBOT_FAKEEMERGE); real builds pass emerge, e.g.
+  --command '["startprefix", "emerge", "--update", "--deep", "@{{.Set}}"]'
+The command sees only PATH, HOME, LANG, the COMPAT_* variables and --env.
+
+Exit status: 0 built and tested, 1 the build or a test failed (or timed
+out), 2 usage or setup errors.
+
+Examples:
+  compatbot build --set sets/2026.06/linux-x86_64
+  compatbot build --set my.set --target 2026.06/linux-x86_64 --env FAKEEMERGE_FAIL=sys-devel/gcc
+`
+
+// localBuildOptions configure local builds: "compatbot build" and
+// "compatbot check --build".
+type localBuildOptions struct {
+	// DataDir holds published/ (lower layers), runs/ and artifacts/.
+	DataDir string
+	Command []string
+	Env     map[string]string
+	Timeout time.Duration
+	Sandbox bool
+	// AllowLibcUpdate is the local stand-in for the PR saying
+	// "compat: allow-libc-update".
+	AllowLibcUpdate bool
+	KeepScratch     bool
+	// SeedFromBase builds the base revision's set into an empty published
+	// tree first (check --build), so the changes shown are the PR's and not
+	// "everything added".
+	SeedFromBase bool
+}
+
+// defaultLocalBuildOptions are what "check --build" uses: DataDir
+// var/build, the fake installer, a one-hour limit.
+func defaultLocalBuildOptions() (localBuildOptions, error) {
+	dd, err := filepath.Abs(filepath.Join("var", "build"))
+	if err != nil {
+		return localBuildOptions{}, err
+	}
+	fe, err := findFakeEmerge()
+	if err != nil {
+		return localBuildOptions{}, err
+	}
+	return localBuildOptions{
+		DataDir: dd, Command: []string{fe, "--update", "--deep", "@{{.Set}}"},
+		Env: map[string]string{}, Timeout: time.Hour, SeedFromBase: true,
+	}, nil
+}
+
+// findFakeEmerge locates the fake installer: $COMPATBOT_FAKEEMERGE, else
+// testdata/fakeemerge/fakeemerge under the current directory.
+func findFakeEmerge() (string, error) {
+	p := os.Getenv("COMPATBOT_FAKEEMERGE")
+	if p == "" {
+		p = filepath.Join("testdata", "fakeemerge", "fakeemerge")
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(abs); err != nil || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("no build command: the fake installer %s is not here (run from a compatbot checkout, set COMPATBOT_FAKEEMERGE, or use 'compatbot build --command')", p)
+	}
+	return abs, nil
+}
+
+var runSeq = 0
+
+// runID names a run uniquely and safely for a directory name.
+func runID(t sets.Target, sha string) string {
+	runSeq++
+	s := fmt.Sprintf("%s-%s-%s-%s-%d-%d", t.Version, t.OS, t.Arch, shortSHA(sha), time.Now().Unix(), runSeq)
+	return regexp.MustCompile(`[^A-Za-z0-9._+-]`).ReplaceAllString(s, "_")
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	if s == "" {
+		return "local"
+	}
+	return s
+}
+
+// runLocalBuild builds and tests, on this machine, every target whose set
+// the head changes against the base (rev from setscheck.CheckRefs on
+// gitDir), and returns one completed check per target, as the bot would
+// report them. Targets of another arch get a skipped check: the local
+// runner builds only this machine's arch. Progress goes to progress (one
+// line per step, with the log path). The error is for setup problems (the
+// head tree cannot be read, the data dir cannot be made); a failed build is
+// a check with conclusion failure.
+//
+// "compatbot check --build" calls it through checkBuildHook with
+// defaultLocalBuildOptions; "check --example --build" so builds the example
+// PR's changed targets with the fake installer.
+func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, rev *setscheck.Revisions, progress io.Writer) ([]report.Check, error) {
+	if rev == nil || rev.Head == nil || rev.Base == nil {
+		return nil, errors.New("no revisions to build")
+	}
+	diffs := sets.Diff(rev.Base, rev.Head)
+	if len(diffs) == 0 {
+		fmt.Fprintln(progress, "compatbot: no set changed; nothing to build")
+		return nil, nil
+	}
+	work := filepath.Join(opts.DataDir, "checkouts", shortSHA(rev.HeadSHA))
+	if err := exportTree(ctx, gitDir, rev.HeadSHA, work); err != nil {
+		return nil, fmt.Errorf("checking out head %s: %w", shortSHA(rev.HeadSHA), err)
+	}
+	baseSets := map[sets.Target]*sets.SetFile{}
+	for _, sf := range rev.Base.Sets {
+		baseSets[sets.Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch}] = sf
+	}
+	headSets := map[sets.Target]*sets.SetFile{}
+	for _, sf := range rev.Head.Sets {
+		headSets[sets.Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch}] = sf
+	}
+	var checks []report.Check
+	for _, d := range diffs {
+		t := d.Target
+		if t.Arch != build.HostArch() {
+			checks = append(checks, report.Check{Name: pipeline.CheckName(t), Conclusion: report.Skipped,
+				Title:   fmt.Sprintf("No build host for %s-%s here", t.OS, t.Arch),
+				Summary: fmt.Sprintf("The local runner builds %s only; the bot builds %s on a build host of that arch.", build.HostArch(), t)})
+			continue
+		}
+		sf := headSets[t]
+		if sf == nil {
+			checks = append(checks, report.Check{Name: pipeline.CheckName(t), Conclusion: report.Neutral,
+				Title: "Set removed", Summary: "The PR removes this target's set; there is nothing to build."})
+			continue
+		}
+		lowerRoot := filepath.Join(opts.DataDir, "published")
+		if opts.SeedFromBase && baseSets[t] != nil {
+			if err := seed(ctx, opts, gitDir, rev.BaseSHA, baseSets[t], lowerRoot, t, progress); err != nil {
+				return nil, err
+			}
+		}
+		c, err := buildOne(ctx, opts, t, sf.Name, filepath.Join(work, filepath.FromSlash(sf.Path)), sf.Path, work, rev.HeadSHA, progress)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, c)
+	}
+	return checks, nil
+}
+
+// buildOne runs the pipeline for one target.
+func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setName, setFile, setPath, work, headSHA string, progress io.Writer) (report.Check, error) {
+	id := runID(t, headSHA)
+	p := pipeline.Params{
+		ID: id, DataDir: opts.DataDir, Target: t,
+		SetName: setName, SetFile: setFile, SetPath: setPath, WorkDir: work, HeadSHA: headSHA,
+		Build: pipeline.BuildConfig{Command: opts.Command, Env: opts.Env, Timeout: opts.Timeout, Sandbox: opts.Sandbox,
+			DistDir: filepath.Join(opts.DataDir, "distfiles")},
+		Tests:       pipeline.TestConfig{AllowLibcUpdate: opts.AllowLibcUpdate},
+		Runner:      &build.LocalRunner{},
+		Lower:       pipeline.DirLower{Root: filepath.Join(opts.DataDir, "published")},
+		Store:       &artifact.Store{Dir: filepath.Join(opts.DataDir, "artifacts")},
+		LogURL:      filepath.Join(opts.DataDir, "runs", id, "build.log"),
+		KeepScratch: opts.KeepScratch,
+	}
+	if err := os.MkdirAll(p.Build.DistDir, 0o755); err != nil {
+		return report.Check{}, err
+	}
+	p.Progress = func(c report.Check) {
+		fmt.Fprintf(progress, "compatbot: %s: %s\n", c.Name, c.Title)
+	}
+	fmt.Fprintf(progress, "compatbot: %s: log at %s\n", pipeline.CheckName(t), p.LogURL)
+	out, err := pipeline.Run(ctx, p)
+	if err != nil {
+		return report.Check{}, err
+	}
+	fmt.Fprintf(progress, "compatbot: %s: %s (%s)\n", out.Check.Name, out.Check.Conclusion, out.Check.Title)
+	return out.Check, nil
+}
+
+// seed builds the base set into the published tree of t when that tree
+// has no package database yet, standing in for the deploy that published
+// the base. It runs the build command directly, without an overlay.
+func seed(ctx context.Context, opts localBuildOptions, gitDir, baseSHA string, sf *sets.SetFile, lowerRoot string, t sets.Target, progress io.Writer) error {
+	dir, _, err := pipeline.DirLower{Root: lowerRoot}.Current(ctx, t)
+	if err != nil {
+		return err
+	}
+	if inst, err := vdb.Read(dir); err == nil && len(inst) > 0 {
+		return nil
+	}
+	baseWork := filepath.Join(opts.DataDir, "checkouts", shortSHA(baseSHA))
+	if err := exportTree(ctx, gitDir, baseSHA, baseWork); err != nil {
+		return fmt.Errorf("checking out base %s: %w", shortSHA(baseSHA), err)
+	}
+	logPath := filepath.Join(opts.DataDir, "runs", "seed-"+runID(t, baseSHA), "build.log")
+	fmt.Fprintf(progress, "compatbot: %s: publishing the base %s locally first (log at %s)\n", pipeline.CheckName(t), shortSHA(baseSHA), logPath)
+	res, err := (&build.LocalRunner{}).Run(ctx, build.Job{
+		Target: t, SetName: sf.Name, SetFile: filepath.Join(baseWork, filepath.FromSlash(sf.Path)),
+		Command: opts.Command, Env: opts.Env, WorkDir: baseWork, Prefix: dir,
+		DistDir: filepath.Join(opts.DataDir, "distfiles"), Timeout: opts.Timeout, LogPath: logPath,
+	})
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		return fmt.Errorf("building the base set of %s failed (exit %d); see %s", t, res.ExitCode, logPath)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ".compatbot"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ".compatbot", "revision"), []byte(baseSHA+"\n"), 0o644)
+}
+
+// exportTree writes the tree of commit sha into dir (recreated), the
+// checkout a build runs in.
+func exportTree(ctx context.Context, gitDir, sha, dir string) error {
+	fsys, err := gitrepo.TreeFS(ctx, gitDir, sha)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil // symlinks and submodules are not part of a set
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+}
+
+// parseCommand reads --command: a JSON array, or words split on spaces.
+func parseCommand(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") {
+		var argv []string
+		if err := json.Unmarshal([]byte(s), &argv); err != nil {
+			return nil, fmt.Errorf("--command: not a JSON array of strings: %v", err)
+		}
+		return argv, nil
+	}
+	return strings.Fields(s), nil
+}
+
+type envFlag map[string]string
+
+func (e envFlag) String() string { return "" }
+func (e envFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	e[k] = v
+	return nil
+}
+
+// targetFromPath reads sets/<version>/<os>-<arch> (the tree layout).
+func targetFromPath(p string) (sets.Target, bool) {
+	p = filepath.ToSlash(p)
+	osArch := path.Base(p)
+	version := path.Base(path.Dir(p))
+	o, a, ok := strings.Cut(osArch, "-")
+	if !ok || version == "." || version == "/" {
+		return sets.Target{}, false
+	}
+	return sets.Target{Version: version, OS: o, Arch: a}, true
+}
+
+func buildCmd(args []string, stdout, stderr io.Writer) int {
+	fl := newFlags("build", buildUsage, stdout, stderr)
+	setFile := fl.String("set", "", "the set `FILE` to build (required)")
+	targetS := fl.String("target", "", "`VERSION/OS-ARCH` (default: from the set's path)")
+	dataDir := fl.String("data-dir", filepath.Join("var", "build"), "`DIR` for published trees, runs and artifacts")
+	command := fl.String("command", "", "build command `ARGV` (JSON array or words; default: the fake installer)")
+	env := envFlag{}
+	fl.Var(env, "env", "extra `NAME=VALUE` for the build command (repeatable)")
+	timeout := fl.Duration("timeout", 4*time.Hour, "time limit of the build")
+	sandbox := fl.Bool("sandbox", false, "run the build under bubblewrap with no network")
+	allowLibc := fl.Bool("allow-libc-update", false, "accept a changed glibc version (what a PR says with compat: allow-libc-update)")
+	keep := fl.Bool("keep-scratch", false, "keep the overlay's upper/work directories after the run")
+	if code, done := parseFlags(fl, args, stdout); done {
+		return code
+	}
+	if *setFile == "" {
+		fmt.Fprintln(stderr, "compatbot build: --set is required\nRun 'compatbot build --help' for usage.")
+		return 2
+	}
+	if _, err := os.Stat(*setFile); err != nil {
+		fmt.Fprintf(stderr, "compatbot build: --set: %v\n", err)
+		return 2
+	}
+	var t sets.Target
+	if *targetS != "" {
+		v, oa, ok1 := strings.Cut(*targetS, "/")
+		o, a, ok2 := strings.Cut(oa, "-")
+		if !ok1 || !ok2 || v == "" || o == "" || a == "" {
+			fmt.Fprintf(stderr, "compatbot build: --target %q: want VERSION/OS-ARCH, e.g. 2026.06/linux-x86_64\n", *targetS)
+			return 2
+		}
+		t = sets.Target{Version: v, OS: o, Arch: a}
+	} else {
+		var ok bool
+		if t, ok = targetFromPath(*setFile); !ok {
+			fmt.Fprintf(stderr, "compatbot build: cannot tell the target from %s; give --target VERSION/OS-ARCH\n", *setFile)
+			return 2
+		}
+	}
+	opts := localBuildOptions{Env: env, Timeout: *timeout, Sandbox: *sandbox, AllowLibcUpdate: *allowLibc, KeepScratch: *keep}
+	var err error
+	if opts.DataDir, err = filepath.Abs(*dataDir); err != nil {
+		fmt.Fprintf(stderr, "compatbot build: %v\n", err)
+		return 2
+	}
+	if *command != "" {
+		if opts.Command, err = parseCommand(*command); err != nil || len(opts.Command) == 0 {
+			fmt.Fprintf(stderr, "compatbot build: --command %q: %v\n", *command, orEmpty(err))
+			return 2
+		}
+	} else {
+		fe, err := findFakeEmerge()
+		if err != nil {
+			fmt.Fprintf(stderr, "compatbot build: %v\n", err)
+			return 2
+		}
+		opts.Command = []string{fe, "--update", "--deep", "@{{.Set}}"}
+	}
+	abs, err := filepath.Abs(*setFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot build: %v\n", err)
+		return 2
+	}
+	work, _ := os.Getwd()
+	c, err := buildOne(context.Background(), opts, t, filepath.Base(abs), abs, filepath.ToSlash(*setFile), work, headOf(work), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot build: %v\n", err)
+		return 2
+	}
+	fmt.Fprint(stdout, c.Markdown())
+	if c.Conclusion != report.Success {
+		return 1
+	}
+	return 0
+}
+
+func orEmpty(err error) error {
+	if err == nil {
+		return errors.New("empty command")
+	}
+	return err
+}
+
+// headOf is the commit of a work tree, for the reproducibility record; ""
+// outside a git repository.
+func headOf(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "--verify", "-q", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
