@@ -68,12 +68,63 @@ type lockInfo struct {
 
 func (l lockInfo) holder() string {
 	s := fmt.Sprintf("%s by pid %d on %s since %s, base revision %d", l.Op, l.PID, l.Host, l.Start.UTC().Format(time.RFC3339), l.Base)
-	if h, _ := os.Hostname(); h == l.Host && l.PID > 0 {
-		if err := syscall.Kill(l.PID, 0); errors.Is(err, syscall.ESRCH) {
-			s += " (that process is gone: run recovery)"
-		}
+	if h, _ := os.Hostname(); h == l.Host && !l.alive() {
+		s += " (that process is gone: run recovery)"
 	}
 	return s
+}
+
+// alive reports whether the lock's holder still runs: a process on this
+// host with that pid that started no later than the lock was taken (a
+// younger process merely reuses the pid, e.g. after a container restart).
+// The current process counts as gone: a restarted compatbot may get its
+// predecessor's pid, and it recovers only on start.
+func (l lockInfo) alive() bool {
+	if h, _ := os.Hostname(); h != l.Host || l.PID <= 0 || l.PID == os.Getpid() {
+		return false
+	}
+	if err := syscall.Kill(l.PID, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	started, ok := processStart(l.PID)
+	return !ok || !started.After(l.Start.Add(time.Second))
+}
+
+// processStart reads a process's start time from /proc (field 22 of
+// /proc/<pid>/stat, in clock ticks after boot; btime in /proc/stat).
+func processStart(pid int) (time.Time, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}, false
+	}
+	// The command name may contain spaces; fields restart after its ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	ps, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, line := range strings.Split(string(ps), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			btime, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			const clkTck = 100 // USER_HZ on every Linux architecture Go supports
+			return time.Unix(btime, 0).Add(time.Duration(ticks) * time.Second / clkTck), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // OpenLocal opens (creating if needed) the repository baseDir/repo.
@@ -560,6 +611,11 @@ func (l *Local) Recover(ctx context.Context) (RecoveryReport, error) {
 	}
 	if err != nil {
 		return RecoveryReport{}, err
+	}
+	if info.alive() {
+		// Another running compatbot owns it: aborting would pull the tree
+		// from under its publish.
+		return RecoveryReport{}, &TransactionOpenError{Repository: l.repo, Holder: info.holder() + "; still running, not recovering"}
 	}
 	rep := RecoveryReport{Found: true, Holder: info.holder(), Path: info.Path}
 	st, err := l.readState()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -534,6 +535,12 @@ func TestLocalOneTransactionAcrossProcesses(t *testing.T) {
 	if !errors.Is(err, ErrTransactionOpen) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {
 		t.Errorf("Transaction while another process holds one: %v, want ErrTransactionOpen naming pid %d", err, cmd.Process.Pid)
 	}
+	if strings.Contains(err.Error(), "gone") {
+		t.Errorf("live holder reported as gone: %v", err)
+	}
+	if _, err := l.Recover(ctx); !errors.Is(err, ErrTransactionOpen) {
+		t.Errorf("Recover while the holder runs: %v, want ErrTransactionOpen (never abort a live transaction)", err)
+	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v", err)
@@ -656,5 +663,29 @@ func TestLocalCrashAtEachStep(t *testing.T) {
 			}
 			publishChanges(t, l, scope, "after", []change{{path: "x", content: "x"}})
 		})
+	}
+}
+
+func TestLockHolderAliveness(t *testing.T) {
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleep.Process.Kill(); sleep.Wait() }()
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		name  string
+		info  lockInfo
+		alive bool
+	}{
+		{"running, started before the lock", lockInfo{PID: sleep.Process.Pid, Host: host, Start: time.Now().Add(time.Minute)}, true},
+		{"pid reused by a younger process", lockInfo{PID: sleep.Process.Pid, Host: host, Start: time.Now().Add(-time.Hour)}, false},
+		{"this process (restarted with the same pid)", lockInfo{PID: os.Getpid(), Host: host, Start: time.Now()}, false},
+		{"other host", lockInfo{PID: sleep.Process.Pid, Host: host + ".elsewhere", Start: time.Now()}, false},
+		{"no such process", lockInfo{PID: 1 << 30, Host: host, Start: time.Now()}, false},
+	} {
+		if got := tc.info.alive(); got != tc.alive {
+			t.Errorf("%s: alive = %v, want %v", tc.name, got, tc.alive)
+		}
 	}
 }
