@@ -340,12 +340,13 @@ func TestConcurrentDeploysQueueInOrder(t *testing.T) {
 	}
 	targets := []sets.Target{x86, arm, {Version: "2025.06", OS: "linux", Arch: "riscv64"}}
 	errs := make([]error, 3)
+	dg := r.artifact(prefixA)
 	var wg sync.WaitGroup
 	start := func(i int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = r.d.DeployTest(ctx, req(10+i, sha(i), Item{Target: targets[i], Digest: r.artifact(prefixA)}))
+			_, errs[i] = r.d.DeployTest(ctx, req(10+i, sha(i), Item{Target: targets[i], Digest: dg}))
 		}()
 	}
 	start(0)
@@ -382,15 +383,16 @@ func TestQueuedRequestCancelled(t *testing.T) {
 	release := make(chan struct{})
 	r.verify.hook = func(string, sets.Target) { <-release }
 	done := make(chan error)
+	dg := r.artifact(prefixA)
 	go func() {
-		_, err := r.d.DeployTest(context.Background(), req(1, sha(1), Item{Target: x86, Digest: r.artifact(prefixA)}))
+		_, err := r.d.DeployTest(context.Background(), req(1, sha(1), Item{Target: x86, Digest: dg}))
 		done <- err
 	}()
 	waitPending(r, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
 	go func() {
-		_, err := r.d.DeployTest(ctx, req(2, sha(2), Item{Target: arm, Digest: r.artifact(prefixA)}))
+		_, err := r.d.DeployTest(ctx, req(2, sha(2), Item{Target: arm, Digest: dg}))
 		errc <- err
 	}()
 	<-r.notify.queuedCh
@@ -398,7 +400,6 @@ func TestQueuedRequestCancelled(t *testing.T) {
 	if err := <-errc; err != context.Canceled {
 		t.Errorf("cancelled queued deploy: %v", err)
 	}
-	r.verify.hook = nil
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -143,8 +143,8 @@ func (d *Deployer) insertDeploy(ctx context.Context, env string, req Request, pa
 	return id, tx.Commit()
 }
 
-func (d *Deployer) insertRollback(ctx context.Context, env, tag, user string) (int64, error) {
-	body, err := json.Marshal(Request{Requester: user})
+func (d *Deployer) insertRollback(ctx context.Context, env, tag string, from Request) (int64, error) {
+	body, err := json.Marshal(from)
 	if err != nil {
 		return 0, err
 	}

@@ -106,14 +106,17 @@ func (d *Deployer) Recover(ctx context.Context) ([]Recovered, error) {
 		var res Result
 		var err error
 		if q.kind == kindRollback {
-			res, err = d.runRollback(ctx, q.env, d.targets[q.env], q.id, q.rbTag, q.req.Requester)
+			res, err = d.runRollback(ctx, q.env, d.targets[q.env], q.id, q.rbTag, q.req)
 		} else {
 			res, err = d.run(ctx, q.env, q.id, q.req)
 		}
 		d.release(q.env, q.t)
-		if r, ok := IsRefusal(err); ok {
-			res = Result{RequestID: q.id, Env: q.env, Kind: q.kind, Repo: q.req.Repo, PR: q.req.PR, Requester: q.req.Requester, Error: r.Reason}
-			res.Notes = append(res.Notes, r.Reason)
+		if res.Kind == "" {
+			// Refused before it ran: still a result the PR can be shown.
+			res = Result{RequestID: q.id, Env: q.env, Kind: q.kind, Repo: q.req.Repo, PR: q.req.PR, HeadSHA: q.req.HeadSHA, Requester: q.req.Requester}
+			if err != nil {
+				res.Error = err.Error()
+			}
 		}
 		res.Recovered = true
 		out = append(out, Recovered{RequestID: q.id, Env: q.env, Kind: q.kind, Outcome: "resumed", Result: res, Err: err})
@@ -212,7 +215,7 @@ func (d *Deployer) recoverDeploy(ctx context.Context, env string, pub publish.Pu
 }
 
 func (d *Deployer) recoverRollback(ctx context.Context, env string, pub publish.Publisher, id int64, req Request, tag, fromTag string) Recovered {
-	res := Result{RequestID: id, Env: env, Kind: kindRollback, Requester: req.Requester, Tag: tag, FromTag: fromTag, Recovered: true}
+	res := Result{RequestID: id, Env: env, Kind: kindRollback, Repo: req.Repo, PR: req.PR, Requester: req.Requester, Tag: tag, FromTag: fromTag, Recovered: true}
 	rec := Recovered{RequestID: id, Env: env, Kind: kindRollback}
 	tags, err := pub.Tags(ctx)
 	if err == nil && len(tags) > 0 && tags[0].Name == tag {

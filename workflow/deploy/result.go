@@ -26,7 +26,8 @@ type Result struct {
 	Tag      string           `json:",omitempty"`
 	FromTag  string           `json:",omitempty"`
 	Revision publish.Revision `json:",omitempty"`
-	// Error says why a rollback failed.
+	// Error says why the request as a whole failed or was refused (a
+	// rollback's failure, a queued prod deploy refused when its turn came).
 	Error string `json:",omitempty"`
 
 	// Recovered marks a result settled by Recover after a restart.
@@ -128,6 +129,12 @@ func (r Result) deployMarkdown(b *strings.Builder) {
 	if r.Recovered {
 		b.WriteString("\ncompatbot restarted while this deploy was running; this is how it ended.\n")
 	}
+	if r.Error != "" {
+		fmt.Fprintf(b, "\n%s\n", r.Error)
+	}
+	if len(r.Items) == 0 {
+		return
+	}
 	b.WriteString("\n| Target | Path | Tag | Revision | Verification |\n|---|---|---|---|---|\n")
 	for _, it := range r.Items {
 		tag, rev := "–", "–"
@@ -205,7 +212,7 @@ func (r Result) rollbackMarkdown(b *strings.Builder) {
 		}
 		b.WriteString(".\n")
 	} else if r.Error != "" {
-		fmt.Fprintf(b, "\n%s\n", oneLine(r.Error))
+		fmt.Fprintf(b, "\n%s\n", r.Error)
 	}
 	if len(r.Items) > 0 {
 		b.WriteString("\n| Target | Path | Lineage now |\n|---|---|---|\n")
@@ -213,4 +220,20 @@ func (r Result) rollbackMarkdown(b *strings.Builder) {
 			fmt.Fprintf(b, "| %s | `%s` | `%s` |\n", it.Target, it.Path, lineageShort(it.LineageAfter))
 		}
 	}
+}
+
+// ReplyText is the PR comment for the outcome of a Deployer call: a
+// refusal's reason verbatim, the result's Markdown when the request was
+// accepted (also when it failed: the Markdown says where), or the error.
+func ReplyText(res Result, err error) string {
+	if r, ok := IsRefusal(err); ok {
+		return r.Reason
+	}
+	if res.Kind != "" {
+		return res.Markdown()
+	}
+	if err != nil {
+		return "❌ " + err.Error()
+	}
+	return ""
 }

@@ -20,6 +20,14 @@ import (
 // Errors: *Refusal for an unknown tag, the newest tag, or nothing to roll
 // back to; otherwise the Result says what failed.
 func (d *Deployer) Rollback(ctx context.Context, env, tag, user string) (Result, error) {
+	return d.RollbackFor(ctx, env, tag, Request{Requester: user})
+}
+
+// RollbackFor is Rollback asked from a PR: from.Requester is the user,
+// from.Repo and from.PR say where the command came from, so queue and
+// recovery notifications reach that PR.
+func (d *Deployer) RollbackFor(ctx context.Context, env, tag string, from Request) (Result, error) {
+	user := from.Requester
 	pub, err := d.publisher(env)
 	if err != nil {
 		return Result{}, err
@@ -32,23 +40,23 @@ func (d *Deployer) Rollback(ctx context.Context, env, tag, user string) (Result,
 	if user == "" {
 		return Result{}, &Refusal{Reason: "Cannot roll back: the request names no user."}
 	}
-	t, pos, err := d.enqueue(env, func() (int64, error) { return d.insertRollback(ctx, env, tag, user) })
+	t, pos, err := d.enqueue(env, func() (int64, error) { return d.insertRollback(ctx, env, tag, from) })
 	if err != nil {
 		return Result{}, fmt.Errorf("rollback: queue: %w", err)
 	}
 	if pos > 0 && d.notify != nil {
-		d.notify.Queued(ctx, env, Request{Requester: user}, pos)
+		d.notify.Queued(ctx, env, from, pos)
 	}
 	if err := d.waitTurn(ctx, env, t); err != nil {
 		d.setRequestState(ctx, t.id, reqAborted, nil)
 		return Result{}, err
 	}
 	defer d.release(env, t)
-	return d.runRollback(ctx, env, pub, t.id, tag, user)
+	return d.runRollback(ctx, env, pub, t.id, tag, from)
 }
 
-func (d *Deployer) runRollback(ctx context.Context, env string, pub publish.Publisher, id int64, tag, user string) (Result, error) {
-	res := Result{RequestID: id, Env: env, Kind: kindRollback, Requester: user, Tag: tag}
+func (d *Deployer) runRollback(ctx context.Context, env string, pub publish.Publisher, id int64, tag string, from Request) (Result, error) {
+	res := Result{RequestID: id, Env: env, Kind: kindRollback, Repo: from.Repo, PR: from.PR, Requester: from.Requester, Tag: tag}
 	refuse := func(reason string) (Result, error) {
 		d.setRequestState(ctx, id, reqRefused, nil)
 		return Result{}, &Refusal{Reason: reason}

@@ -188,10 +188,13 @@ func (d *Deployer) run(ctx context.Context, env string, id int64, req Request) (
 	if env == EnvProd {
 		// The base may have moved while the request waited.
 		if err := d.checkProd(ctx, pub, req); err != nil {
-			if r, ok := IsRefusal(err); ok {
-				d.abortQueued(ctx, id, r.Reason)
-				d.setRequestState(ctx, id, reqRefused, nil)
+			d.abortQueued(ctx, id, err.Error())
+			st := reqFailed
+			if _, ok := IsRefusal(err); ok {
+				st = reqRefused
 			}
+			res.Error = err.Error()
+			d.setRequestState(ctx, id, st, &res)
 			return res, err
 		}
 	}
