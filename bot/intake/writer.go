@@ -1,0 +1,166 @@
+package intake
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrClosed is returned for work submitted after Close.
+var ErrClosed = errors.New("intake is closed")
+
+// An op is one unit of work for the writer. run may be called twice (once in
+// a batch, once alone if the batch failed), so it must only touch the
+// database and its own fields; after runs once the batch is durable, in
+// submission order, before the submitter is released.
+type op struct {
+	run   func(ctx context.Context, c *sql.Conn) error
+	after func()
+	err   error
+	done  chan struct{}
+}
+
+// writer is the single goroutine that writes to the database. SQLite has
+// one writer at a time anyway; funnelling every write through one goroutine
+// turns N concurrent commits (N fsyncs) into one transaction per batch (one
+// fsync), while each submitter still returns only once its write is on disk.
+type writer struct {
+	conn     *sql.Conn
+	ops      chan *op
+	mu       sync.RWMutex // held shared while submitting, exclusively to close
+	closed   bool
+	quit     chan struct{}
+	exited   chan struct{}
+	maxBatch int
+	onBatch  func(n int)
+}
+
+func newWriter(ctx context.Context, db *sql.DB, maxBatch int, onBatch func(int)) (*writer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{conn: conn, ops: make(chan *op, 4*maxBatch), quit: make(chan struct{}), exited: make(chan struct{}), maxBatch: maxBatch, onBatch: onBatch}
+	go w.loop()
+	return w, nil
+}
+
+// do runs o in the next batch and waits until that batch is committed.
+func (w *writer) do(o *op) error {
+	o.done = make(chan struct{})
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	w.ops <- o
+	w.mu.RUnlock()
+	<-o.done
+	return o.err
+}
+
+func (w *writer) close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.exited
+		return
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	<-w.exited
+	w.conn.Close()
+}
+
+func (w *writer) loop() {
+	defer close(w.exited)
+	batch := make([]*op, 0, w.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-w.ops:
+			batch = append(batch, o)
+		case <-w.quit:
+			// Submitters can no longer add (closed is set under the lock
+			// they hold while sending), so what is buffered is all there is.
+			for {
+				select {
+				case o := <-w.ops:
+					batch = append(batch, o)
+					if len(batch) == w.maxBatch {
+						w.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						w.commit(batch)
+					}
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case o := <-w.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. If any op fails the transaction
+// is rolled back and each op is run in a transaction of its own, so one bad
+// op cannot fail the others.
+func (w *writer) commit(batch []*op) {
+	ctx := context.Background()
+	if w.onBatch != nil {
+		w.onBatch(len(batch))
+	}
+	err := w.tx(ctx, batch)
+	if err == nil {
+		w.release(batch)
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].err = err
+		w.release(batch)
+		return
+	}
+	for _, o := range batch {
+		o.err = w.tx(ctx, []*op{o})
+		w.release([]*op{o})
+	}
+}
+
+func (w *writer) release(batch []*op) {
+	for _, o := range batch {
+		if o.err == nil && o.after != nil {
+			o.after()
+		}
+		close(o.done)
+	}
+}
+
+func (w *writer) tx(ctx context.Context, batch []*op) error {
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	for _, o := range batch {
+		if err := o.run(ctx, w.conn); err != nil {
+			w.conn.ExecContext(ctx, "ROLLBACK")
+			return err
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		w.conn.ExecContext(ctx, "ROLLBACK")
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
