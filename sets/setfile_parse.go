@@ -63,7 +63,9 @@ func ParseSetFile(path string, data []byte) *SetFile {
 			if validName(e.SetRef, false) != "" {
 				e.Err = &AtomError{Input: token, Col: 2, Msg: "invalid set name"}
 			}
-		} else if e.Err == nil {
+		} else {
+			// Parse even after an "unexpected text" error, so diff still
+			// knows the package; an error in the token itself comes first.
 			a, err := ParseAtom(token)
 			if err != nil {
 				e.Err = err
