@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -489,5 +490,84 @@ func TestTagName(t *testing.T) {
 		if got != tc.want || (tc.want == "") != (err != nil) {
 			t.Errorf("TagName(%v, %d, %q) = %q, %v; want %q", tc.t, tc.pr, tc.sha, got, err, tc.want)
 		}
+	}
+}
+
+// Two PRs built on the same production base both pass test; while the
+// first promotes, the second waits in the queue. When its turn comes,
+// production has moved, so it is refused then, not published.
+func TestQueuedProdRecheckedWhenItsTurnComes(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	one := req(1, sha(1), Item{Target: x86, Digest: r.artifact(prefixA)})
+	two := req(2, sha(2), Item{Target: x86, Digest: r.artifact(map[string]string{"startprefix": "two\n"})})
+	for _, rq := range []Request{one, two} {
+		if _, err := r.d.DeployTest(ctx, rq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	r.verify.hook = func(env string, _ sets.Target) {
+		if env == EnvProd {
+			<-release
+		}
+	}
+	done := make(chan error)
+	go func() {
+		_, err := r.d.DeployProd(ctx, one)
+		done <- err
+	}()
+	for r.d.pending(EnvProd) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	errc := make(chan error)
+	var res2 Result
+	go func() {
+		var err error
+		res2, err = r.d.DeployProd(ctx, two)
+		errc <- err
+	}()
+	if got := <-r.notify.queuedCh; got != "prod pr2 pos1" {
+		t.Fatalf("notification %q", got)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	err := <-errc
+	if ref, ok := IsRefusal(err); !ok || !strings.Contains(ref.Reason, "production has moved on") {
+		t.Fatalf("second prod deploy: %v", err)
+	}
+	contains(t, "reply", ReplyText(res2, err), "Refusing `/deploy prod` of PR #2")
+	if got := r.tags(EnvProd); len(got) != 1 || !strings.Contains(got[0], "pr1") {
+		t.Errorf("prod tags %v", got)
+	}
+	var st string
+	r.db.QueryRow(`SELECT state FROM deploy_requests WHERE env = 'prod' ORDER BY id DESC LIMIT 1`).Scan(&st)
+	if st != reqRefused {
+		t.Errorf("journal state %q, want refused", st)
+	}
+}
+
+func TestRollbackForNotifiesThePR(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	for i := 1; i <= 2; i++ {
+		if _, err := r.d.DeployTest(ctx, req(i, sha(i), Item{Target: x86, Digest: r.artifact(map[string]string{"startprefix": fmt.Sprint(i)})})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := r.d.RollbackFor(ctx, EnvTest, "", Request{Repo: "compat/layer", PR: 9, Requester: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PR != 9 || res.Repo != "compat/layer" || !strings.Contains(res.Tag, "pr1-") {
+		t.Errorf("result %+v", res)
+	}
+	contains(t, "reply", ReplyText(res, err), "Rolled `test` back", "revision")
+	h, _ := r.d.History(ctx, EnvTest)
+	// The changelog names the PR whose tag the tree went back to.
+	if h[0].Action != "rollback" || h[0].PR != 1 || h[0].Deployer != "carol" {
+		t.Errorf("history %+v", h[0])
 	}
 }

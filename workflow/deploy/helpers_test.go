@@ -116,7 +116,7 @@ func (v *compatVerifier) Verify(ctx context.Context, env string, t sets.Target, 
 }
 
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	db     *state.DB
 	store  *artifact.Store
@@ -128,7 +128,9 @@ type rig struct {
 	now    time.Time
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigB(t) }
+
+func newRigB(t testing.TB) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{t: t, dir: dir, clog: newMemChangelog(), notify: newRecNotifier(), now: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)}
