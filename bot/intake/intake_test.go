@@ -597,7 +597,14 @@ func TestMetricsExposition(t *testing.T) {
 	f.post("pull_request", "m1", payloadFor("o/r", 1), secret)
 	f.post("pull_request", "m2", payloadFor("o/r", 1), nil)
 	f.waitState("m1", StateDone)
-	m := f.metrics()
+	// The outcome is counted just after its commit, which a poller of the
+	// database can see first.
+	var m string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if m = f.metrics(); strings.Contains(m, `outcome="done"} 1`) && strings.Contains(m, "queue_depth 0") {
+			break
+		}
+	}
 	for _, want := range []string{
 		`compatbot_webhook_received_total{event="pull_request",state="queued"} 1`,
 		`compatbot_webhook_rejected_total{reason="signature"} 1`,
