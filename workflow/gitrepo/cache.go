@@ -103,10 +103,12 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, refspecs ...
 		if _, err := (cmd{args: []string{"init", "--quiet", "--bare", dir}}).run(ctx); err != nil {
 			return "", err
 		}
-		if _, err := (cmd{gitDir: dir, args: []string{"config", "remote.origin.url", remoteURL}}).run(ctx); err != nil {
-			return "", err
-		}
 		fresh = true
+	}
+	// Set every time: the same repository may be reached as .../repo or
+	// .../repo.git, or over another scheme.
+	if _, err := (cmd{gitDir: dir, args: []string{"config", "remote.origin.url", remoteURL}}).run(ctx); err != nil {
+		return "", err
 	}
 	args := append([]string{"fetch", "--quiet", "--prune", "--no-tags", "--end-of-options", "origin"}, refspecs...)
 	if _, err := (cmd{gitDir: dir, args: args, env: env, secret: secrets}).run(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func exampleTrees() (base, head fstest.MapFS) {
@@ -234,4 +235,42 @@ func TestTreeFSLimits(t *testing.T) {
 	if _, err := TreeFS(ctx, dir, "main"); err == nil || !strings.Contains(err.Error(), "refusing to read") {
 		t.Errorf("tree over MaxTreeSize: %v", err)
 	}
+}
+
+// Whatever ValidateRef accepts, git itself must accept as a ref name (or it
+// is a SHA or HEAD), and it must never look like an option or a range.
+func FuzzValidateRef(f *testing.F) {
+	for _, s := range []string{"main", "refs/pull/1/head", "a..b", "-x", "x@{1}", "v1.0", "a/b/c", "x.lock", "HEAD", "é", "a\x00b", "a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		if ValidateRef(ref) != nil {
+			return
+		}
+		if strings.HasPrefix(ref, "-") || strings.Contains(ref, "..") || strings.ContainsAny(ref, " ~^:?*[\\\x00\n") {
+			t.Fatalf("ValidateRef accepted %q", ref)
+		}
+		if err := exec.Command("git", "check-ref-format", "--allow-onelevel", ref).Run(); err != nil {
+			t.Fatalf("ValidateRef accepted %q, git check-ref-format refuses it", ref)
+		}
+	})
+}
+
+func TestLockFileExcludes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := lockFile(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := lockFile(ctx, p); err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second lock while held: %v, want a deadline error", err)
+	}
+	unlock()
+	unlock2, err := lockFile(context.Background(), p)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
 }
