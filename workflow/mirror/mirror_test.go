@@ -251,3 +251,19 @@ func BenchmarkMaterialize(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add("DIST foo.tar 1 BLAKE2B aa SHA512 bb\nEBUILD x 1 SHA512 00\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		es, err := ParseManifest("Manifest", []byte(s))
+		if err != nil {
+			return
+		}
+		// Whatever is accepted must be safe to use as a DISTDIR file name.
+		for _, e := range es {
+			if ValidName(e.Name) != nil || e.Size < 0 {
+				t.Fatalf("accepted %+v from %q", e, s)
+			}
+		}
+	})
+}

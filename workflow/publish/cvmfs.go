@@ -195,6 +195,9 @@ func ParseTagList(out string) ([]Tag, error) {
 		if len(f) < 6 {
 			return nil, fmt.Errorf("tag list line %d: %d fields, want name hash size revision timestamp channel [description]: %q", n+1, len(f), line)
 		}
+		if f[0] == "" || f[1] == "" {
+			return nil, fmt.Errorf("tag list line %d: empty name or hash: %q", n+1, line)
+		}
 		if _, err := strconv.ParseUint(f[2], 10, 64); err != nil {
 			return nil, fmt.Errorf("tag list line %d: size %q: not a number", n+1, f[2])
 		}

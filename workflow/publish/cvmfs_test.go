@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -312,4 +314,97 @@ func TestOpenConfig(t *testing.T) {
 	if want := []string{"ssh", "-o", "BatchMode=yes", "stratum0.example.org", "cvmfs_server"}; !cmp.Equal(c.argv, want) {
 		t.Errorf("remote argv = %v, want %v", c.argv, want)
 	}
+}
+
+func TestCvmfsRefusedTagKeepsTransactionOpen(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newCvmfs(t)
+	tx, err := c.Transaction(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, tx.Dir(), []change{{path: "f", content: "1"}})
+	for _, bad := range []string{"trunk", "a b", "x;rm -rf /"} {
+		if _, err := tx.Publish(ctx, bad, "m"); err == nil {
+			t.Errorf("Publish(%q) accepted", bad)
+		}
+	}
+	rev, err := tx.Publish(ctx, "good", "m")
+	if err != nil || rev != 2 {
+		t.Fatalf("Publish after refusals = %d, %v", rev, err)
+	}
+	dir, _, _ := c.Current(ctx)
+	if got := readTree(t, filepath.Join(dir, scope)); !cmp.Equal(got, map[string]string{"f": "1"}) {
+		t.Errorf("published tree %v", got)
+	}
+}
+
+// ingest is implemented by the double for completeness (the backend
+// unpacks in the transaction instead); check it publishes a tarball and
+// honours the transaction lock.
+func TestFakeCvmfsIngest(t *testing.T) {
+	ctx := context.Background()
+	c, root := newCvmfs(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "bin/tool", Typeflag: tar.TypeReg, Mode: 0o755, Size: 4})
+	tw.Write([]byte("tool"))
+	tw.Close()
+	ingest := func() (int, string) {
+		cmd := exec.Command(c.argv[0], "ingest", "-t", "-", "-b", scope, cvmfsRepo)
+		cmd.Stdin = bytes.NewReader(buf.Bytes())
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
+		}
+		return 0, string(out)
+	}
+	tx, err := c.Transaction(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := ingest(); code != 17 {
+		t.Errorf("ingest during a transaction: exit %d %q, want 17", code, out)
+	}
+	tx.Abort(ctx)
+	if code, out := ingest(); code != 0 {
+		t.Fatalf("ingest: exit %d %q", code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "cvmfs", cvmfsRepo, scope, "bin", "tool")); err != nil || string(b) != "tool" {
+		t.Errorf("ingested file: %q, %v", b, err)
+	}
+	if _, rev, _ := c.Current(ctx); rev != 2 {
+		t.Errorf("revision after ingest %d, want 2", rev)
+	}
+}
+
+func FuzzParseTagList(f *testing.F) {
+	f.Add("v2 0123abcdC 4096 3 1732480000 (default) deploy PR #12\n")
+	f.Add("v1 hash 10 2\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		tags, err := ParseTagList(s)
+		if err == nil {
+			for _, tg := range tags {
+				if tg.Name == "" || tg.Hash == "" || strings.Contains(tg.Name, " ") {
+					t.Errorf("tag %+v from %q", tg, s)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseDiff(f *testing.F) {
+	f.Add("A F /a b +1\nR D /x -0\nM[SC] F /y\nS F 1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		changes, err := ParseDiff(s)
+		if err == nil {
+			for _, c := range changes {
+				if c.Kind != PathAdded && c.Kind != PathRemoved && c.Kind != PathModified {
+					t.Errorf("kind %q from %q", c.Kind, s)
+				}
+			}
+		}
+	})
 }
