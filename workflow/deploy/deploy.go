@@ -102,7 +102,7 @@ type Deployer struct {
 }
 
 // New checks opts and prepares the database tables.
-func New(ctx context.Context, opts Options) (*Deployer, error) {
+func New(opts Options) (*Deployer, error) {
 	if opts.DB == nil {
 		return nil, errors.New("deploy: Options.DB is nil")
 	}
@@ -138,7 +138,7 @@ func New(ctx context.Context, opts Options) (*Deployer, error) {
 	if d.ghURL == "" {
 		d.ghURL = "https://github.com"
 	}
-	if err := ensureSchema(ctx, d.db); err != nil {
+	if err := ensureSchema(context.Background(), d.db); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -180,7 +180,7 @@ func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogS
 		}
 		pubs[env] = p
 	}
-	d, err := New(context.Background(), Options{
+	d, err := New(Options{
 		DB: db, Targets: pubs, Artifacts: StoreSource{Store: store}, Verify: v,
 		Changelog: clog, Notify: n, Clock: clock,
 	})

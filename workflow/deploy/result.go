@@ -146,8 +146,9 @@ func (r Result) deployMarkdown(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %s | `%s` | %s | %s | %s |\n", it.Target, it.Path, tag, rev, it.verifyCell())
 	}
+	b.WriteString("\n")
 	for _, it := range r.Items {
-		fmt.Fprintf(b, "\n- **%s**: artifact `%s`", it.Target, short(it.Digest, 12))
+		fmt.Fprintf(b, "- **%s**: artifact `%s`", it.Target, short(it.Digest, 12))
 		if it.Published() {
 			fmt.Fprintf(b, ", lineage `%s` → `%s`", lineageShort(it.LineageBefore), lineageShort(it.LineageAfter))
 		}
