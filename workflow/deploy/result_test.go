@@ -27,10 +27,14 @@ func TestMarkdownGolden(t *testing.T) {
 	base := Result{RequestID: 3, Kind: kindDeploy, Env: EnvTest, Repo: "eessi/compat-layer", PR: 12, HeadSHA: "abcdef0123456", Requester: "bob"}
 	with := func(r Result, f func(*Result)) Result { f(&r); return r }
 	for name, res := range map[string]Result{
-		"deploy-ok":        with(base, func(r *Result) { r.Items = []ItemResult{ok} }),
-		"deploy-apply":     with(base, func(r *Result) { r.Items = []ItemResult{ok, aborted} }),
-		"deploy-verify":    with(base, func(r *Result) { r.Items = []ItemResult{failedTests, skipped}; r.Env = EnvProd }),
-		"deploy-recovered": with(base, func(r *Result) { r.Items = []ItemResult{aborted}; r.Recovered = true; r.Notes = []string{"The changelog commit is pending and will be retried: 409"} }),
+		"deploy-ok":     with(base, func(r *Result) { r.Items = []ItemResult{ok} }),
+		"deploy-apply":  with(base, func(r *Result) { r.Items = []ItemResult{ok, aborted} }),
+		"deploy-verify": with(base, func(r *Result) { r.Items = []ItemResult{failedTests, skipped}; r.Env = EnvProd }),
+		"deploy-recovered": with(base, func(r *Result) {
+			r.Items = []ItemResult{aborted}
+			r.Recovered = true
+			r.Notes = []string{"The changelog commit is pending and will be retried: 409"}
+		}),
 		"rollback-ok": {Kind: kindRollback, Env: EnvProd, Requester: "carol", Tag: "2025.06-linux-x86_64-pr11-1234567", FromTag: ok.Tag, Revision: 9,
 			Items: []ItemResult{{Target: x86, Path: ok.Path, LineageAfter: lin1, State: stPublished}}},
 		"rollback-failed": {Kind: kindRollback, Env: EnvProd, Requester: "carol", Tag: "2025.06-linux-x86_64-pr11-1234567", Recovered: true,
