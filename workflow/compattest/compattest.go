@@ -209,6 +209,12 @@ func atomsSatisfied(sf *sets.SetFile, installed []vdb.Installed) CheckResult {
 		c.Passed, c.Summary = false, "no set file given"
 		return c
 	}
+	// Indexed by name: a set of a thousand atoms against a thousand
+	// packages would otherwise be a million matches.
+	byName := map[string][]vdb.Installed{}
+	for _, in := range installed {
+		byName[in.Package.Name] = append(byName[in.Package.Name], in)
+	}
 	n, bad := 0, 0
 	var rows []string
 	for _, e := range sf.Entries {
@@ -218,7 +224,7 @@ func atomsSatisfied(sf *sets.SetFile, installed []vdb.Installed) CheckResult {
 		n++
 		a := *e.Atom
 		var match, sameName []string
-		for _, in := range installed {
+		for _, in := range byName[a.Package] {
 			blocked := a
 			blocked.Blocker = sets.NoBlocker
 			if blocked.Matches(in.Package) {

@@ -183,19 +183,19 @@ func (r *run) finish(c report.Conclusion, title, summary string) {
 func (r *run) execute(ctx context.Context) {
 	p := r.p
 	if err := os.MkdirAll(r.out.RunDir, 0o755); err != nil {
-		r.fail("cannot create the run directory", err)
+		r.fail("Cannot create the run directory", err)
 		return
 	}
 	lowerDir, rev, err := p.Lower.Current(ctx, p.Target)
 	if err != nil {
-		r.fail("cannot read the published tree", err)
+		r.fail("Cannot read the published tree", err)
 		return
 	}
 	r.out.BaseRevision = rev
 	scratch := filepath.Join(r.out.RunDir, "overlay")
 	m, err := overlay.Stage(ctx, lowerDir, scratch)
 	if err != nil {
-		r.fail("cannot stage the overlay", err)
+		r.fail("Cannot stage the overlay", err)
 		r.clean(scratch)
 		return
 	}
@@ -208,7 +208,7 @@ func (r *run) execute(ctx context.Context) {
 		r.clean(scratch)
 	}()
 	if !m.Visible() {
-		r.fail("cannot test the build", fmt.Errorf("overlay method %s keeps the mount inside a namespace; the pipeline needs root (kernel overlayfs) or fuse-overlayfs", m.Method()))
+		r.fail("Cannot test the build", fmt.Errorf("overlay method %s keeps the mount inside a namespace; the pipeline needs root (kernel overlayfs) or fuse-overlayfs", m.Method()))
 		return
 	}
 
@@ -228,7 +228,7 @@ func (r *run) execute(ctx context.Context) {
 	})
 	r.out.Build = res
 	if err != nil {
-		r.fail("the build could not start", err)
+		r.fail("The build could not start", err)
 		return
 	}
 	switch {
@@ -263,7 +263,7 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	if err := unmount(); err != nil {
-		r.fail("cannot unmount the overlay", err)
+		r.fail("Cannot unmount the overlay", err)
 		return
 	}
 	info := &BuildInfo{
@@ -281,7 +281,7 @@ func (r *run) execute(ctx context.Context) {
 	// The record goes into the upper layer itself, after unmounting, so it
 	// is part of the artifact and its digest.
 	if err := writeInfo(m.Upper(), info); err != nil {
-		r.fail("cannot write "+BuildInfoPath, err)
+		r.fail("Cannot write "+BuildInfoPath, err)
 		return
 	}
 	art, err := p.Store.Put(ctx, m.Upper(), map[string]string{
@@ -293,7 +293,7 @@ func (r *run) execute(ctx context.Context) {
 			r.finish(report.Cancelled, "Cancelled: "+context.Cause(ctx).Error(), "The run was stopped while storing the artifact.")
 			return
 		}
-		r.fail("cannot store the artifact", err)
+		r.fail("Cannot store the artifact", err)
 		return
 	}
 	r.out.Artifact = &art

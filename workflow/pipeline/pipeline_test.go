@@ -332,7 +332,7 @@ func TestInvalidParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Check.Conclusion != report.Failure || out.Check.Title != "the build could not start" || !strings.Contains(out.Check.Summary, "needs a build host for") {
+	if out.Check.Conclusion != report.Failure || out.Check.Title != "The build could not start" || !strings.Contains(out.Check.Summary, "needs a build host for") {
 		t.Errorf("%+v", out.Check)
 	}
 }
