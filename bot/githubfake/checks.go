@@ -216,7 +216,10 @@ func commitExists(repo *Repo, sha string) bool {
 	if !shaRE.MatchString(sha) {
 		return false
 	}
-	dir, ok := localGitDir(repo.CloneURL)
+	dir, ok := repo.GitDir, repo.GitDir != ""
+	if !ok {
+		dir, ok = localGitDir(repo.CloneURL)
+	}
 	if !ok {
 		return true
 	}

@@ -53,6 +53,9 @@ type Failure struct {
 	Reset      time.Time // with RateLimited: X-RateLimit-Reset
 	// RateLimited adds X-RateLimit-Remaining: 0 (the primary limit).
 	RateLimited bool
+	// After carries the request out before answering with the failure, as
+	// when GitHub's front end times out on a request the API completed.
+	After bool
 }
 
 // ServerError is a 502 as GitHub's front end sends during incidents.
@@ -226,7 +229,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusNotFound, "Not Found")
 		return
 	}
-	if f, ok := s.takeFailure(route); ok {
+	f, failing := s.takeFailure(route)
+	if failing && f.After {
+		if inst, ok := s.checkToken(auth); ok {
+			s.mux.ServeHTTP(httptest.NewRecorder(), r.WithContext(withInstallation(r.Context(), inst)))
+		}
+	}
+	if failing {
 		if f.RetryAfter > 0 {
 			h.Set("Retry-After", strconv.Itoa(f.RetryAfter))
 		}
@@ -374,4 +383,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.listDeploymentStatuses)
 	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.getContents)
 	m.HandleFunc("PUT /repos/{owner}/{repo}/contents/{path...}", s.putContents)
+}
+
+// TokenValid reports whether tok is a live token the fake issued; a git
+// server in a test uses it to authenticate fetches like GitHub does.
+func (s *Server) TokenValid(tok string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[tok]
+	return ok && time.Now().Before(t.expires)
 }

@@ -14,9 +14,12 @@ type Repo struct {
 	ID            int64
 	Installation  int64 // the App installation that can see it
 	DefaultBranch string
-	CloneURL      string            // a real git remote
-	Branches      map[string]string // branch -> head SHA, for refs given to deployments
-	Private       bool
+	CloneURL      string // a real git remote
+	// GitDir, when set, is the remote's bare repository on disk: check runs
+	// for commits it lacks are refused with 422, as GitHub does.
+	GitDir   string
+	Branches map[string]string // branch -> head SHA, for refs given to deployments
+	Private  bool
 
 	roles    map[string]string // login -> role_name
 	pulls    map[int]*Pull

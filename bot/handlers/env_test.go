@@ -1,0 +1,286 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/compatbot/compatbot/bot/ghclient"
+	"github.com/compatbot/compatbot/bot/githubfake"
+	"github.com/compatbot/compatbot/bot/intake"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+const (
+	appID     = 4711
+	inst      = 77
+	repoName  = "eessi/compat-layer"
+	prNumber  = 3
+	exampleTD = "../../testdata/compat-layer"
+)
+
+// env is one test's world: the fake GitHub, a real git remote served over
+// HTTP by git-http-backend (authenticating with the fake's installation
+// tokens, as github.com does), a real SQLite database and the Handler.
+type env struct {
+	t        *testing.T
+	gh       *githubfake.Server
+	h        *Handler
+	db       *state.DB
+	bare     string
+	cloneURL string
+	baseSHA  string
+	headSHA  string // the example PR's head (has a lint error)
+	gitDown  atomic.Bool
+	gitCalls atomic.Int64
+	seq      int
+}
+
+func newEnv(t *testing.T, configure ...func(*Options)) *env {
+	t.Helper()
+	e := &env{t: t}
+	ctx := context.Background()
+	for _, d := range []string{exampleTD + "/base", exampleTD + "/pr"} {
+		if _, err := os.Stat(d); err != nil {
+			t.Fatalf("example repository missing: %v", err)
+		}
+	}
+	work := filepath.Join(t.TempDir(), "work")
+	if err := gitrepo.InitFromDirs(ctx, work,
+		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(exampleTD + "/base"), Message: "base"},
+		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(exampleTD + "/pr"), Message: "2026.06 updates"}); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	e.bare = filepath.Join(root, "eessi", "compat-layer.git")
+	e.git("", "clone", "--quiet", "--bare", work, e.bare)
+	e.baseSHA = e.git(e.bare, "rev-parse", "refs/heads/main")
+	e.headSHA = e.git(e.bare, "rev-parse", "refs/heads/pr")
+	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", prNumber), e.headSHA)
+
+	gh, key := githubfake.New(appID)
+	t.Cleanup(gh.Close)
+	e.gh = gh
+	execPath := e.git("", "--exec-path")
+	backend := &cgi.Handler{Path: filepath.Join(execPath, "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	gitSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.gitDown.Load() {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		e.gitCalls.Add(1)
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != "x-access-token" || !gh.TokenValid(pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gitSrv.Close)
+	e.cloneURL = gitSrv.URL + "/eessi/compat-layer.git"
+
+	r := gh.AddRepo("eessi", "compat-layer", inst, e.cloneURL)
+	r.GitDir = e.bare
+	r.Branches["main"] = e.baseSHA
+	gh.SetPull(repoName, githubfake.Pull{Number: prNumber, Title: "2026.06 updates", Author: "alice", HeadRef: "pr", HeadSHA: e.headSHA, BaseRef: "main", BaseSHA: e.baseSHA})
+	for login, role := range map[string]string{"alice": "write", "bob": "write", "mia": "maintain", "ada": "admin", "tom": "triage", "rita": "read"} {
+		gh.SetRole(repoName, login, role)
+	}
+	gh.AddUser("eve")
+	gh.AddTeamMember("eessi/compat-maintainers", "tina", "active")
+
+	f, err := ghclient.New(ghclient.Config{APIURL: gh.APIURL(), AppID: appID, PrivateKey: key,
+		Limits: ghclient.Limits{Backoff: 5 * time.Millisecond, MaxWait: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(filepath.Join(t.TempDir(), "compatbot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e.db = db
+	opts := Options{DB: db, Clients: f, GitCache: &gitrepo.Cache{Dir: t.TempDir()}, PublicURL: "https://compatbot.example/", BotLogin: "compatbot[bot]"}
+	for _, c := range configure {
+		c(&opts)
+	}
+	if e.h, err = New(opts); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) git(dir string, args ...string) string {
+	e.t.Helper()
+	if dir != "" {
+		args = append([]string{"--git-dir", dir}, args...)
+	}
+	cmd := exec.Command("git", args...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit makes a new commit on top of parent in the remote, with files
+// replaced, and returns its SHA.
+func (e *env) commit(parent string, files map[string]string) string {
+	e.t.Helper()
+	idx := filepath.Join(e.t.TempDir(), "index")
+	run := func(stdin string, args ...string) string {
+		cmd := exec.Command("git", append([]string{"--git-dir", e.bare}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_INDEX_FILE="+idx, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			e.t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("", "read-tree", parent)
+	for p, content := range files {
+		blob := run(content, "hash-object", "-w", "--stdin")
+		run("", "update-index", "--add", "--cacheinfo", "100644,"+blob+","+p)
+	}
+	tree := run("", "write-tree")
+	e.seq++
+	return run("", "commit-tree", tree, "-p", parent, "-m", fmt.Sprintf("change %d", e.seq))
+}
+
+// push points the PR at sha, on GitHub and in the git remote.
+func (e *env) push(pr int, sha string) {
+	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", pr), sha)
+	p := e.gh.Pull(repoName, pr)
+	p.HeadSHA = sha
+	e.gh.SetPull(repoName, p)
+}
+
+func (e *env) file(ref, path string) string {
+	return e.git(e.bare, "show", ref+":"+path)
+}
+
+// payload data for the templates in testdata/.
+type data struct {
+	Action, Author, UpdatedAt, HeadRef, HeadSHA, BaseSHA, CloneURL, Before string
+	Number, Installation                                                   int
+	Draft, Changes, OnPR                                                   bool
+	CommentID, RunID                                                       int64
+	Login, UserType, CreatedAt, Body, Identifier                           string
+}
+
+var (
+	tmplOnce sync.Once
+	tmpls    *template.Template
+)
+
+func (e *env) payload(file string, d data) []byte {
+	e.t.Helper()
+	tmplOnce.Do(func() {
+		tmpls = template.Must(template.New("").Funcs(template.FuncMap{"json": func(s string) string {
+			b, _ := json.Marshal(s)
+			return string(b)
+		}}).ParseGlob("testdata/*.json"))
+	})
+	if d.CloneURL == "" {
+		d.CloneURL = e.cloneURL
+	}
+	if d.Installation == 0 {
+		d.Installation = inst
+	}
+	if d.BaseSHA == "" {
+		d.BaseSHA = e.baseSHA
+	}
+	if d.HeadRef == "" {
+		d.HeadRef = "pr"
+	}
+	var b bytes.Buffer
+	if err := tmpls.ExecuteTemplate(&b, file, d); err != nil {
+		e.t.Fatal(err)
+	}
+	if !json.Valid(b.Bytes()) {
+		e.t.Fatalf("%s: invalid JSON:\n%s", file, b.String())
+	}
+	return b.Bytes()
+}
+
+// deliver processes a delivery; id "" gets a fresh one.
+func (e *env) deliver(id, event string, body []byte) error {
+	e.t.Helper()
+	if id == "" {
+		e.seq++
+		id = fmt.Sprintf("d-%d-%d", time.Now().UnixNano(), e.seq)
+	}
+	var a struct {
+		Action string `json:"action"`
+	}
+	json.Unmarshal(body, &a)
+	return e.h.Process(context.Background(), &intake.Delivery{ID: id, Event: event, Action: a.Action, Payload: body,
+		Key: fmt.Sprintf("%s#%d", repoName, prNumber), Attempt: 1, ReceivedAt: time.Now()})
+}
+
+// openPR delivers pull_request opened for the current head of PR 3.
+func (e *env) openPR(action string, sha string, updated time.Time) error {
+	return e.deliver("", "pull_request", e.payload("pull_request.json", data{Action: action, Number: prNumber, Author: "alice",
+		HeadSHA: sha, UpdatedAt: updated.UTC().Format(time.RFC3339), Draft: false}))
+}
+
+// comment has login write body on PR 3 and delivers the event.
+func (e *env) comment(login, body string) (githubfake.Comment, error) {
+	e.t.Helper()
+	c := e.gh.AddComment(repoName, prNumber, login, body)
+	typ := "User"
+	if strings.HasSuffix(login, "[bot]") {
+		typ = "Bot"
+	}
+	err := e.deliver("", "issue_comment", e.commentPayload(c, typ, "created", true))
+	return c, err
+}
+
+func (e *env) commentPayload(c githubfake.Comment, userType, action string, onPR bool) []byte {
+	return e.payload("issue_comment.json", data{Action: action, Number: c.Issue, Author: "alice", CommentID: c.ID, Login: c.User,
+		UserType: userType, CreatedAt: c.CreatedAt.Format(time.RFC3339), Body: c.Body, OnPR: onPR, Changes: action == "edited"})
+}
+
+// replies are the bot's comments on PR 3.
+func (e *env) replies() []githubfake.Comment {
+	var out []githubfake.Comment
+	for _, c := range e.gh.Comments(repoName, prNumber) {
+		if c.User == "compatbot[bot]" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (e *env) runsFor(sha string) []githubfake.CheckRun {
+	var out []githubfake.CheckRun
+	for _, r := range e.gh.CheckRuns(repoName) {
+		if r.HeadSHA == sha {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+var _ = base64.StdEncoding
+
+func intakeIsPermanent(err error) bool { return intake.IsPermanent(err) }
