@@ -254,3 +254,41 @@ func versionErr(s string) string {
 	_, err := ParseVersion(s)
 	return err.Error()
 }
+
+// failFS fails to open one file, as a broken git object or permission would.
+type failFS struct {
+	fs.FS
+	bad string
+}
+
+func (f failFS) Open(name string) (fs.File, error) {
+	if name == f.bad {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return f.FS.Open(name)
+}
+
+func TestLoadRepoReadErrorNamesFile(t *testing.T) {
+	m := fstest.MapFS{"sets/2025.06/linux-x86_64": {Data: []byte("a/b # c\n")}}
+	_, err := LoadRepo(failFS{m, "sets/2025.06/linux-x86_64"}, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "sets/2025.06/linux-x86_64: ") {
+		t.Errorf("got %v", err)
+	}
+	_, err = LoadRepo(failFS{m, "sets/2025.06"}, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "sets/2025.06: ") {
+		t.Errorf("got %v", err)
+	}
+	_, err = LoadRepoConfig(failFS{m, DefaultConfigPath})
+	if err == nil || !strings.HasPrefix(err.Error(), ".github/compatbot.yml: ") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestTargetString(t *testing.T) {
+	if s := (Target{"2025.06", "linux", "x86_64"}).String(); s != "2025.06 linux-x86_64" {
+		t.Error(s)
+	}
+	if s := (Target{Version: "2020.08"}).String(); s != "2020.08 (all arches)" {
+		t.Error(s)
+	}
+}
