@@ -571,3 +571,53 @@ func TestRollbackForNotifiesThePR(t *testing.T) {
 		t.Errorf("history %+v", h[0])
 	}
 }
+
+func TestStepFailuresAbort(t *testing.T) {
+	ctx := context.Background()
+	t.Run("transaction held elsewhere", func(t *testing.T) {
+		r := newRig(t)
+		dg := r.artifact(prefixA)
+		tx, err := r.pubs[EnvTest].Transaction(ctx, "other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg}))
+		var se *StepError
+		if !asStepError(err, &se) || se.Step != "open transaction" || !strings.Contains(err.Error(), "already open") {
+			t.Fatalf("got %v", err)
+		}
+		contains(t, "reply", res.Markdown(), "Failed at step **open transaction**")
+		if err := tx.Abort(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg})); err != nil {
+			t.Fatalf("after the other transaction ended: %v", err)
+		}
+	})
+	t.Run("corrupted artifact", func(t *testing.T) {
+		r := newRig(t)
+		dg := r.artifact(prefixA)
+		art, err := r.store.Get(dg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tarball, err := os.ReadFile(art.TarPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := strings.Index(string(tarball), "bash-5.2")
+		tarball[i] = 'B'
+		if err := os.WriteFile(art.TarPath(), tarball, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg}))
+		var se *StepError
+		if !asStepError(err, &se) || se.Step != "apply" || !strings.Contains(err.Error(), "the artifact is corrupt") {
+			t.Fatalf("got %v, want \"the artifact is corrupt\" at apply", err)
+		}
+		r.noOpenTransaction(EnvTest)
+		if tags := r.tags(EnvTest); len(tags) != 0 {
+			t.Errorf("tags %v: a corrupted artifact was published", tags)
+		}
+	})
+}
