@@ -310,6 +310,9 @@ func (l *Local) Transaction(ctx context.Context, path string) (Tx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.ContainsAny(p, ",:\\") {
+		return nil, fmt.Errorf("transaction path %q: ',' ':' and '\\' are not allowed (overlayfs mount options)", p)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

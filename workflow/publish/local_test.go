@@ -271,8 +271,10 @@ func TestLocalBadTagsAndPaths(t *testing.T) {
 	ctx := context.Background()
 	l := newLocal(t)
 	publishChanges(t, l, "", "v1", []change{{path: "f", content: "1"}})
-	if _, err := l.Transaction(ctx, "../escape"); err == nil {
-		t.Error("Transaction(../escape) succeeded")
+	for _, bad := range []string{"../escape", "a,upperdir=/etc", "a:b"} {
+		if _, err := l.Transaction(ctx, bad); err == nil {
+			t.Errorf("Transaction(%q) succeeded", bad)
+		}
 	}
 	tx, err := l.Transaction(ctx, "")
 	if err != nil {
