@@ -18,6 +18,7 @@ import (
 
 func init() {
 	register(command{Name: "check", Summary: "what the bot reports on a PR, run locally (lint, policy, diff)", Run: checkCmd})
+	checkBuildHook = localCheckBuild // build.go
 }
 
 const checkUsage = `Usage:
@@ -40,6 +41,11 @@ Exit status: 0 when the check concludes success or action_required (packages
 that need approval are listed; approving is a person's job, not a failure),
 1 when it concludes failure (a lint error or a change the policy refuses),
 2 on usage errors or when a revision cannot be read.
+
+--build then builds and tests each changed target like the bot does (in
+a local overlay under var/build, with the fake installer of a compatbot
+checkout; see 'compatbot build --help') and prints one more check per
+target. It is skipped when the sets check fails.
 
 Examples:
   compatbot check --example
@@ -64,7 +70,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	head := fl.String("head", "HEAD", "head `REF` of the pull request")
 	example := fl.Bool("example", false, "check the example pull request embedded in compatbot")
 	dataDir := fl.String("data-dir", filepath.Join("var", "example-repo"), "where --example creates its git repository (`DIR`, recreated each run)")
-	build := fl.Bool("build", false, "also build and test the changed targets (needs the build step)")
+	build := fl.Bool("build", false, "also build and test each changed target in a local overlay (see 'compatbot build --help'); only when the sets check did not fail")
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}

@@ -95,6 +95,9 @@ func TestCheckHelp(t *testing.T) {
 // the sets report and a failed build fails the command.
 func TestCheckBuildHook(t *testing.T) {
 	repo := exampleRepo(t)
+	saved := checkBuildHook
+	defer func() { checkBuildHook = saved }()
+	checkBuildHook = nil
 	if code, _, errs := runCmd(checkRun, "--repo", repo, "--head", "main", "--build"); code != 2 || !strings.Contains(errs, "--build is not available") {
 		t.Errorf("without a build step: exit %d, %q", code, errs)
 	}
@@ -103,7 +106,6 @@ func TestCheckBuildHook(t *testing.T) {
 		gotSHA = rev.HeadSHA
 		return []report.Check{{Name: "compat 2026.06 linux-x86_64", Title: "build failed", Conclusion: report.Failure}}, nil
 	}
-	defer func() { checkBuildHook = nil }()
 	code, out, errs := runCmd(checkRun, "--repo", repo, "--head", "main", "--build")
 	if code != 1 || !strings.Contains(out, "## compat 2026.06 linux-x86_64: build failed") || len(gotSHA) != 40 {
 		t.Errorf("exit %d, head %q\n%s%s", code, gotSHA, out, errs)
