@@ -153,7 +153,7 @@ func Run(ctx context.Context, p Params) (Outcome, error) {
 	if !filepath.IsAbs(p.DataDir) {
 		return Outcome{}, fmt.Errorf("pipeline: DataDir must be absolute, got %q", p.DataDir)
 	}
-	r := &run{p: p, out: Outcome{RunDir: filepath.Join(p.DataDir, "runs", p.ID)}}
+	r := &run{p: p, out: Outcome{RunDir: filepath.Join(p.DataDir, "runs", p.ID)}, ctx: ctx}
 	r.out.Check = report.Check{Name: CheckName(p.Target)}
 	r.progress("Queued", "Waiting for a build slot.", "")
 	r.execute(ctx)
@@ -163,6 +163,7 @@ func Run(ctx context.Context, p Params) (Outcome, error) {
 type run struct {
 	p   Params
 	out Outcome
+	ctx context.Context
 }
 
 func (r *run) progress(title, summary, url string) {
@@ -330,6 +331,12 @@ func (r *run) clean(scratch string) {
 // fail completes the check as a failure caused by err; a full disk is
 // named as such, since "no space" hides in many error shapes.
 func (r *run) fail(what string, err error) {
+	if r.ctx.Err() != nil {
+		// Whatever broke, it broke because the run was stopped.
+		r.finish(report.Cancelled, "Cancelled: "+context.Cause(r.ctx).Error(), fmt.Sprintf("%s: %v", what, err))
+		r.logText()
+		return
+	}
 	title := what
 	if errors.Is(err, syscall.ENOSPC) {
 		title = "Disk full (ENOSPC): " + what

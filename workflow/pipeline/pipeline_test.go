@@ -291,6 +291,16 @@ func TestCancelledByNewPush(t *testing.T) {
 	}
 }
 
+func TestCancelledWhileQueued(t *testing.T) {
+	e := setup(t, headSet, "")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("new push 0ff1ce"))
+	out := e.run(t, ctx)
+	if out.Check.Conclusion != report.Cancelled || out.Check.Title != "Cancelled: new push 0ff1ce" || out.Artifact != nil {
+		t.Fatalf("%s: %q", out.Check.Conclusion, out.Check.Title)
+	}
+}
+
 func TestDiskFull(t *testing.T) {
 	// DataDir on a 2 MB tmpfs: the upper layer fills up.
 	data := t.TempDir()
