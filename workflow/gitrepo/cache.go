@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -66,6 +67,9 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, refspecs ...
 	dir, err := c.repoPath(remoteURL)
 	if err != nil {
 		return "", err
+	}
+	if u, _ := url.Parse(remoteURL); token != "" && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("remote URL %q: refusing to send a token over plain http to a non-local host", remoteURL)
 	}
 	for _, rs := range refspecs {
 		if err := validateRefspec(rs); err != nil {
@@ -139,6 +143,14 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, refspecs ...
 
 // validateRefspec accepts "[+]src[:dst]" where both sides are valid refs,
 // allowing the single '*' of a glob refspec on both sides.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // authHint says plainly what git's wording for a refused token means.
 func authHint(err error) error {
 	msg := err.Error()

@@ -163,6 +163,7 @@ func TestCacheFetchRefusesBadInput(t *testing.T) {
 	for _, tt := range []struct{ url, refspec, want string }{
 		{"https://x-access-token:abc@github.com/o/r.git", "", "must not carry credentials"},
 		{"file:///etc/o/r.git", "", "scheme"},
+		{"http://github.com/o/r.git", "", "plain http"},
 		{"https://github.com/../r.git", "", "not a plain name"},
 		{"https://github.com/o/r/extra", "", "want https://host/owner/repo"},
 		{"https://github.com/o/r.git", "--upload-pack=evil", "starts with '-'"},
