@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,11 @@ import (
 func failpoint(name string) {
 	if os.Getenv("COMPATBOT_PUBLISH_FAILPOINT") == name {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // the signal is asynchronous; never run past the failpoint
+		for {
+			// Never run past the failpoint while the signal lands (a bare
+			// select{} could trip the runtime's deadlock detector first).
+			time.Sleep(time.Second)
+		}
 	}
 }
 
