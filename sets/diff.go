@@ -163,20 +163,21 @@ func diffSets(b, h *SetFile) []Change {
 			continue
 		}
 		bs, hs := chain(bm, bnext, k), chain(hm, hnext, k)
-		// Drop the entries whose token is unchanged, pair the rest in order.
+		// Drop the entries whose token is unchanged, pair the rest in
+		// order. A map keeps a PR with many entries of one package linear.
+		unmatched := map[string][]int{}
+		for j, bi := range bs {
+			unmatched[bents[bi].Token] = append(unmatched[bents[bi].Token], j)
+		}
 		used := make([]bool, len(bs))
 		var hrest []int
 		for _, hi := range hs {
-			found := false
-			for j, bi := range bs {
-				if !used[j] && bents[bi].Token == hents[hi].Token {
-					used[j], found = true, true
-					break
-				}
+			if js := unmatched[hents[hi].Token]; len(js) > 0 {
+				used[js[0]] = true
+				unmatched[hents[hi].Token] = js[1:]
+				continue
 			}
-			if !found {
-				hrest = append(hrest, hi)
-			}
+			hrest = append(hrest, hi)
 		}
 		var brest []int
 		for j, bi := range bs {

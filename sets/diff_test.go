@@ -142,3 +142,25 @@ func BenchmarkDiff500(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDiffOnePackage50k is a hostile PR: 50,000 entries of one
+// package. Matching stays linear, so the bot cannot be stalled by it.
+func BenchmarkDiffOnePackage50k(b *testing.B) {
+	var bs, hs strings.Builder
+	for i := 0; i < 50000; i++ {
+		fmt.Fprintf(&bs, "=a/b-%d\n", i)
+		fmt.Fprintf(&hs, "=a/b-%d\n", i+1)
+	}
+	mk := func(src string) *Repo {
+		sf := ParseSetFile("f", []byte(src))
+		sf.Version = "1"
+		return &Repo{Sets: []*SetFile{sf}}
+	}
+	base, head := mk(bs.String()), mk(hs.String())
+	for b.Loop() {
+		d := Diff(base, head)
+		if len(d) != 1 || len(d[0].Changes) != 1 || d[0].Changes[0].Kind != Upgraded {
+			b.Fatal(d)
+		}
+	}
+}
