@@ -91,10 +91,13 @@ func (c *Cache) Fetch(ctx context.Context, remoteURL, token string, refspecs ...
 	var env, secrets []string
 	if token != "" {
 		basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+		// No redirects: the extra header would follow them to another host.
 		env = []string{
-			"GIT_CONFIG_COUNT=1",
+			"GIT_CONFIG_COUNT=2",
 			"GIT_CONFIG_KEY_0=http.extraHeader",
 			"GIT_CONFIG_VALUE_0=Authorization: Basic " + basic,
+			"GIT_CONFIG_KEY_1=http.followRedirects",
+			"GIT_CONFIG_VALUE_1=false",
 		}
 		secrets = []string{token, basic}
 	}

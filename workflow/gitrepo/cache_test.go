@@ -195,3 +195,20 @@ func assertNoSecret(t *testing.T, dir string) {
 		return nil
 	})
 }
+
+// A redirect must not carry the token to another server.
+func TestCacheFetchDoesNotFollowRedirects(t *testing.T) {
+	other := newGitServer(t, testToken)
+	other.publish(t, initExample(t), "eessi", "compat-layer")
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	cache := &Cache{Dir: t.TempDir()}
+	if _, err := cache.Fetch(context.Background(), redirector.URL+"/eessi/compat-layer.git", testToken); err == nil {
+		t.Error("fetch through a redirect succeeded")
+	}
+	if n := other.requests.Load(); n != 0 {
+		t.Errorf("the redirect target got %d requests", n)
+	}
+}
