@@ -223,6 +223,17 @@ func readInfo(t *testing.T, tarPath string) BuildInfo {
 	}
 }
 
+// The sandbox (bubblewrap, CI installs it) must work with the overlay
+// mount as the Prefix.
+func TestSandboxedBuild(t *testing.T) {
+	e := setup(t, headSet, "")
+	e.params.Build.Sandbox = true
+	out := e.run(t, context.Background())
+	if out.Check.Conclusion != report.Success {
+		t.Fatalf("%s: %q\n%s", out.Check.Conclusion, out.Check.Title, out.Check.Text)
+	}
+}
+
 func TestBuildFailure(t *testing.T) {
 	e := setup(t, headSet, "")
 	e.params.Build.Env["FAKEEMERGE_FAIL"] = "app-arch/zstd"
