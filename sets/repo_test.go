@@ -292,3 +292,35 @@ func TestTargetString(t *testing.T) {
 		t.Error(s)
 	}
 }
+
+// TestLoadRepoYAMLWithoutArches: an Ansible vars file alone names no arch
+// (eessi_host_arch is a template), so its version gets one all-arches set
+// without the packages limited by include_on.
+func TestLoadRepoYAMLWithoutArches(t *testing.T) {
+	_, fsys := eessiFS(t)
+	r, err := LoadRepo(fsys, &Config{Layout: LayoutYAML, YAMLFiles: []string{"compat-layer-vars/2026.06.yml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]Target{{Version: "2026.06"}}, r.Targets()); d != "" {
+		t.Fatalf("targets (-want +got):\n%s", d)
+	}
+	has := map[string]bool{}
+	for _, e := range r.Sets[0].Entries {
+		has[e.Atom.CP()] = true
+	}
+	if has["sys-fabric/opa-psm2"] || !has["sys-cluster/rdma-core"] || !has["app-arch/7zip"] {
+		t.Errorf("entries: %v", tokens(r.Sets[0]))
+	}
+	// With the config's arches, include_on applies again.
+	cfg := &Config{Layout: LayoutYAML, YAMLFiles: []string{"compat-layer-vars/2026.06.yml"},
+		Versions: map[string]VersionConfig{"2026.06": {Arches: []string{"linux-x86_64", "linux-aarch64"}}}}
+	r, err = LoadRepo(fsys, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, a := r.Set(Target{"2026.06", "linux", "x86_64"}), r.Set(Target{"2026.06", "linux", "aarch64"})
+	if x == nil || a == nil || len(x.Entries) != len(a.Entries)+1 {
+		t.Errorf("targets %v", r.Targets())
+	}
+}

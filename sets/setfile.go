@@ -66,3 +66,8 @@ func (t Target) String() string {
 
 // Target is the version and os-arch the set is for.
 func (sf *SetFile) Target() Target { return Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch} }
+
+// Key is the package the entry is about, as lint and diff match entries:
+// "cat/pkg" ("!cat/pkg"/"!!cat/pkg" for blockers), "@name" for a set
+// reference, the raw token when it does not parse.
+func (e Entry) Key() string { return entryKey(e) }
