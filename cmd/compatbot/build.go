@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/compatbot/compatbot/sets"
@@ -124,13 +125,15 @@ func findFakeEmerge() (string, error) {
 	return abs, nil
 }
 
-var runSeq = 0
+var (
+	runSeq    atomic.Int64
+	unsafeRun = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
+)
 
 // runID names a run uniquely and safely for a directory name.
 func runID(t sets.Target, sha string) string {
-	runSeq++
-	s := fmt.Sprintf("%s-%s-%s-%s-%d-%d", t.Version, t.OS, t.Arch, shortSHA(sha), time.Now().Unix(), runSeq)
-	return regexp.MustCompile(`[^A-Za-z0-9._+-]`).ReplaceAllString(s, "_")
+	s := fmt.Sprintf("%s-%s-%s-%s-%d-%d", t.Version, t.OS, t.Arch, shortSHA(sha), time.Now().Unix(), runSeq.Add(1))
+	return unsafeRun.ReplaceAllString(s, "_")
 }
 
 func shortSHA(s string) string {

@@ -251,7 +251,12 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 
-	sf := sets.ParseSetFile(p.SetPath, mustRead(p.SetFile))
+	data, err := os.ReadFile(p.SetFile)
+	if err != nil {
+		r.fail("Cannot read the set file", err)
+		return
+	}
+	sf := sets.ParseSetFile(p.SetPath, data)
 	tests := compattest.Run(ctx, compattest.Input{
 		Target: p.Target, Prefix: m.Target(), Lower: lowerDir, Set: sf,
 		Tools: p.Tests.Tools, AllowLibcUpdate: p.Tests.AllowLibcUpdate,
@@ -300,11 +305,6 @@ func (r *run) execute(ctx context.Context) {
 	r.out.Artifact = &art
 	r.finish(report.Success, fmt.Sprintf("Built and tested: %s, artifact %s", changesPhrase(tests.Changes), humanSize(art.Size)), "")
 	r.testText(&art)
-}
-
-func mustRead(path string) []byte {
-	b, _ := os.ReadFile(path) // an unreadable set shows as unsatisfied atoms
-	return b
 }
 
 func writeInfo(upper string, info *BuildInfo) error {
