@@ -3,9 +3,10 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -116,7 +117,8 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	e.db = db
-	opts := Options{DB: db, Clients: f, GitCache: &gitrepo.Cache{Dir: t.TempDir()}, PublicURL: "https://compatbot.example/", BotLogin: "compatbot[bot]"}
+	opts := Options{DB: db, Clients: f, GitCache: &gitrepo.Cache{Dir: t.TempDir()}, PublicURL: "https://compatbot.example/", BotLogin: "compatbot[bot]",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, c := range configure {
 		c(&opts)
 	}
@@ -264,7 +266,7 @@ func (e *env) commentPayload(c githubfake.Comment, userType, action string, onPR
 func (e *env) replies() []githubfake.Comment {
 	var out []githubfake.Comment
 	for _, c := range e.gh.Comments(repoName, prNumber) {
-		if c.User == "compatbot[bot]" {
+		if c.User == "compatbot[bot]" && strings.HasPrefix(c.Body, "<!-- compatbot reply to comment ") {
 			out = append(out, c)
 		}
 	}
@@ -280,7 +282,5 @@ func (e *env) runsFor(sha string) []githubfake.CheckRun {
 	}
 	return out
 }
-
-var _ = base64.StdEncoding
 
 func intakeIsPermanent(err error) bool { return intake.IsPermanent(err) }

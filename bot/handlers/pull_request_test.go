@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -241,5 +240,3 @@ func TestIdempotentPullRequest(t *testing.T) {
 func isPermanent(err error) bool {
 	return err != nil && intakeIsPermanent(err)
 }
-
-var _ = context.Background
