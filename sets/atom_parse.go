@@ -174,7 +174,8 @@ func validName(n string, noTrailingVersion bool) string {
 	}
 	for i := 0; i < len(n); i++ {
 		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '-' || c == '+' || c == '.') {
+		// PMS allows '.' in category names but not in package names.
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '-' || c == '+' || c == '.' && !noTrailingVersion) {
 			return fmt.Sprintf("character %q not allowed", c)
 		}
 	}

@@ -75,10 +75,7 @@ func TestCompareVerdictQVectors(t *testing.T) {
 	if len(tests) != len(good) {
 		t.Fatalf("%d vectors, %d verdicts", len(tests), len(good))
 	}
-	// CompareVerdict (package_match.go, not this file's owner) wants a
-	// version on both sides; qatom compares bare names as equal. Open gap,
-	// reported to the lead: the test fails once they pass, so drop them then.
-	knownGaps := map[string]bool{"a/b b": true, "a/b-1 b": true}
+	knownGaps := map[string]bool{}
 	for i, line := range tests {
 		f := strings.Fields(line)
 		got, err := CompareVerdict(f[0], f[1])

@@ -100,18 +100,22 @@ func globMatches(pattern, v Version) bool {
 // package-versions "A < B", "A == B" or "A > B"; when B carries an
 // operator, "A == B" if A matches B and "A != B" otherwise.
 func CompareVerdict(a, b string) (string, error) {
-	pa, err := ParsePackageLoose(a)
+	pa, err := parseNameMaybeVersion(a)
 	if err != nil {
 		return "", err
 	}
 	if b != "" && !strings.ContainsAny(b[:1], "<>=~!") {
-		// Plain package-version: order the two.
-		pb, err := ParsePackageLoose(b)
+		// Plain names, with or without a version: order the two.
+		pb, err := parseNameMaybeVersion(b)
 		if err != nil {
 			return "", err
 		}
-		if pa.CP() != pb.CP() {
+		if !sameName(pa, pb) {
 			return a + " != " + b, nil
+		}
+		if pa.Version.Numbers == nil || pb.Version.Numbers == nil {
+			// qatom treats a side without a version as "any version".
+			return a + " == " + b, nil
 		}
 		return a + " " + map[int]string{-1: "<", 0: "==", 1: ">"}[pa.Version.Compare(pb.Version)] + " " + b, nil
 	}
@@ -122,8 +126,34 @@ func CompareVerdict(a, b string) (string, error) {
 	if atomB.Version == nil {
 		return "", fmt.Errorf("%q: want a package-version or an atom with an operator", b)
 	}
+	if pa.Version.Numbers == nil {
+		return "", fmt.Errorf("%q: an atom with an operator needs a package-version to match", a)
+	}
 	if atomB.Matches(pa) {
 		return a + " == " + b, nil
 	}
 	return a + " != " + b, nil
+}
+
+// parseNameMaybeVersion reads qatom's looser inputs: "cat/pkg-1", "pkg-1",
+// and also a bare "cat/pkg" or "pkg" (then Version is zero).
+func parseNameMaybeVersion(s string) (Package, error) {
+	p, err := ParsePackageLoose(s)
+	if err == nil {
+		return p, nil
+	}
+	a, aerr := ParseAtomLoose(s)
+	if aerr != nil || a.Op != "" || a.Blocker != NoBlocker || a.Slot != "" || a.Repo != "" || len(a.Use) > 0 {
+		return Package{}, err
+	}
+	return Package{Category: a.Category, Name: a.Package}, nil
+}
+
+// sameName compares names the way qatom does: the category counts only when
+// both sides give one.
+func sameName(a, b Package) bool {
+	if a.Name != b.Name {
+		return false
+	}
+	return a.Category == "" || b.Category == "" || a.Category == b.Category
 }

@@ -16,7 +16,8 @@ func TestAtomCompare(t *testing.T) {
 		{[]string{"compare", "a-1", "a-1-r1"}, "a-1 < a-1-r1\n", 0},
 		{[]string{"compare", "a-1", ">=a-1"}, "a-1 == >=a-1\n", 0},
 		{[]string{"compare", "a-1", "=a-1.0*"}, "a-1 != =a-1.0*\n", 0},
-		{[]string{"compare", "a-x", "a-1"}, "", 2},
+		{[]string{"compare", "a-1.x", "a-1"}, "", 2},
+		{[]string{"compare", "a/b", "b-1"}, "a/b == b-1\n", 0}, // qatom: no version = any version
 		{[]string{"compare", "a-1"}, "", 2},
 	} {
 		var out, errb bytes.Buffer
