@@ -39,7 +39,7 @@ const (
 // HTTP by git-http-backend (authenticating with the fake's installation
 // tokens, as github.com does), a real SQLite database and the Handler.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	gh       *githubfake.Server
 	h        *Handler
 	db       *state.DB
@@ -52,7 +52,7 @@ type env struct {
 	seq      int
 }
 
-func newEnv(t *testing.T, configure ...func(*Options)) *env {
+func newEnv(t testing.TB, configure ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t}
 	ctx := context.Background()
