@@ -41,10 +41,13 @@ type Options struct {
 	// PollInterval is how often a running intake looks for deliveries
 	// requeued by another process (deliveries retry); default 1s.
 	PollInterval time.Duration
-	MaxBatch     int               // deliveries per commit, default 256
-	Metrics      *metrics.Registry // default metrics.Default
-	Logger       *slog.Logger      // default slog.Default()
-	Now          func() time.Time  // for tests; default time.Now
+	MaxBatch     int // deliveries per commit, default 256
+	// CheckpointInterval is how often the WAL is copied into the database
+	// file (default 1s).
+	CheckpointInterval time.Duration
+	Metrics            *metrics.Registry // default metrics.Default
+	Logger             *slog.Logger      // default slog.Default()
+	Now                func() time.Time  // for tests; default time.Now
 }
 
 // Intake receives, stores and processes webhook deliveries.
@@ -63,6 +66,9 @@ type Intake struct {
 	processed *metrics.CounterVec
 	ackHist   *metrics.Histogram
 	batchHist *metrics.Histogram
+
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
 
 	runMu   sync.Mutex
 	running bool
@@ -102,6 +108,9 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = time.Second
+	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
@@ -138,6 +147,16 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 		return nil, err
 	}
 	in.w = w
+	// The writer never checkpoints: a checkpoint inside a commit copies the
+	// WAL into the database file and fsyncs it while every waiting webhook
+	// holds its acknowledgement. A background goroutine does it instead.
+	if _, err := w.conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		w.close()
+		return nil, err
+	}
+	in.stopCkpt = make(chan struct{})
+	in.ckptDone = make(chan struct{})
+	go in.checkpointer()
 	in.ins, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_deliveries(id, event, action, key, installation, payload, state, attempts, received_at, started_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`)
 	if err != nil {
@@ -151,7 +170,30 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 // not close the database.
 func (in *Intake) Close() error {
 	in.w.close()
+	close(in.stopCkpt)
+	<-in.ckptDone
+	// Leave a short WAL behind for the next start.
+	in.opts.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	return in.ins.Close()
+}
+
+// checkpointer copies the WAL into the database file off the
+// acknowledgement path. PASSIVE never blocks the writer; pages rewritten by
+// many commits between two checkpoints are copied once.
+func (in *Intake) checkpointer() {
+	defer close(in.ckptDone)
+	t := time.NewTicker(in.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-in.stopCkpt:
+			return
+		case <-t.C:
+			if _, err := in.opts.DB.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+				in.log.Warn("intake: WAL checkpoint", "error", err)
+			}
+		}
+	}
 }
 
 // Handles reports whether event is processed (not stored as ignored).

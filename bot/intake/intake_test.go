@@ -142,7 +142,7 @@ func (f *fixture) waitState(id, st string) *Record {
 
 func (f *fixture) metrics() string {
 	var b bytes.Buffer
-	f.reg.WriteTo(&b)
+	f.reg.Write(&b)
 	return b.String()
 }
 

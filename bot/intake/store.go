@@ -45,7 +45,9 @@ var migrations = []string{
 		finished_at INTEGER NOT NULL DEFAULT 0,
 		run_ns INTEGER NOT NULL DEFAULT 0
 	);
-	CREATE INDEX intake_deliveries_state ON intake_deliveries(state, seq);
+	-- No index on state: the scheduler keeps the pending set in memory and
+	-- reads the table by state only on start, so each insert touches one
+	-- index (id, for dedup) and not two.
 	CREATE TABLE intake_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 	INSERT INTO intake_meta(name, value) VALUES ('generation', 0);`,
 }

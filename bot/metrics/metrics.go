@@ -170,6 +170,13 @@ func (h *Histogram) Observe(v float64) {
 	h.mu.Unlock()
 }
 
+// Totals returns the number of observations and their sum.
+func (h *Histogram) Totals() (count uint64, sum float64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.samples, h.sum
+}
+
 func (h *Histogram) write(w io.Writer, name string) {
 	h.mu.Lock()
 	counts := append([]uint64(nil), h.counts...)
@@ -184,8 +191,8 @@ func (h *Histogram) write(w io.Writer, name string) {
 	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %s\n%s_count %d\n", name, n, name, formatFloat(sum), name, n)
 }
 
-// WriteTo writes every family, sorted by name, in the text format.
-func (r *Registry) WriteTo(w io.Writer) {
+// Write writes every family, sorted by name, in the text format.
+func (r *Registry) Write(w io.Writer) {
 	r.mu.Lock()
 	names := make([]string, 0, len(r.families))
 	for n := range r.families {
@@ -206,7 +213,7 @@ func (r *Registry) WriteTo(w io.Writer) {
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		r.WriteTo(w)
+		r.Write(w)
 	})
 }
 

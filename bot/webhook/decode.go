@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 )
@@ -33,69 +31,32 @@ func (i Info) Key() string {
 	return "global"
 }
 
-// The envelope declares only what Info needs, so unknown and missing fields
-// never fail decoding; json.RawMessage would allocate for nothing.
-type envelope struct {
-	Action      string `json:"action"`
-	Number      int    `json:"number"`
-	PullRequest *struct {
-		Number int `json:"number"`
-	} `json:"pull_request"`
-	Issue *struct {
-		Number int `json:"number"`
-	} `json:"issue"`
-	CheckRun *struct {
-		PullRequests []struct {
-			Number int `json:"number"`
-		} `json:"pull_requests"`
-	} `json:"check_run"`
-	CheckSuite *struct {
-		PullRequests []struct {
-			Number int `json:"number"`
-		} `json:"pull_requests"`
-	} `json:"check_suite"`
-	Repository *struct {
-		FullName string `json:"full_name"`
-	} `json:"repository"`
-	Installation *struct {
-		ID int64 `json:"id"`
-	} `json:"installation"`
-}
-
-// Decode extracts Info from a payload. Only a payload that is not a JSON
-// object is an error; a field of an unexpected type is left empty, since
-// the rest of the delivery may still be worth storing and handling.
+// Decode extracts Info from a payload, validating it as JSON on the way.
+// Only a payload that is not a JSON object is an error; a field of an
+// unexpected type counts as absent, since the rest of the delivery may
+// still be worth storing and handling.
 func Decode(payload []byte) (Info, error) {
+	s := scan{data: payload}
+	if err := s.document(); err != nil {
+		return Info{}, err
+	}
 	if first := firstByte(payload); first != '{' {
 		return Info{}, fmt.Errorf("payload is not a JSON object (starts with %q)", first)
 	}
-	var e envelope
-	if err := json.Unmarshal(payload, &e); err != nil {
-		var te *json.UnmarshalTypeError
-		if !errors.As(err, &te) {
-			return Info{}, fmt.Errorf("payload is not valid JSON: %v", err)
-		}
-	}
-	info := Info{Action: e.Action}
-	if e.Repository != nil {
-		info.Repo = e.Repository.FullName
-	}
-	if e.Installation != nil {
-		info.Installation = e.Installation.ID
-	}
+	info := s.info
 	switch {
-	case e.PullRequest != nil && e.PullRequest.Number > 0:
-		info.Number = e.PullRequest.Number
-	case e.Issue != nil && e.Issue.Number > 0:
-		info.Number = e.Issue.Number
-	case e.CheckRun != nil && len(e.CheckRun.PullRequests) > 0:
+	case s.prNumber > 0:
+		info.Number = int(s.prNumber)
+	case s.issueNumber > 0:
+		info.Number = int(s.issueNumber)
+	case s.checkRunPR > 0:
 		// A check run on a commit shared by several PRs is keyed by the
 		// first; the handler still sees the whole list in the payload.
-		info.Number = e.CheckRun.PullRequests[0].Number
-	case e.CheckSuite != nil && len(e.CheckSuite.PullRequests) > 0:
-		info.Number = e.CheckSuite.PullRequests[0].Number
-	case e.Number > 0:
-		info.Number = e.Number
+		info.Number = int(s.checkRunPR)
+	case s.checkSuitePR > 0:
+		info.Number = int(s.checkSuitePR)
+	case s.topNumber > 0:
+		info.Number = int(s.topNumber)
 	}
 	return info, nil
 }
