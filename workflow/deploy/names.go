@@ -43,8 +43,9 @@ func nameElement(s string) error {
 	if s == "" {
 		return errors.New("is empty")
 	}
-	if s == "." || s == ".." {
-		return fmt.Errorf("%q is not allowed", s)
+	if s[0] == '.' || s[0] == '-' {
+		// No hidden directories, nothing a tool could read as an option.
+		return fmt.Errorf("%q: must not start with '.' or '-'", s)
 	}
 	for i, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
