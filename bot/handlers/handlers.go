@@ -64,9 +64,12 @@ type Options struct {
 	// Builder is called after a passing sets check; nil builds nothing.
 	Builder Builder
 	// Check defaults to setscheck.CheckRefs.
-	Check  CheckFunc
-	Logger *slog.Logger
-	Now    func() time.Time
+	Check CheckFunc
+	// ObserveCalls, if set, is told how many GitHub API requests each
+	// processed delivery cost (for a /metrics histogram).
+	ObserveCalls func(event string, calls int)
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Handler processes deliveries. Create it with New.
@@ -183,6 +186,9 @@ func (h *Handler) Process(ctx context.Context, d *intake.Delivery) error {
 	default:
 		h.log.Debug("event ignored", "delivery", d.ID, "event", d.Event)
 		return nil
+	}
+	if h.opts.ObserveCalls != nil {
+		h.opts.ObserveCalls(d.Event, ghclient.CallsFrom(ctx))
 	}
 	h.log.Info("delivery processed", "delivery", d.ID, "event", d.Event, "action", d.Action, "key", d.Key,
 		"attempt", d.Attempt, "api_calls", ghclient.CallsFrom(ctx), "duration", h.now().Sub(start), "error", err)

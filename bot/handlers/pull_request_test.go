@@ -240,3 +240,35 @@ func TestIdempotentPullRequest(t *testing.T) {
 func isPermanent(err error) bool {
 	return err != nil && intakeIsPermanent(err)
 }
+
+// TestAPICallBudget pins what each event costs in GitHub API requests: the
+// repository is read through git, not the API.
+func TestAPICallBudget(t *testing.T) {
+	var got []int
+	e := newEnv(t, func(o *Options) { o.ObserveCalls = func(_ string, n int) { got = append(got, n) } })
+	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.comment("bob", "/status"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.comment("bob", "no command here"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.comment("mia", "/deploy test"); err != nil {
+		t.Fatal(err)
+	}
+	// opened: token, create, in_progress, complete. /status: PR, reaction,
+	// reply. No command: nothing. /deploy test: PR, permission, reaction,
+	// reply.
+	want := []int{4, 3, 0, 4}
+	if len(got) != len(want) {
+		t.Fatalf("observed %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("API calls per event %v, want %v", got, want)
+			break
+		}
+	}
+}
