@@ -621,3 +621,30 @@ func TestStepFailuresAbort(t *testing.T) {
 		}
 	})
 }
+
+// Lineage lives in the published tree, so a new database (lost, or a
+// second compatbot) still sees what a build must be based on.
+func TestLineageSurvivesDatabaseLoss(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	dg := r.artifact(prefixA)
+	if _, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg})); err != nil {
+		t.Fatal(err)
+	}
+	r.db.Close()
+	if err := os.Remove(filepath.Join(r.dir, "state.db")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(r.dir, "state.db-wal"))
+	os.Remove(filepath.Join(r.dir, "state.db-shm"))
+	r.db = nil
+	r.open()
+	if lin, err := r.d.Lineage(ctx, EnvTest, x86); err != nil || lin != NextLineage("", dg) {
+		t.Fatalf("lineage after database loss %q, %v", lin, err)
+	}
+	// Without the database's test records, promotion is refused, not guessed.
+	_, err := r.d.DeployProd(ctx, req(1, sha(1), Item{Target: x86, Digest: dg}))
+	if _, ok := IsRefusal(err); !ok {
+		t.Fatalf("prod without test records: %v", err)
+	}
+}
