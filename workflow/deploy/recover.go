@@ -124,9 +124,8 @@ func (d *Deployer) Recover(ctx context.Context) ([]Recovered, error) {
 			d.notify.Outcome(ctx, q.env, q.req, res)
 		}
 	}
-	if err := d.FlushChangelog(ctx); err != nil {
-		return out, nil // kept pending; the next flush retries
-	}
+	// A failed commit stays pending; the next flush retries it.
+	_ = d.FlushChangelog(ctx)
 	return out, nil
 }
 
