@@ -35,6 +35,9 @@ type issueCommentEvent struct {
 	Installation installation `json:"installation"`
 }
 
+// maxComment leaves room under GitHub's 65,536-character comment limit.
+const maxComment = 65000
+
 // replyMarker starts every reply so a reply whose post was cut short can be
 // found again instead of posted twice.
 func replyMarker(commentID int64) string {
@@ -103,9 +106,14 @@ func (h *Handler) issueComment(ctx context.Context, d *intake.Delivery) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.loadPull(ctx, gh, ev.Repository, ev.Installation.ID, ev.Issue.Number)
-	if err != nil {
-		return err
+	var p *pullState
+	if slices.ContainsFunc(results, func(r commands.Result) bool { return r.Command != nil }) {
+		if p, err = h.loadPull(ctx, gh, ev.Repository, ev.Installation.ID, ev.Issue.Number); err != nil {
+			return err
+		}
+	} else {
+		// Only usage answers: no need to look at the PR.
+		p = &pullState{number: ev.Issue.Number, repo: ev.Repository, inst: ev.Installation.ID, gh: gh}
 	}
 	var sections []string
 	reactions := map[string]bool{}
@@ -138,6 +146,10 @@ func (h *Handler) issueComment(ctx context.Context, d *intake.Delivery) error {
 		return err
 	}
 	body := replyMarker(ev.Comment.ID) + "\n@" + ev.Comment.User.Login + "\n\n" + strings.Join(sections, "\n\n---\n\n")
+	if r := []rune(body); len(r) > maxComment {
+		// GitHub refuses comments over 65,536 characters.
+		body = string(r[:maxComment]) + "\n\n*(reply shortened)*"
+	}
 	return h.postReply(ctx, gh, p, ev.Comment.ID, replyState == "pending", body)
 }
 

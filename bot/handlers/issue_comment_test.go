@@ -408,3 +408,48 @@ func TestBuilderHook(t *testing.T) {
 		t.Errorf("rebuild: %+v", b.reqs[len(b.reqs)-1])
 	}
 }
+
+// TestRulesComeFromTheDefaultBranch: a PR that rewrites the config to let
+// anyone deploy does not change who may; a broken config on the default
+// branch refuses rather than falling back to defaults.
+func TestRulesComeFromTheDefaultBranch(t *testing.T) {
+	e := newEnv(t)
+	cfg := ".github/compatbot.yml"
+	loose := e.file(e.headSHA, cfg) + "\n"
+	loose = strings.Replace(loose, "test: {permission: write}", "test: {permission: write, users: [eve]}", 1)
+	if !strings.Contains(loose, "users: [eve]") {
+		t.Fatal("example config changed; adjust the test")
+	}
+	sha := e.commit(e.headSHA, map[string]string{cfg: loose})
+	e.push(prNumber, sha)
+	if err := e.openPR("synchronize", sha, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.comment("eve", "/deploy test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := replyTo(e, c.ID); !strings.Contains(r, "refused") {
+		t.Errorf("PR's own config granted eve a deploy:\n%s", r)
+	}
+	// The same change merged to main does grant it.
+	main := e.commit(e.baseSHA, map[string]string{cfg: loose})
+	e.git(e.bare, "update-ref", "refs/heads/main", main)
+	c, err = e.comment("eve", "/deploy test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := replyTo(e, c.ID); strings.Contains(r, "refused") || len(reacted(e, c.ID)) != 1 {
+		t.Errorf("config on main not applied:\n%s", r)
+	}
+	// A broken config on main: refused with the error, not defaulted.
+	broken := e.commit(main, map[string]string{cfg: "deploy:\n  prod: {permission: owner}\n"})
+	e.git(e.bare, "update-ref", "refs/heads/main", broken)
+	c, err = e.comment("mia", "/deploy test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := replyTo(e, c.ID); !strings.Contains(r, "config on the default branch is invalid") || !strings.Contains(r, "compatbot.yml:2") {
+		t.Errorf("broken config:\n%s", r)
+	}
+}
