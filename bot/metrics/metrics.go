@@ -261,3 +261,16 @@ func formatFloat(v float64) string {
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
+
+// GitHubAPICalls counts GitHub API requests by the webhook event that
+// caused them; handlers report through ObserveAPICalls.
+var GitHubAPICalls = Default.Counter("compatbot_github_api_calls_total", "GitHub API requests made, by the webhook event that caused them.", "event")
+
+var apiCallsPerDelivery = Default.Histogram("compatbot_github_api_calls_per_delivery", "GitHub API requests one delivery cost.", []float64{0, 1, 2, 5, 10, 20, 50, 100})
+
+// ObserveAPICalls records that processing one delivery of event made calls
+// GitHub API requests. Its signature fits handlers.Options.ObserveCalls.
+func ObserveAPICalls(event string, calls int) {
+	GitHubAPICalls.With(event).Add(float64(calls))
+	apiCallsPerDelivery.Observe(float64(calls))
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/compatbot/compatbot/bot/config"
+	"github.com/compatbot/compatbot/bot/intake"
+	"github.com/compatbot/compatbot/bot/metrics"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+func init() {
+	register(command{Name: "serve", Summary: "run the GitHub App: webhook intake, processing, /healthz, /metrics", Run: serveCmd})
+}
+
+const serveUsage = `Usage:
+  compatbot serve --config FILE
+
+Runs the GitHub App server: POST /webhook (GitHub deliveries), /healthz,
+/readyz, /metrics. Stops cleanly on SIGTERM or SIGINT: no new requests,
+running deliveries finish or go back to the queue.
+`
+
+// newProcessor builds what processes stored deliveries. mux is the
+// server's router, for processors that serve pages (logs, reports).
+//
+// TODO(lead): wire bot/handlers here once it lands, e.g.
+//
+//	h, err := handlers.New(handlers.Options{..., ObserveCalls: metrics.ObserveAPICalls})
+//	return h, err
+//
+// Until then deliveries are logged and acknowledged.
+var newProcessor = func(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake.Processor, error) {
+	return logProcessor{}, nil
+}
+
+// logProcessor records a delivery in the log and marks it done.
+type logProcessor struct{}
+
+func (logProcessor) Process(ctx context.Context, d *intake.Delivery) error {
+	slog.InfoContext(ctx, "delivery (no handler wired)", "delivery", d.ID, "event", d.Event, "action", d.Action, "key", d.Key, "attempt", d.Attempt)
+	return nil
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", "", "the configuration file (YAML)")
+	fl.Usage = func() { fmt.Fprint(stderr, serveUsage); fl.PrintDefaults() }
+	if err := fl.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *cfgPath == "" || fl.NArg() > 0 {
+		fl.Usage()
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, cfg, stderr, nil)
+}
+
+// newLogger builds the server's logger from the log section.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.Log.Level))
+	o := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// openDB opens the embedded database under data_dir, creating both.
+func openDB(cfg *config.Config) (*state.DB, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	return state.Open(filepath.Join(cfg.DataDir, "compatbot.db"))
+}
+
+// serve runs the server until ctx ends; ready, if set, is told the address
+// once it accepts connections.
+func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func(addr string)) int {
+	// Cancelled on every way out, so processing stops also when the HTTP
+	// server fails.
+	ctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+	db, err := openDB(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+
+	mux := http.NewServeMux()
+	proc, err := newProcessor(cfg, db, mux)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
+		return 1
+	}
+	in, err := intake.New(ctx, intake.Options{
+		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
+		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
+		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(),
+		Metrics: metrics.Default, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
+		return 1
+	}
+
+	var serving atomic.Bool
+	mux.Handle("/webhook", in)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !serving.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /readyz", readyHandler(db))
+	mux.Handle("GET /metrics", metrics.Default.Handler())
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		in.Close()
+		fmt.Fprintf(stderr, "compatbot serve: listen: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A 25 MiB delivery over a slow link still fits; GitHub itself
+		// gives up after 10 s.
+		ReadTimeout:    60 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		if err := in.Run(ctx); err != nil {
+			log.Error("processing stopped", "error", err)
+		}
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	serving.Store(true)
+	addr := ln.Addr().String()
+	log.Info("compatbot serving", "addr", addr, "public_url", cfg.PublicURL, "data_dir", cfg.DataDir)
+	fmt.Fprintf(stderr, "compatbot serve: listening on http://%s\n", addr)
+	if ready != nil {
+		ready(addr)
+	}
+
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		log.Error("http server stopped", "error", err)
+		code = 1
+	}
+	serving.Store(false)
+	stopAll()
+	log.Info("shutting down: no new requests; running deliveries finish or go back to the queue")
+	shCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err)
+	}
+	<-runDone
+	if err := in.Close(); err != nil {
+		log.Warn("closing intake", "error", err)
+	}
+	log.Info("stopped")
+	return code
+}
+
+// readyHandler answers 200 while the database answers a query.
+func readyHandler(db *state.DB) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var one int
+		if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+			http.Error(w, "database unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+}
