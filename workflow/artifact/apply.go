@@ -136,18 +136,29 @@ func clearDir(root *os.Root, p string) error {
 	return nil
 }
 
-// writeFile writes to a temporary name beside the target and renames it
-// over, so a reader of dstDir sees the old or the new file, never half.
+// writeFile creates a new file in place; an existing one is replaced by
+// writing a temporary name beside it and renaming it over, so a reader of
+// dstDir sees the old or the new file, never half.
 func writeFile(root *os.Root, e Entry, r io.Reader) error {
 	fi, err := root.Lstat(e.Path)
-	if err == nil && fi.IsDir() {
+	exists := err == nil
+	if exists && fi.IsDir() {
 		if err := root.RemoveAll(e.Path); err != nil {
 			return err
 		}
+		exists = false
 	}
-	tmp := path.Join(path.Dir(e.Path), ".compatbot-apply-"+path.Base(e.Path))
-	_ = root.Remove(tmp)
-	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	name := e.Path
+	if exists {
+		name = path.Join(path.Dir(e.Path), ".compatbot-apply-"+path.Base(e.Path))
+	}
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) && exists {
+		// A temporary file left by an interrupted Apply.
+		if err = root.Remove(name); err == nil {
+			f, err = root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -162,13 +173,13 @@ func writeFile(root *os.Root, e Entry, r io.Reader) error {
 		}
 	}
 	if err == nil {
-		err = root.Chmod(tmp, e.Mode.FileMode())
+		err = root.Chmod(name, e.Mode.FileMode())
 	}
-	if err == nil {
-		err = root.Rename(tmp, e.Path)
+	if err == nil && exists {
+		err = root.Rename(name, e.Path)
 	}
 	if err != nil {
-		_ = root.Remove(tmp)
+		_ = root.Remove(name)
 	}
 	return err
 }

@@ -29,9 +29,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -370,16 +372,44 @@ func BuildManifest(ctx context.Context, upperDir string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	m := Manifest{Version: ManifestVersion, Entries: make([]Entry, len(ents))}
-	buf := make([]byte, 128<<10)
-	for i, e := range ents {
-		if e.Type == File {
-			sum, err := hashFile(e.abs, e.Size, buf)
-			if err != nil {
-				return Manifest{}, err
+	// Hash on a few goroutines: with many small files the time goes to
+	// open/read latency, which overlaps well even on few cores.
+	workers := min(runtime.GOMAXPROCS(0)*2, 8)
+	jobs := make(chan int)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 128<<10)
+			for i := range jobs {
+				if errs[w] != nil {
+					continue
+				}
+				ents[i].SHA256, errs[w] = hashFile(ents[i].abs, ents[i].Size, buf)
 			}
-			e.SHA256 = sum
+		}()
+	}
+	var ctxErr error
+	for i := range ents {
+		if ents[i].Type != File {
+			continue
 		}
+		if i%256 == 0 {
+			if ctxErr = ctx.Err(); ctxErr != nil {
+				break
+			}
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if err := errors.Join(append(errs, ctxErr)...); err != nil {
+		return Manifest{}, err
+	}
+	m := Manifest{Version: ManifestVersion, Entries: make([]Entry, len(ents))}
+	for i, e := range ents {
 		m.Entries[i] = e.Entry
 	}
 	return m, nil
