@@ -252,10 +252,30 @@ func fit(s, url string) (string, bool) {
 		cut = cut[:i]
 	}
 	// A cut inside a fenced block would swallow the note.
-	if strings.Count(cut, "\n```")%2 == 1 {
-		cut += "\n```"
+	if open := openFence(cut); open != "" {
+		cut += "\n" + open
 	}
 	return cut + note, true
+}
+
+// openFence returns the marker of a code fence left open at the end of s.
+func openFence(s string) string {
+	open := ""
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimLeft(line, " ")
+		for _, m := range []string{"```", "~~~"} {
+			if strings.HasPrefix(t, m) {
+				run := t[:len(t)-len(strings.TrimLeft(t, m[:1]))]
+				switch {
+				case open == "":
+					open = run
+				case strings.HasPrefix(run, open) && strings.TrimSpace(t[len(run):]) == "":
+					open = ""
+				}
+			}
+		}
+	}
+	return open
 }
 
 func annotation(a report.Annotation) *github.CheckRunAnnotation {

@@ -251,10 +251,10 @@ func TestRender(t *testing.T) {
 	if short.Title != "a" || short.Summary != "x" || short.Truncated {
 		t.Errorf("%+v", short)
 	}
-	long := strings.Repeat("line\n", 5000) + "```\n" + strings.Repeat("code\n", 20000) + "```\n"
+	long := "```\nfirst\n```\n" + strings.Repeat("line\n", 5000) + "~~~~\n" + strings.Repeat("code ``` x\n", 20000) + "~~~~\n"
 	o := Render(report.Check{Summary: long}, "http://x/reports/1")
-	if !o.Truncated || strings.Count(o.Summary, "```")%2 != 0 || utf8.RuneCountInString(o.Summary) > MaxOutput {
-		t.Errorf("truncated=%v, %d fences, %d chars", o.Truncated, strings.Count(o.Summary, "```"), utf8.RuneCountInString(o.Summary))
+	if !o.Truncated || openFence(o.Summary) != "" || !strings.Contains(o.Summary, "\n~~~~\n\n*The report is longer") || utf8.RuneCountInString(o.Summary) > MaxOutput {
+		t.Errorf("truncated=%v, open fence %q, %d chars, ends %q", o.Truncated, openFence(o.Summary), utf8.RuneCountInString(o.Summary), o.Summary[len(o.Summary)-120:])
 	}
 }
 
