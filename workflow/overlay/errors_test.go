@@ -44,6 +44,11 @@ func TestOptionErrors(t *testing.T) {
 		{"work on another filesystem", func(o *Options) { o.Work = filepath.Join(shm, "work") }, "Work", "same filesystem as Upper"},
 		{"upper is lower", func(o *Options) { o.Upper = j("lower") }, "Lower[0]", "overlaps Upper"},
 		{"unknown method", func(o *Options) { o.Method = "zfs" }, "Method", `unknown method "zfs"`},
+		{"options too long", func(o *Options) {
+			for range 200 {
+				o.Lower = append(o.Lower, j("lower"))
+			}
+		}, "Lower", "over the kernel's limit of 4095"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,8 +108,8 @@ func TestUpperWithoutXattrs(t *testing.T) {
 				m.Unmount()
 				t.Fatal("mounted an overlay whose upper is on ramfs")
 			}
-			if !errors.Is(err, ErrNoXattr) || !strings.Contains(err.Error(), "ramfs") || !strings.Contains(err.Error(), scratch+"/upper") {
-				t.Errorf("error %q: want ErrNoXattr naming ramfs and the upper dir", err)
+			if !errors.Is(err, ErrUpperUnsupported) || !strings.Contains(err.Error(), "ramfs") || !strings.Contains(err.Error(), scratch+"/upper") {
+				t.Errorf("error %q: want ErrUpperUnsupported naming ramfs and the upper dir", err)
 			}
 		})
 	}

@@ -89,9 +89,10 @@ func (e *OptionError) Error() string {
 	return fmt.Sprintf("overlay: Options.%s %q: %s", e.Field, e.Path, e.Reason)
 }
 
-// ErrNoXattr is wrapped by the error New returns when the upper directory's
-// filesystem cannot hold the extended attributes overlayfs needs.
-var ErrNoXattr = errors.New("upper filesystem does not support the extended attributes overlayfs needs")
+// ErrUpperUnsupported is wrapped by the error New returns when the upper
+// directory's filesystem cannot hold what overlayfs records there: extended
+// attributes (opaque directories) and whiteouts (deletions).
+var ErrUpperUnsupported = errors.New("upper filesystem does not support overlayfs extended attributes or whiteouts")
 
 // Mount is a staged overlay. Unmount it when done; Unmount is idempotent.
 type Mount struct {
@@ -122,6 +123,9 @@ func New(ctx context.Context, opts Options) (*Mount, error) {
 		}
 	}
 	m := &Mount{opts: opts, method: method}
+	if d := kernelData(opts, method == UserNS); len(d) > maxMountData {
+		return nil, &OptionError{Field: "Lower", Reason: fmt.Sprintf("mount options are %d bytes, over the kernel's limit of %d: use fewer or shorter lower paths", len(d), maxMountData)}
+	}
 	switch method {
 	case Kernel:
 		m.data = kernelData(opts, false)
@@ -305,6 +309,10 @@ func (m *Mount) unmountKernel() error {
 	return fmt.Errorf("overlay: unmount %s: %w", m.opts.Target, err)
 }
 
+// maxMountData is what mount(2) copies of the option string (one page,
+// NUL included).
+const maxMountData = 4095
+
 // kernelData builds the mount(2) option string. redirect_dir and metacopy
 // stay off: with them a renamed directory or a chmod'ed file would be only
 // a pointer into the lower layer, and the upper layer would no longer be a
@@ -414,7 +422,17 @@ func checkUpperFS(o Options, prefix string) error {
 	err := unix.Setxattr(o.Work, name, []byte("y"), 0)
 	if err == nil {
 		_ = unix.Removexattr(o.Work, name)
-		return nil
+		if os.Geteuid() != 0 {
+			return nil
+		}
+		// Deletions are 0/0 character devices in the upper layer.
+		wh := filepath.Join(o.Work, ".compatbot-whiteout-probe")
+		_ = unix.Unlink(wh)
+		if err = unix.Mknod(wh, unix.S_IFCHR|0o000, 0); err == nil {
+			_ = unix.Unlink(wh)
+			return nil
+		}
+		return fmt.Errorf("overlay: Options.Upper %q: cannot create whiteouts (0/0 character devices) on its filesystem (%v): %w", o.Upper, err, ErrUpperUnsupported)
 	}
 	fs := "unknown"
 	var st unix.Statfs_t
@@ -422,7 +440,7 @@ func checkUpperFS(o Options, prefix string) error {
 		fs = fsName(st.Type)
 	}
 	return fmt.Errorf("overlay: Options.Upper %q is on a %s filesystem where %s* extended attributes fail (%v): %w; put the scratch directory on ext4, xfs, btrfs or tmpfs",
-		o.Upper, fs, prefix, err, ErrNoXattr)
+		o.Upper, fs, prefix, err, ErrUpperUnsupported)
 }
 
 func fsName(t int64) string {
