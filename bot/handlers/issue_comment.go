@@ -15,6 +15,8 @@ import (
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/report"
+	"github.com/compatbot/compatbot/workflow/setscheck"
 	"github.com/google/go-github/v60/github"
 )
 
@@ -375,6 +377,15 @@ func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullStat
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "`%s`: recorded as request #%d for commit %s. The deploy pipeline is not enabled on this server, so nothing was published.", c, id, short(p.headSHA))
+	runs, err := h.runs.ForSHA(ctx, p.repo.FullName, p.headSHA)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range runs {
+		if r.Name == setscheck.CheckName && r.Conclusion != string(report.Success) {
+			fmt.Fprintf(&b, " Note that the %s check of this commit has not passed (%s); a deploy needs it to.", r.Name, dash(r.Conclusion))
+		}
+	}
 	if len(p.targets) == 0 {
 		b.WriteString(" This PR changes no package set, so there would be nothing to deploy.")
 		return b.String(), nil

@@ -103,7 +103,7 @@ func TestDeployRecordsAndExplains(t *testing.T) {
 		t.Errorf("reactions %v, want rocket", rs)
 	}
 	reply := replyTo(e, c.ID)
-	for _, want := range []string{"@bob", "request #1", "test repository", "2026.06-linux-x86_64-pr3-" + e.headSHA[:7], "2025.06-linux-aarch64-pr3-" + e.headSHA[:7], "nothing was published"} {
+	for _, want := range []string{"@bob", "request #1", "test repository", "2026.06-linux-x86_64-pr3-" + e.headSHA[:7], "2025.06-linux-aarch64-pr3-" + e.headSHA[:7], "nothing was published", "compat sets check of this commit has not passed (failure)"} {
 		if !strings.Contains(reply, want) {
 			t.Errorf("reply lacks %q:\n%s", want, reply)
 		}
