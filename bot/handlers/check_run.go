@@ -102,7 +102,10 @@ func (h *Handler) checkSuite(ctx context.Context, d *intake.Delivery) error {
 		t.pr, t.baseRef = cs.PullRequests[0].Number, cs.PullRequests[0].Base.Ref
 	}
 	if t.baseRef == "" || (t.pr == 0 && t.headRef == "") {
-		return intake.Permanent(errPayload("check_suite needs a head_branch or pull_requests, and repository.default_branch"))
+		// A suite with neither PR nor branch (a pushed tag, a deleted
+		// branch): there is nothing to compare it with.
+		h.log.Debug("check_suite without branch or PR ignored", "delivery", d.ID, "sha", cs.HeadSHA)
+		return nil
 	}
 	gh, err := h.client(ctx, ev.Installation.ID)
 	if err != nil {
