@@ -26,6 +26,7 @@ import (
 	"github.com/compatbot/compatbot/bot/ghclient"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
 	"github.com/compatbot/compatbot/workflow/state"
@@ -319,3 +320,9 @@ func short(sha string) string {
 	}
 	return sha
 }
+
+var (
+	_ intake.Processor = (*Handler)(nil)
+	_ Clients          = (*ghclient.Factory)(nil)
+	_ GitFetcher       = (*gitrepo.Cache)(nil)
+)
