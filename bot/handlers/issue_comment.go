@@ -301,6 +301,15 @@ func (h *Handler) command(ctx context.Context, d *intake.Delivery, ev *issueComm
 		} else if err != nil {
 			return "", "", err
 		}
+		if (c.Name == commands.Deploy || c.Name == commands.Rollback) && h.opts.Deployer != nil {
+			st := "submitted"
+			if outcome == "refused" {
+				st = "refused"
+			}
+			if _, err := h.opts.DB.ExecContext(ctx, `UPDATE deploy_requests SET state=? WHERE repo=? AND comment_id=? AND line=?`, st, repo, ev.Comment.ID, c.Line); err != nil {
+				return "", "", err
+			}
+		}
 	}
 	_, err = h.opts.DB.ExecContext(ctx, `INSERT INTO commands(repo, comment_id, line, pr, command, user, sha, outcome, reaction, section, delivery_id, created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
 		repo, ev.Comment.ID, c.Line, p.number, c.String(), who, p.headSHA, outcome, reaction, section, d.ID, h.now().Unix())

@@ -349,6 +349,20 @@ func TestDeployerHook(t *testing.T) {
 			t.Errorf("reply lacks %q:\n%s", want, reply)
 		}
 	}
+	rows, err := e.db.Query(`SELECT target, state FROM deploy_requests ORDER BY line`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for rows.Next() {
+		var target, st string
+		rows.Scan(&target, &st)
+		states = append(states, target+":"+st)
+	}
+	rows.Close()
+	if !slices.Equal(states, []string{"test:submitted", "prod:refused", "test:submitted"}) {
+		t.Errorf("request states %v", states)
+	}
 	// Processed again: the deployer is not called again.
 	if err := e.deliver("", "issue_comment", e.commentPayload(c, "User", "created", true)); err != nil {
 		t.Fatal(err)
