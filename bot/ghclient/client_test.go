@@ -23,7 +23,7 @@ func setup(t *testing.T) (*githubfake.Server, *ghclient.Factory) {
 	gh.AddRepo("eessi", "compat-layer", 7, "file:///nonexistent")
 	gh.AddRepo("other", "repo", 8, "file:///nonexistent")
 	f, err := ghclient.New(ghclient.Config{APIURL: gh.APIURL(), AppID: appID, PrivateKey: key,
-		Limits: ghclient.Limits{Backoff: 10 * time.Millisecond, MaxWait: 5 * time.Second}})
+		Limits: ghclient.Limits{Backoff: 10 * time.Millisecond, MaxWait: 5 * time.Second, SecondaryWait: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +160,7 @@ func TestRetries(t *testing.T) {
 		{name: "secondary limit waits Retry-After", route: comment, n: 1, fail: githubfake.SecondaryRateLimit(1), call: commentCall, wantCalls: 2, minWait: time.Second},
 		{name: "primary 403 waits for reset", route: getRepo, n: 1, fail: githubfake.PrimaryRateLimit(403, time.Now().Add(time.Second)), call: getRepoCall, wantCalls: 2, minWait: time.Second},
 		{name: "primary 429 waits for reset", route: comment, n: 1, fail: githubfake.PrimaryRateLimit(429, time.Now().Add(time.Second)), call: commentCall, wantCalls: 2, minWait: time.Second},
+		{name: "secondary limit without Retry-After waits", route: getRepo, n: 1, fail: githubfake.SecondaryRateLimit(0), call: getRepoCall, wantCalls: 2, minWait: time.Second},
 		{name: "wait beyond MaxWait returned", route: getRepo, n: 1, fail: githubfake.SecondaryRateLimit(3600), call: getRepoCall, wantErr: true, wantCalls: 1},
 		{name: "404 right after webhook retried", route: getRepo, n: 2, fail: githubfake.NotFound(),
 			ctx: func(ctx context.Context) context.Context { return ghclient.WithEventTime(ctx, time.Now()) }, call: getRepoCall, wantCalls: 3},

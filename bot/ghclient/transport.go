@@ -57,6 +57,9 @@ type Limits struct {
 	MaxRetries  int           // for 5xx, network errors and fresh 404s; default 4
 	Backoff     time.Duration // first backoff; doubles per retry; default 500ms
 	FreshWindow time.Duration // default 30s
+	// SecondaryWait is the wait after a secondary-limit 403 that carries
+	// no Retry-After; GitHub asks for at least a minute (the default).
+	SecondaryWait time.Duration
 }
 
 // NewTransport returns a Transport over base with the default limits.
@@ -284,6 +287,9 @@ func (t *Transport) rateLimitWait(resp *http.Response) (time.Duration, bool) {
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		if bytes.Contains(bytes.ToLower(b), []byte("secondary rate limit")) {
+			if t.SecondaryWait > 0 {
+				return t.SecondaryWait, true
+			}
 			return time.Minute, true
 		}
 	}
