@@ -1,0 +1,238 @@
+package prflow
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/report"
+)
+
+func TestBuildPassRecordsAndIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder()
+	ctx := context.Background()
+	req := e.request(e.headSHA, x86_2026, x86_2025, arm_2026)
+	if err := b.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// Queued at once: every target has its run before any build ends.
+	runs := e.runsFor(e.headSHA)
+	for _, tg := range req.Targets {
+		if len(runs[pipeline.CheckName(tg)]) != 1 {
+			t.Fatalf("after Build, runs of %s = %+v; want one run each at once", tg, runs)
+		}
+	}
+	b.Wait()
+	arm := e.waitRun(e.headSHA, pipeline.CheckName(arm_2026), "completed")
+	if arm.Conclusion != "skipped" || !strings.Contains(arm.Title, "No build host for linux-aarch64") {
+		t.Errorf("aarch64 run = %s %q, want skipped with no build host", arm.Conclusion, arm.Title)
+	}
+	for _, name := range []string{pipeline.CheckName(x86_2026), pipeline.CheckName(x86_2025)} {
+		r := e.waitRun(e.headSHA, name, "completed")
+		if r.Conclusion != "success" {
+			t.Fatalf("%s: %s %q\n%s\n%s", name, r.Conclusion, r.Title, r.Summary, r.Text)
+		}
+		if !strings.HasPrefix(r.DetailsURL, "https://compatbot.example/builds/pr7-") {
+			t.Errorf("%s: details URL %q does not link the live log", name, r.DetailsURL)
+		}
+	}
+	outs, err := b.Outcomes(ctx, repoName, 7, e.headSHA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outs[x86_2026]
+	if o.Conclusion != report.Success || !strings.HasPrefix(o.Digest, "sha256:") || o.BaseLineage != "" || o.BaseRevision != "0" {
+		t.Fatalf("outcome of %s = %+v", x86_2026, o)
+	}
+	if _, err := e.store.Get(o.Digest); err != nil {
+		t.Errorf("recorded digest is not in the store: %v", err)
+	}
+	var kinds []string
+	for _, c := range o.Changes {
+		kinds = append(kinds, string(c.Kind)+" "+c.Package)
+	}
+	if got := strings.Join(kinds, ", "); !strings.Contains(got, "upgraded dev-lang/python") || !strings.Contains(got, "added app-arch/zstd") {
+		t.Errorf("recorded changes = %s", got)
+	}
+	if outs[arm_2026].Conclusion != report.Skipped || outs[arm_2026].Digest != "" {
+		t.Errorf("outcome of %s = %+v, want skipped without digest", arm_2026, outs[arm_2026])
+	}
+	// The build's DISTDIR went into the mirror.
+	if _, err := e.mirror.Lookup("linux-x86_64-2026.06.tar.gz"); err != nil {
+		ents, _ := os.ReadDir(filepath.Join(e.mirror.Dir, "files"))
+		t.Errorf("mirror lacks the build's source: %v (has %v)", err, ents)
+	}
+
+	// The same request again (a retried delivery) builds nothing.
+	calls := e.gh.CallCount("POST /repos/{owner}/{repo}/check-runs")
+	if err := b.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	if n := e.gh.CallCount("POST /repos/{owner}/{repo}/check-runs"); n != calls {
+		t.Errorf("a repeated Build created %d more check runs", n-calls)
+	}
+	var rows int
+	e.db.QueryRow(`SELECT count(*) FROM builds`).Scan(&rows)
+	if rows != 3 {
+		t.Errorf("%d build rows, want 3", rows)
+	}
+	// A new Builder on the same database (a restart) does not rebuild
+	// finished builds either.
+	b2 := e.builder()
+	if n, err := b2.Recover(ctx); err != nil || n != 0 {
+		t.Errorf("Recover after finished builds restarted %d (err %v)", n, err)
+	}
+	if err := b2.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	b2.Wait()
+	if outs2, _ := b2.Outcomes(ctx, repoName, 7, e.headSHA); outs2[x86_2026].RunID != o.RunID {
+		t.Errorf("restarted Build ran %s again: run %s, was %s", x86_2026, outs2[x86_2026].RunID, o.RunID)
+	}
+
+	// The log of a run is served read-only; unknown ids are not.
+	srv := httptest.NewServer(func() http.Handler {
+		m := http.NewServeMux()
+		m.Handle("GET /builds/{id}/log", b.LogHandler())
+		return m
+	}())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/builds/" + o.RunID + "/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("log of %s: %d %s", o.RunID, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, bad := range []string{"nope", "..%2f..%2fetc"} {
+		resp, err := http.Get(srv.URL + "/builds/" + bad + "/log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("log %q: status %d, want 404", bad, resp.StatusCode)
+		}
+	}
+}
+
+func TestBuildFailureIsRecordedWithoutDigest(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder(func(o *Options) { o.Build.Env = map[string]string{"FAKEEMERGE_FAIL": "dev-util/direnv"} })
+	ctx := context.Background()
+	if err := b.Build(ctx, e.request(e.headSHA, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	r := e.waitRun(e.headSHA, pipeline.CheckName(x86_2026), "completed")
+	if r.Conclusion != "failure" || !strings.Contains(r.Title, "dev-util/direnv") {
+		t.Errorf("run = %s %q, want a failure naming dev-util/direnv", r.Conclusion, r.Title)
+	}
+	outs, err := b.Outcomes(ctx, repoName, 7, e.headSHA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := outs[x86_2026]; o.Conclusion != report.Failure || o.Digest != "" {
+		t.Errorf("outcome = %+v, want failure without digest", o)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.mirror.Dir, "files")); len(ents) != 0 {
+		t.Errorf("a failed build's sources went into the mirror: %v", ents)
+	}
+}
+
+func TestNewPushCancelsOldBuild(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder()
+	ctx := context.Background()
+	setPath := "sets/2026.06/linux-x86_64"
+	slow := e.commit(e.headSHA, map[string]string{setPath: e.file(e.headSHA, setPath) + "# slow\n"})
+	if err := b.Build(ctx, e.request(slow, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRun(slow, pipeline.CheckName(x86_2026), "in_progress")
+	if err := b.Build(ctx, e.request(e.headSHA, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	old := e.waitRun(slow, pipeline.CheckName(x86_2026), "completed")
+	if old.Conclusion != "cancelled" || !strings.Contains(old.Title, "superseded by "+e.headSHA[:7]) {
+		t.Errorf("old run = %s %q, want cancelled, superseded by %s", old.Conclusion, old.Title, e.headSHA[:7])
+	}
+	b.Wait()
+	if r := e.waitRun(e.headSHA, pipeline.CheckName(x86_2026), "completed"); r.Conclusion != "success" {
+		t.Errorf("new run = %s %q", r.Conclusion, r.Title)
+	}
+	outs, _ := b.Outcomes(ctx, repoName, 7, slow)
+	if o := outs[x86_2026]; o.Conclusion != report.Cancelled || o.Digest != "" {
+		t.Errorf("old outcome = %+v", o)
+	}
+}
+
+func TestShutdownLeavesBuildForRecover(t *testing.T) {
+	e := newEnv(t)
+	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := e.builder()
+	ctx := context.Background()
+	req := e.request(e.headSHA, x86_2026)
+	if err := b.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRun(e.headSHA, pipeline.CheckName(x86_2026), "in_progress")
+	b.Close() // the server stops mid-build
+	var st string
+	e.db.QueryRow(`SELECT state FROM builds`).Scan(&st)
+	if st != "running" {
+		t.Fatalf("after shutdown the build is %q, want running (to be recovered)", st)
+	}
+	if r := e.runsFor(e.headSHA)[pipeline.CheckName(x86_2026)][0]; r.Status == "completed" {
+		t.Fatalf("shutdown concluded the run: %s %q", r.Conclusion, r.Title)
+	}
+	os.Remove(e.hold)
+	b2 := e.builder()
+	n, err := b2.Recover(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Recover restarted %d builds (err %v), want 1", n, err)
+	}
+	// A retried delivery during the recovered build starts nothing more.
+	if err := b2.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	b2.Wait()
+	runs := e.runsFor(e.headSHA)[pipeline.CheckName(x86_2026)]
+	if len(runs) != 1 || runs[0].Conclusion != "success" {
+		t.Fatalf("after Recover: runs %+v, want the one run concluded success", runs)
+	}
+}
+
+func TestBuildRejectsBadRequests(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder()
+	ctx := context.Background()
+	for name, mut := range map[string]func(r *reqT){
+		"repo":   func(r *reqT) { r.Repo = "no-slash" },
+		"sha":    func(r *reqT) { r.HeadSHA = "HEAD; rm -rf /" },
+		"target": func(r *reqT) { r.Targets[0].Version = "../../etc" },
+		"gitdir": func(r *reqT) { r.GitDir = "" },
+	} {
+		req := e.request(e.headSHA, x86_2026)
+		mut(&req)
+		if err := b.Build(ctx, req); err == nil {
+			t.Errorf("%s: Build accepted %+v", name, req)
+		}
+	}
+	if n := len(e.gh.CheckRuns(repoName)); n != 0 {
+		t.Errorf("bad requests created %d check runs", n)
+	}
+}
+
+type reqT = handlers.BuildRequest

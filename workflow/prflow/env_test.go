@@ -1,0 +1,262 @@
+package prflow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compatbot/compatbot/bot/checks"
+	"github.com/compatbot/compatbot/bot/ghclient"
+	"github.com/compatbot/compatbot/bot/githubfake"
+	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/mirror"
+	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/publish"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+const (
+	appID      = 4242
+	inst       = 31
+	repoName   = "eessi/compat-layer"
+	exampleTD  = "../../testdata/compat-layer"
+	fakeEmerge = "../../testdata/fakeemerge/fakeemerge"
+)
+
+var (
+	x86_2026 = sets.Target{Version: "2026.06", OS: "linux", Arch: "x86_64"}
+	x86_2025 = sets.Target{Version: "2025.06", OS: "linux", Arch: "x86_64"}
+	arm_2026 = sets.Target{Version: "2026.06", OS: "linux", Arch: "aarch64"}
+)
+
+// env is a test's world: the fake GitHub API (GitHub cannot be reached
+// from tests) behind the real ghclient and bot/checks, a real SQLite file,
+// a real git repository, the real local publish backend as the lower
+// layer, the real artifact store, and fakeemerge (Gentoo's emerge cannot
+// run here) wrapped in a script that also leaves a source file in DISTDIR,
+// can be held while a file exists, and sleeps when the set says "# slow".
+type env struct {
+	t       *testing.T
+	gh      *githubfake.Server
+	clients *ghclient.Factory
+	db      *state.DB
+	dbPath  string
+	git     string // the repository (work tree with .git)
+	baseSHA string
+	headSHA string
+	dataDir string
+	hold    string // the build waits while this file exists
+	store   *artifact.Store
+	testPub publish.Publisher
+	prodPub publish.Publisher
+	mirror  *mirror.Mirror
+	runs    *checks.Runs
+	command []string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t}
+	ctx := context.Background()
+	fe, err := filepath.Abs(fakeEmerge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fe); err != nil {
+		t.Fatalf("the fake installer is missing: %v", err)
+	}
+	root := t.TempDir()
+	e.dataDir = filepath.Join(root, "data")
+	e.hold = filepath.Join(root, "hold")
+	script := filepath.Join(root, "build.sh")
+	// A test configuration, not PR content: the set file's path is only
+	// read, never evaluated.
+	if err := os.WriteFile(script, []byte(`#!/bin/sh
+set -e
+printf 'sources of %s\n' "$COMPAT_SET" > "$COMPAT_DISTDIR/$COMPAT_SET-$COMPAT_VERSION.tar.gz"
+while [ -e "`+e.hold+`" ]; do sleep 0.05; done
+if grep -q '# slow' "$COMPAT_SET_FILE"; then sleep 30; fi
+exec "`+fe+`" "$@"
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.command = []string{script, "--update", "--deep", "@{{.Set}}"}
+
+	e.git = filepath.Join(root, "repo")
+	pr := prTree(t, filepath.Join(root, "pr-tree"))
+	if err := gitrepo.InitFromDirs(ctx, e.git,
+		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(exampleTD + "/base"), Message: "base"},
+		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(pr), Message: "2026.06 updates"}); err != nil {
+		t.Fatal(err)
+	}
+	e.baseSHA = e.rev("main")
+	e.headSHA = e.rev("pr")
+
+	gh, key := githubfake.New(appID)
+	t.Cleanup(gh.Close)
+	e.gh = gh
+	r := gh.AddRepo("eessi", "compat-layer", inst, "file://"+e.git)
+	r.GitDir = filepath.Join(e.git, ".git")
+	r.Branches["main"] = e.baseSHA
+	r.Branches["pr"] = e.headSHA
+	gh.SetFile(repoName, "main", "changelog/README.md", []byte("# Changelog\n"))
+	gh.SetPull(repoName, githubfake.Pull{Number: 7, Title: "updates", Author: "alice", HeadRef: "pr", HeadSHA: e.headSHA, BaseRef: "main", BaseSHA: e.baseSHA, State: "open"})
+	e.clients, err = ghclient.New(ghclient.Config{APIURL: gh.APIURL(), AppID: appID, PrivateKey: key,
+		Limits: ghclient.Limits{Backoff: 5 * time.Millisecond, MaxWait: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dbPath = filepath.Join(root, "compatbot.db")
+	e.openDB()
+	e.store = &artifact.Store{Dir: filepath.Join(e.dataDir, "artifacts")}
+	if e.testPub, err = publish.Open(publish.TargetConfig{Backend: "local", Repository: "test.example.org", BaseDir: filepath.Join(root, "targets")}); err != nil {
+		t.Fatal(err)
+	}
+	if e.prodPub, err = publish.Open(publish.TargetConfig{Backend: "local", Repository: "prod.example.org", BaseDir: filepath.Join(root, "targets")}); err != nil {
+		t.Fatal(err)
+	}
+	e.mirror = &mirror.Mirror{Dir: filepath.Join(root, "mirror")}
+	return e
+}
+
+func (e *env) openDB() {
+	e.t.Helper()
+	db, err := state.Open(e.dbPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	e.db = db
+	if e.runs, err = checks.New(context.Background(), db, "https://compatbot.example"); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// prTree is the example PR with its lint error fixed (zstd gets a
+// reason), so its builds run.
+func prTree(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.CopyFS(dir, os.DirFS(exampleTD+"/pr")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "sets", "2026.06", "linux-x86_64")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(b), "app-arch/zstd\n", "app-arch/zstd # EasyBuild unpacks .tar.zst sources\n", 1)
+	if fixed == string(b) {
+		t.Fatal("the example PR changed: no reasonless app-arch/zstd line to fix")
+	}
+	if err := os.WriteFile(p, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func (e *env) rev(ref string) string {
+	e.t.Helper()
+	out, err := exec.Command("git", "-C", e.git, "rev-parse", ref).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git rev-parse %s: %v\n%s", ref, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit makes a child of parent with files replaced and returns its SHA.
+func (e *env) commit(parent string, files map[string]string) string {
+	e.t.Helper()
+	idx := filepath.Join(e.t.TempDir(), "index")
+	run := func(stdin string, args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", e.git}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_INDEX_FILE="+idx, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			e.t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("", "read-tree", parent)
+	for p, content := range files {
+		blob := run(content, "hash-object", "-w", "--stdin")
+		run("", "update-index", "--add", "--cacheinfo", "100644,"+blob+","+p)
+	}
+	return run("", "commit-tree", run("", "write-tree"), "-p", parent, "-m", "change")
+}
+
+func (e *env) file(ref, path string) string {
+	e.t.Helper()
+	out, err := exec.Command("git", "-C", e.git, "show", ref+":"+path).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git show: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func (e *env) builder(configure ...func(*Options)) *Builder {
+	e.t.Helper()
+	opts := Options{
+		DB: e.db, DataDir: e.dataDir,
+		Build:    pipeline.BuildConfig{Command: e.command, Env: map[string]string{}, Timeout: time.Minute},
+		Lower:    publish.Lower{P: e.testPub, Empty: filepath.Join(e.dataDir, "empty")},
+		Store:    e.store,
+		Reporter: ChecksReporter{Runs: e.runs, Clients: e.clients},
+		Mirror:   e.mirror, MaxConcurrent: 2,
+		LogURL: func(id string) string { return "https://compatbot.example/builds/" + id + "/log" },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
+	b, err := New(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(b.Close)
+	return b
+}
+
+func (e *env) request(sha string, targets ...sets.Target) handlers.BuildRequest {
+	return handlers.BuildRequest{Repo: repoName, Installation: inst, PR: 7, BaseRef: "main", BaseSHA: e.baseSHA, HeadSHA: sha,
+		GitDir: e.git, Targets: targets}
+}
+
+// runs are the fake's check runs of sha by name.
+func (e *env) runsFor(sha string) map[string][]githubfake.CheckRun {
+	out := map[string][]githubfake.CheckRun{}
+	for _, r := range e.gh.CheckRuns(repoName) {
+		if r.HeadSHA == sha {
+			out[r.Name] = append(out[r.Name], r)
+		}
+	}
+	return out
+}
+
+// waitRun polls the fake until the run of name for sha has status st.
+func (e *env) waitRun(sha, name, st string) githubfake.CheckRun {
+	e.t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range e.runsFor(sha)[name] {
+			if r.Status == st {
+				return r
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("check run %q of %s never reached %s; runs: %+v", name, sha[:7], st, e.runsFor(sha))
+	return githubfake.CheckRun{}
+}
+
+func (e *env) String() string { return fmt.Sprintf("env(%s)", e.dataDir) }

@@ -1,0 +1,795 @@
+// Package prflow is the pull-request lifecycle state compatbot keeps between
+// GitHub events: which targets of which head SHA were built, with what
+// outcome and artifact, and the glue that turns that record into deploys.
+//
+// Builder implements handlers.Builder: every changed target of a PR gets its
+// check run "compat <version> <os>-<arch>" queued at once, and the build
+// (workflow/pipeline) runs in the background with a bounded number of
+// concurrent builds. The outcome per (repo, PR, head SHA, target, trigger)
+// is kept in the database, so a repeated Build after a crash starts nothing
+// twice, and a build cut short by a crash or a shutdown runs again on
+// Recover. Deployer implements handlers.Deployer on top of workflow/deploy
+// and deploys only digests this package recorded as built and tested.
+package prflow
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/mirror"
+	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/report"
+	"github.com/compatbot/compatbot/workflow/setscheck"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+// CheckRef names one check run of a build.
+type CheckRef struct {
+	Repo         string
+	Installation int64
+	PR           int
+	HeadSHA      string
+	Name         string
+	Trigger      string
+}
+
+// Reporter publishes the check runs of builds. ChecksReporter (bot/checks
+// over the GitHub API) is the implementation. Every method may be called
+// again for the same run (after a crash or a failed call) and must then
+// update that run rather than create another.
+type Reporter interface {
+	Queue(ctx context.Context, ref CheckRef) error
+	Progress(ctx context.Context, ref CheckRef, c report.Check) error
+	Complete(ctx context.Context, ref CheckRef, c report.Check) error
+}
+
+// Options configure a Builder.
+type Options struct {
+	DB *state.DB
+	// DataDir (absolute) holds runs/<id>/ (logs, results) and the PR
+	// checkouts the builds run in.
+	DataDir string
+	Build   pipeline.BuildConfig
+	Tests   pipeline.TestConfig
+	// Runner defaults to a build.LocalRunner for Arch.
+	Runner build.Runner
+	// Arch is the arch this host builds ("" = build.HostArch()); targets of
+	// other arches get a skipped check run.
+	Arch     string
+	Lower    pipeline.Lower
+	Store    pipeline.Store
+	Reporter Reporter
+	// Mirror, when set, receives the build's DISTDIR after a passing build.
+	Mirror *mirror.Mirror
+	// MaxConcurrent bounds the builds running at once (default 1).
+	MaxConcurrent int
+	// LogURL links a run's live log (default: none).
+	LogURL func(runID string) string
+	Logger *slog.Logger
+}
+
+// Builder runs and records the builds of PRs. Create it with New; Close
+// it on shutdown.
+type Builder struct {
+	opts Options
+	log  *slog.Logger
+	sem  chan struct{}
+
+	base     context.Context
+	stop     context.CancelCauseFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	active   map[buildKey]*job
+	closed   bool
+	reportMu sync.Mutex
+}
+
+type buildKey struct {
+	repo                   string
+	pr                     int
+	sha                    string
+	version, os, arch, trg string
+}
+
+type job struct {
+	cancel context.CancelCauseFunc
+}
+
+// errShutdown stops builds when the server stops: they are not concluded
+// but left to Recover.
+var errShutdown = errors.New("compatbot is shutting down")
+
+var migrations = []string{`
+CREATE TABLE builds (
+	repo TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	head_sha TEXT NOT NULL,
+	version TEXT NOT NULL,
+	os TEXT NOT NULL,
+	arch TEXT NOT NULL,
+	trigger TEXT NOT NULL,
+	installation INTEGER NOT NULL,
+	base_ref TEXT NOT NULL,
+	base_sha TEXT NOT NULL,
+	git_dir TEXT NOT NULL,
+	state TEXT NOT NULL,            -- queued, running, done
+	run_id TEXT NOT NULL DEFAULT '',
+	conclusion TEXT NOT NULL DEFAULT '',
+	title TEXT NOT NULL DEFAULT '',
+	digest TEXT NOT NULL DEFAULT '',
+	base_lineage TEXT NOT NULL DEFAULT '',
+	base_revision TEXT NOT NULL DEFAULT '',
+	changes TEXT NOT NULL DEFAULT '[]',
+	check_json TEXT NOT NULL DEFAULT '',
+	reported INTEGER NOT NULL DEFAULT 0,
+	created_at INTEGER NOT NULL,
+	finished_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (repo, pr, head_sha, version, os, arch, trigger)
+);
+CREATE INDEX builds_run ON builds(run_id);
+CREATE TABLE installations (
+	repo TEXT PRIMARY KEY,
+	installation INTEGER NOT NULL
+);
+CREATE TABLE deploy_calls (
+	repo TEXT NOT NULL,
+	comment_id INTEGER NOT NULL,
+	line INTEGER NOT NULL,
+	env TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	head_sha TEXT NOT NULL,
+	state TEXT NOT NULL,            -- running, done
+	deployment_id INTEGER NOT NULL DEFAULT 0,
+	reply TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (repo, comment_id, line)
+);`}
+
+// EnsureSchema creates prflow's tables in db.
+func EnsureSchema(ctx context.Context, db *state.DB) error {
+	return db.EnsureSchema(ctx, "prflow", migrations...)
+}
+
+// New checks opts and prepares the tables. Builds start with Build or
+// Recover.
+func New(opts Options) (*Builder, error) {
+	switch {
+	case opts.DB == nil:
+		return nil, errors.New("prflow: Options.DB is nil")
+	case opts.Lower == nil || opts.Store == nil:
+		return nil, errors.New("prflow: Options.Lower and Options.Store are required")
+	case opts.Reporter == nil:
+		return nil, errors.New("prflow: Options.Reporter is nil")
+	case !filepath.IsAbs(opts.DataDir):
+		return nil, fmt.Errorf("prflow: Options.DataDir must be absolute, got %q", opts.DataDir)
+	case len(opts.Build.Command) == 0:
+		return nil, errors.New("prflow: Options.Build.Command is empty (the bot config's build.command)")
+	}
+	if opts.Arch == "" {
+		opts.Arch = build.HostArch()
+	}
+	if opts.Runner == nil {
+		opts.Runner = &build.LocalRunner{Arch: opts.Arch}
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 1
+	}
+	if opts.Build.DistDir == "" {
+		opts.Build.DistDir = filepath.Join(opts.DataDir, "distfiles")
+	}
+	if err := os.MkdirAll(opts.Build.DistDir, 0o755); err != nil {
+		return nil, fmt.Errorf("prflow: DISTDIR: %w", err)
+	}
+	if err := EnsureSchema(context.Background(), opts.DB); err != nil {
+		return nil, err
+	}
+	b := &Builder{opts: opts, log: opts.Logger, sem: make(chan struct{}, opts.MaxConcurrent), active: map[buildKey]*job{}}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	b.base, b.stop = context.WithCancelCause(context.Background())
+	return b, nil
+}
+
+// Close stops the running builds without concluding them (Recover runs
+// them again on the next start) and waits for them to return.
+func (b *Builder) Close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.stop(errShutdown)
+	b.wg.Wait()
+}
+
+// Wait blocks until no build is running or queued in this process.
+func (b *Builder) Wait() { b.wg.Wait() }
+
+var (
+	hexSHA   = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+	safeName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
+)
+
+func validTarget(t sets.Target) error {
+	for _, f := range []string{t.Version, t.OS, t.Arch} {
+		if !safeName.MatchString(f) || strings.Contains(f, "..") {
+			return fmt.Errorf("target %q: %q is not a plain name", t, f)
+		}
+	}
+	return nil
+}
+
+// Build implements handlers.Builder: it queues the check run of every
+// target of req at once and starts the builds in the background. It
+// cancels the running builds of the PR's other head SHAs (a newer push
+// supersedes them). Calling it again for the same request starts nothing
+// that is running or done.
+func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
+	if o, n, ok := strings.Cut(req.Repo, "/"); !ok || o == "" || n == "" || strings.Contains(n, "/") {
+		return fmt.Errorf("prflow: repository %q is not owner/name", req.Repo)
+	}
+	if !hexSHA.MatchString(req.HeadSHA) {
+		return fmt.Errorf("prflow: head SHA %q is not a commit id", req.HeadSHA)
+	}
+	if req.GitDir == "" {
+		return errors.New("prflow: the build request has no git directory")
+	}
+	if err := b.rememberInstallation(ctx, req.Repo, req.Installation); err != nil {
+		return err
+	}
+	if req.PR > 0 {
+		b.cancelOthers(req.Repo, req.PR, req.HeadSHA)
+	}
+	var rows []buildRow
+	for _, t := range req.Targets {
+		if len(req.Arches) > 0 && !slices.ContainsFunc(req.Arches, func(a string) bool { return a == t.Arch || a == t.OS+"-"+t.Arch }) {
+			continue
+		}
+		if err := validTarget(t); err != nil {
+			return fmt.Errorf("prflow: %w", err)
+		}
+		r := buildRow{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Target: t, Trigger: req.Trigger,
+			Installation: req.Installation, BaseRef: req.BaseRef, BaseSHA: req.BaseSHA, GitDir: req.GitDir}
+		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, created_at)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?, 'queued', ?) ON CONFLICT DO NOTHING`,
+			r.Repo, r.PR, r.HeadSHA, t.Version, t.OS, t.Arch, r.Trigger, r.Installation, r.BaseRef, r.BaseSHA, r.GitDir, time.Now().Unix()); err != nil {
+			return err
+		}
+		cur, err := b.row(ctx, r.key())
+		if err != nil {
+			return err
+		}
+		if cur.State == "done" {
+			if !cur.Reported {
+				if err := b.report(ctx, cur); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		rows = append(rows, cur)
+	}
+	// Queue every run first, so the PR shows them all at once.
+	var start []buildRow
+	for _, r := range rows {
+		if b.isActive(r.key()) {
+			continue
+		}
+		if r.Target.Arch != b.opts.Arch {
+			c := report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Skipped,
+				Title:   fmt.Sprintf("No build host for %s-%s", r.Target.OS, r.Target.Arch),
+				Summary: fmt.Sprintf("compatbot builds %s here and has no build host for %s, so %s was not built or tested. It cannot be deployed until it is.", b.opts.Arch, r.Target.Arch, r.Target)}
+			if err := b.finish(ctx, &r, c, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := b.opts.Reporter.Queue(ctx, r.checkRef()); err != nil {
+			return fmt.Errorf("prflow: queue %s: %w", pipeline.CheckName(r.Target), err)
+		}
+		start = append(start, r)
+	}
+	for _, r := range start {
+		b.start(r)
+	}
+	return nil
+}
+
+// Recover runs again the builds that a crash or shutdown cut short and
+// re-reports outcomes whose check run update was lost. Call it once on
+// start; the builds run in the background.
+func (b *Builder) Recover(ctx context.Context) (restarted int, err error) {
+	rows, err := b.rows(ctx, `state <> 'done' OR reported = 0`)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		if r.State == "done" {
+			if err := b.report(ctx, r); err != nil {
+				b.log.Warn("prflow: re-reporting a build failed", "repo", r.Repo, "sha", r.HeadSHA, "target", r.Target.String(), "error", err)
+			}
+			continue
+		}
+		if b.isActive(r.key()) {
+			continue
+		}
+		if err := b.opts.Reporter.Queue(ctx, r.checkRef()); err != nil {
+			b.log.Warn("prflow: queueing a recovered build's check failed", "repo", r.Repo, "sha", r.HeadSHA, "target", r.Target.String(), "error", err)
+		}
+		b.start(r)
+		restarted++
+	}
+	return restarted, nil
+}
+
+func (b *Builder) isActive(k buildKey) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.active[k] != nil
+}
+
+// cancelOthers stops the running builds of pr whose head is not sha.
+func (b *Builder) cancelOthers(repo string, pr int, sha string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, j := range b.active {
+		if k.repo == repo && k.pr == pr && k.sha != sha {
+			j.cancel(fmt.Errorf("superseded by %s", short(sha)))
+		}
+	}
+}
+
+func (b *Builder) start(r buildRow) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.active[r.key()] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancelCause(b.base)
+	b.active[r.key()] = &job{cancel: cancel}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() {
+			b.mu.Lock()
+			delete(b.active, r.key())
+			b.mu.Unlock()
+			cancel(nil)
+		}()
+		b.run(ctx, r)
+	}()
+}
+
+// run builds one target and records and reports the outcome.
+func (b *Builder) run(ctx context.Context, r buildRow) {
+	select {
+	case b.sem <- struct{}{}:
+		defer func() { <-b.sem }()
+	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			return
+		}
+		c := report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Cancelled,
+			Title: "Cancelled: " + context.Cause(ctx).Error(), Summary: "The build was stopped while it waited for a build slot."}
+		b.finishLogged(&r, c, nil)
+		return
+	}
+	r.RunID = runID(r)
+	if _, err := b.opts.DB.ExecContext(bgCtx(ctx), `UPDATE builds SET state='running', run_id=? WHERE `+keyWhere, append([]any{r.RunID}, r.key().args()...)...); err != nil {
+		b.log.Error("prflow: recording a build start failed", "error", err)
+		return
+	}
+	out, err := b.execute(ctx, &r)
+	if errors.Is(context.Cause(ctx), errShutdown) {
+		return // left running: Recover builds it again
+	}
+	if err != nil {
+		out = &outcome{check: report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Failure,
+			Title: "The build could not start", Summary: fmt.Sprintf("compatbot could not prepare the build of %s: %v", r.Target, err)}}
+	}
+	b.finishLogged(&r, out.check, out)
+}
+
+type outcome struct {
+	check        report.Check
+	digest       string
+	lineage      string
+	baseRevision string
+	changes      []sets.Change
+}
+
+// execute prepares the checkout and runs the pipeline. The error is for
+// setup problems (the commit cannot be read); a failed build is a check.
+func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
+	head, err := setscheck.LoadAt(ctx, r.GitDir, r.HeadSHA)
+	if err != nil {
+		return nil, fmt.Errorf("read the sets of %s: %w", short(r.HeadSHA), err)
+	}
+	var sf *sets.SetFile
+	for _, s := range head.Sets {
+		if s.Target() == r.Target {
+			sf = s
+		}
+	}
+	out := &outcome{}
+	if sf == nil {
+		out.check = report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Neutral, Title: "Set removed",
+			Summary: fmt.Sprintf("Commit %s has no set for %s; there is nothing to build.", short(r.HeadSHA), r.Target)}
+		return out, nil
+	}
+	if r.BaseSHA != "" {
+		if base, err := setscheck.LoadAt(ctx, r.GitDir, r.BaseSHA); err == nil {
+			for _, d := range sets.Diff(base, head) {
+				if d.Target == r.Target {
+					out.changes = d.Changes
+				}
+			}
+		}
+	}
+	work := filepath.Join(b.opts.DataDir, "checkouts", r.RunID)
+	if err := exportTree(ctx, r.GitDir, r.HeadSHA, work); err != nil {
+		if ctx.Err() != nil {
+			out.check = report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Cancelled, Title: "Cancelled: " + context.Cause(ctx).Error()}
+			return out, nil
+		}
+		return nil, fmt.Errorf("check out %s: %w", short(r.HeadSHA), err)
+	}
+	defer os.RemoveAll(work)
+	lower := &lineageLower{inner: b.opts.Lower}
+	logURL := ""
+	if b.opts.LogURL != nil {
+		logURL = b.opts.LogURL(r.RunID)
+	}
+	ref := r.checkRef()
+	res, err := pipeline.Run(ctx, pipeline.Params{
+		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
+		SetName: sf.Name, SetFile: filepath.Join(work, filepath.FromSlash(sf.Path)), SetPath: sf.Path,
+		WorkDir: work, HeadSHA: r.HeadSHA, Build: b.opts.Build, Tests: b.opts.Tests,
+		Runner: b.opts.Runner, Lower: lower, Store: b.opts.Store, LogURL: logURL,
+		Progress: func(c report.Check) {
+			if c.Title == "Queued" {
+				return // the run was queued when the build was requested
+			}
+			if err := b.opts.Reporter.Progress(bgCtx(ctx), ref, c); err != nil {
+				b.log.Warn("prflow: progress update failed", "check", c.Name, "sha", r.HeadSHA, "error", err)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.check = res.Check
+	out.baseRevision = res.BaseRevision
+	lower.mu.Lock()
+	out.lineage, err = lower.lineage, lower.err
+	lower.mu.Unlock()
+	if res.Artifact != nil {
+		if err != nil {
+			// Without the base's lineage the artifact cannot be promoted
+			// safely: fail rather than record a wrong base.
+			out.check.Conclusion = report.Failure
+			out.check.Title = "Cannot read the lineage of the published tree"
+			out.check.Summary = err.Error() + "\n\n" + out.check.Summary
+			return out, nil
+		}
+		out.digest = res.Artifact.Digest
+		if b.opts.Mirror != nil {
+			if ents, err := b.opts.Mirror.Add(bgCtx(ctx), b.opts.Build.DistDir); err != nil {
+				out.check.Text += "\n\n> The sources could not be copied into the mirror: " + err.Error() + "\n"
+				b.log.Warn("prflow: mirroring DISTDIR failed", "error", err)
+			} else {
+				out.check.Text += fmt.Sprintf("\n\n%d source files are in the mirror.\n", len(ents))
+			}
+		}
+	}
+	return out, nil
+}
+
+// lineageLower records the lineage of the lower layer a build used.
+type lineageLower struct {
+	inner   pipeline.Lower
+	mu      sync.Mutex
+	lineage string
+	err     error
+}
+
+func (l *lineageLower) Current(ctx context.Context, t sets.Target) (string, string, error) {
+	dir, rev, err := l.inner.Current(ctx, t)
+	if err != nil {
+		return dir, rev, err
+	}
+	lin, lerr := deploy.ReadLineage(dir)
+	l.mu.Lock()
+	l.lineage, l.err = lin, lerr
+	l.mu.Unlock()
+	return dir, rev, nil
+}
+
+func (b *Builder) finishLogged(r *buildRow, c report.Check, out *outcome) {
+	if err := b.finish(b.base, r, c, out); err != nil {
+		b.log.Error("prflow: recording a build outcome failed", "repo", r.Repo, "sha", r.HeadSHA, "target", r.Target.String(), "error", err)
+	}
+}
+
+// finish records the outcome, then reports it; the record comes first so
+// a lost report is redone by Recover from the record.
+func (b *Builder) finish(ctx context.Context, r *buildRow, c report.Check, out *outcome) error {
+	ctx = bgCtx(ctx)
+	cj, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	o := outcome{}
+	if out != nil {
+		o = *out
+	}
+	if o.changes == nil {
+		o.changes = []sets.Change{}
+	}
+	ch, err := json.Marshal(o.changes)
+	if err != nil {
+		return err
+	}
+	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, reported=0, finished_at=? WHERE `+keyWhere,
+		append([]any{string(c.Conclusion), c.Title, o.digest, o.lineage, o.baseRevision, string(ch), string(cj), time.Now().Unix()}, r.key().args()...)...); err != nil {
+		return err
+	}
+	r.State, r.Conclusion, r.CheckJSON = "done", string(c.Conclusion), string(cj)
+	return b.report(ctx, *r)
+}
+
+// report completes the run's check with the recorded content, retrying a
+// few times: GitHub outages are usually short.
+func (b *Builder) report(ctx context.Context, r buildRow) error {
+	var c report.Check
+	if err := json.Unmarshal([]byte(r.CheckJSON), &c); err != nil {
+		return fmt.Errorf("prflow: recorded check of %s: %w", r.Target, err)
+	}
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err = b.opts.Reporter.Complete(ctx, r.checkRef(), c); err == nil {
+			_, err = b.opts.DB.ExecContext(ctx, `UPDATE builds SET reported=1 WHERE `+keyWhere, r.key().args()...)
+			return err
+		}
+	}
+	return fmt.Errorf("prflow: complete check %q: %w", c.Name, err)
+}
+
+// buildRow is one recorded build.
+type buildRow struct {
+	Repo         string
+	PR           int
+	HeadSHA      string
+	Target       sets.Target
+	Trigger      string
+	Installation int64
+	BaseRef      string
+	BaseSHA      string
+	GitDir       string
+	State        string
+	RunID        string
+	Conclusion   string
+	Title        string
+	Digest       string
+	BaseLineage  string
+	BaseRevision string
+	Changes      []sets.Change
+	CheckJSON    string
+	Reported     bool
+	FinishedAt   time.Time
+}
+
+func (r buildRow) key() buildKey {
+	return buildKey{r.Repo, r.PR, r.HeadSHA, r.Target.Version, r.Target.OS, r.Target.Arch, r.Trigger}
+}
+
+func (k buildKey) args() []any {
+	return []any{k.repo, k.pr, k.sha, k.version, k.os, k.arch, k.trg}
+}
+
+const keyWhere = `repo=? AND pr=? AND head_sha=? AND version=? AND os=? AND arch=? AND trigger=?`
+
+func (r buildRow) checkRef() CheckRef {
+	return CheckRef{Repo: r.Repo, Installation: r.Installation, PR: r.PR, HeadSHA: r.HeadSHA, Name: pipeline.CheckName(r.Target), Trigger: r.Trigger}
+}
+
+const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at`
+
+func (b *Builder) rows(ctx context.Context, where string, args ...any) ([]buildRow, error) {
+	return queryRows(ctx, b.opts.DB, where, args...)
+}
+
+func queryRows(ctx context.Context, db *state.DB, where string, args ...any) ([]buildRow, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+rowCols+` FROM builds WHERE `+where+` ORDER BY created_at, rowid`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []buildRow
+	for rows.Next() {
+		var r buildRow
+		var changes string
+		var fin int64
+		if err := rows.Scan(&r.Repo, &r.PR, &r.HeadSHA, &r.Target.Version, &r.Target.OS, &r.Target.Arch, &r.Trigger, &r.Installation, &r.BaseRef, &r.BaseSHA, &r.GitDir,
+			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(changes), &r.Changes); err != nil {
+			return nil, fmt.Errorf("prflow: build of %s at %s: changes: %w", r.Target, short(r.HeadSHA), err)
+		}
+		if fin > 0 {
+			r.FinishedAt = time.Unix(fin, 0)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (b *Builder) row(ctx context.Context, k buildKey) (buildRow, error) {
+	rs, err := b.rows(ctx, keyWhere, k.args()...)
+	if err != nil {
+		return buildRow{}, err
+	}
+	if len(rs) == 0 {
+		return buildRow{}, sql.ErrNoRows
+	}
+	return rs[0], nil
+}
+
+// Outcome is the recorded result of a target's newest finished build of a
+// head SHA.
+type Outcome struct {
+	Target       sets.Target
+	Trigger      string
+	Conclusion   report.Conclusion
+	Title        string
+	Digest       string // "" unless the build and tests passed
+	BaseLineage  string
+	BaseRevision string
+	Changes      []sets.Change
+	RunID        string
+	Finished     time.Time
+}
+
+// Outcomes lists, per target, the newest build of (repo, pr, sha): the
+// finished one, or one still running (Conclusion "").
+func (b *Builder) Outcomes(ctx context.Context, repo string, pr int, sha string) (map[sets.Target]Outcome, error) {
+	return outcomes(ctx, b.opts.DB, repo, pr, sha)
+}
+
+func outcomes(ctx context.Context, db *state.DB, repo string, pr int, sha string) (map[sets.Target]Outcome, error) {
+	rows, err := queryRows(ctx, db, `repo=? AND pr=? AND head_sha=?`, repo, pr, sha)
+	if err != nil {
+		return nil, err
+	}
+	out := map[sets.Target]Outcome{}
+	for _, r := range rows {
+		o := Outcome{Target: r.Target, Trigger: r.Trigger, Conclusion: report.Conclusion(r.Conclusion), Title: r.Title, Digest: r.Digest,
+			BaseLineage: r.BaseLineage, BaseRevision: r.BaseRevision, Changes: r.Changes, RunID: r.RunID, Finished: r.FinishedAt}
+		if r.State != "done" {
+			o.Conclusion, o.Digest = "", ""
+		}
+		prev, ok := out[r.Target]
+		// Rows come oldest first: a later request replaces an earlier
+		// one, except that an unfinished re-run does not hide a result.
+		if !ok || o.Conclusion != "" || prev.Conclusion == "" {
+			out[r.Target] = o
+		}
+	}
+	return out, nil
+}
+
+func (b *Builder) rememberInstallation(ctx context.Context, repo string, inst int64) error {
+	return rememberInstallation(ctx, b.opts.DB, repo, inst)
+}
+
+func rememberInstallation(ctx context.Context, db *state.DB, repo string, inst int64) error {
+	if inst == 0 {
+		return nil
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO installations(repo, installation) VALUES(?,?) ON CONFLICT DO UPDATE SET installation=excluded.installation`, repo, inst)
+	return err
+}
+
+// Installation is the App installation last seen for repo (0 if none).
+func Installation(ctx context.Context, db *state.DB, repo string) (int64, error) {
+	var id int64
+	err := db.QueryRowContext(ctx, `SELECT installation FROM installations WHERE repo=?`, repo).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+// LogHandler serves a run's build log read-only at GET .../{id}: mount it
+// as mux.Handle("GET /builds/{id}/log", b.LogHandler()). Only ids of
+// recorded runs are served.
+func (b *Builder) LogHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !safeName.MatchString(id) || strings.Contains(id, "..") {
+			http.NotFound(w, r)
+			return
+		}
+		var n int
+		if err := b.opts.DB.QueryRowContext(r.Context(), `SELECT count(*) FROM builds WHERE run_id=?`, id).Scan(&n); err != nil || n == 0 {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.ServeFile(w, r, filepath.Join(b.opts.DataDir, "runs", id, "build.log"))
+	})
+}
+
+var unsafeRun = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
+
+func runID(r buildRow) string {
+	s := fmt.Sprintf("pr%d-%s-%s-%s-%s-%d", r.PR, r.Target.Version, r.Target.OS, r.Target.Arch, short(r.HeadSHA), time.Now().UnixNano())
+	return unsafeRun.ReplaceAllString(s, "_")
+}
+
+// exportTree writes the tree of commit sha into dir: the checkout the
+// build runs in. Only regular files: symlinks from a PR could point
+// anywhere on the build host.
+func exportTree(ctx context.Context, gitDir, sha, dir string) error {
+	fsys, err := gitrepo.TreeFS(ctx, gitDir, sha)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+}
+
+func bgCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
