@@ -1,0 +1,276 @@
+package prflow
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+// Core is what the Deployer drives: *deploy.Deployer.
+type Core interface {
+	DeployTest(ctx context.Context, req deploy.Request) (deploy.Result, error)
+	DeployProd(ctx context.Context, req deploy.Request) (deploy.Result, error)
+	RollbackFor(ctx context.Context, env, tag string, from deploy.Request) (deploy.Result, error)
+}
+
+// Deployments records deploys as GitHub Deployments; GitHubAPI implements
+// it.
+type Deployments interface {
+	CreateDeployment(ctx context.Context, repo, sha, environment, description string) (int64, error)
+	SetDeploymentStatus(ctx context.Context, repo string, id int64, state, description string) error
+}
+
+// Deployer implements handlers.Deployer: it deploys exactly the digests
+// this package recorded as built and tested for the PR's head, through
+// workflow/deploy, and mirrors each deploy as a GitHub Deployment
+// (environment compat-test or compat-prod) with statuses in_progress →
+// success/failure.
+type Deployer struct {
+	DB          *state.DB
+	Core        Core
+	Deployments Deployments // nil: no GitHub Deployments
+	Logger      *slog.Logger
+}
+
+// Environment is the GitHub Deployment environment of a compatbot
+// environment.
+func Environment(env string) string { return "compat-" + env }
+
+// DeployTest implements handlers.Deployer.
+func (d *Deployer) DeployTest(ctx context.Context, req handlers.DeployRequest) (string, error) {
+	return d.deploy(ctx, deploy.EnvTest, req)
+}
+
+// DeployProd implements handlers.Deployer.
+func (d *Deployer) DeployProd(ctx context.Context, req handlers.DeployRequest) (string, error) {
+	return d.deploy(ctx, deploy.EnvProd, req)
+}
+
+func (d *Deployer) logger() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return slog.Default()
+}
+
+type call struct {
+	state        string
+	deploymentID int64
+	reply        string
+}
+
+func (d *Deployer) call(ctx context.Context, repo string, commentID int64, line int) (call, bool, error) {
+	var c call
+	err := d.DB.QueryRowContext(ctx, `SELECT state, deployment_id, reply FROM deploy_calls WHERE repo=? AND comment_id=? AND line=?`, repo, commentID, line).
+		Scan(&c.state, &c.deploymentID, &c.reply)
+	if errors.Is(err, sql.ErrNoRows) {
+		return call{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRequest) (string, error) {
+	if err := EnsureSchema(ctx, d.DB); err != nil {
+		return "", err
+	}
+	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
+		return "", err
+	}
+	prev, seen, err := d.call(ctx, req.Repo, req.CommentID, req.Line)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case seen && prev.state == "done":
+		return prev.reply, nil
+	case seen && prev.state == "running":
+		// The process died inside the deploy: deploy.Recover settled it
+		// on start and the Notifier told the PR.
+		reply := fmt.Sprintf("`/deploy %s` of %s was interrupted by a restart of compatbot; how it ended is posted in a separate comment on this PR.", env, short(req.HeadSHA))
+		_, err := d.DB.ExecContext(ctx, `UPDATE deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+		return reply, err
+	}
+	items, err := d.items(ctx, env, req)
+	if err != nil {
+		return "", err
+	}
+	dreq := deploy.Request{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Author: req.Author, Requester: req.Requester, Merged: req.Merged, Items: items}
+	if _, err := d.DB.ExecContext(ctx, `INSERT INTO deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?,?, 'preparing') ON CONFLICT DO NOTHING`,
+		req.Repo, req.CommentID, req.Line, env, req.PR, req.HeadSHA); err != nil {
+		return "", err
+	}
+	depID := prev.deploymentID
+	if d.Deployments != nil && depID == 0 {
+		var targets []string
+		for _, it := range items {
+			targets = append(targets, it.Target.Version+" "+it.Target.OS+"-"+it.Target.Arch)
+		}
+		depID, err = d.Deployments.CreateDeployment(ctx, req.Repo, req.HeadSHA, Environment(env),
+			fmt.Sprintf("PR #%d by @%s: %s", req.PR, req.Requester, strings.Join(targets, ", ")))
+		if err != nil {
+			return "", err
+		}
+		if _, err := d.DB.ExecContext(ctx, `UPDATE deploy_calls SET deployment_id=? WHERE repo=? AND comment_id=? AND line=?`, depID, req.Repo, req.CommentID, req.Line); err != nil {
+			return "", err
+		}
+	}
+	d.status(ctx, req.Repo, depID, "in_progress", "publishing to "+env)
+	if _, err := d.DB.ExecContext(ctx, `UPDATE deploy_calls SET state='running' WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
+		return "", err
+	}
+	var res deploy.Result
+	if env == deploy.EnvProd {
+		res, err = d.Core.DeployProd(ctx, dreq)
+	} else {
+		res, err = d.Core.DeployTest(ctx, dreq)
+	}
+	if r, ok := deploy.IsRefusal(err); ok {
+		d.status(ctx, req.Repo, depID, "failure", "refused")
+		d.forget(ctx, req)
+		return "", &handlers.Refusal{Reason: r.Reason}
+	}
+	var step *deploy.StepError
+	if err != nil && !errors.As(err, &step) && res.RequestID == 0 {
+		// Not accepted (the queue wait ended, the database failed): the
+		// delivery is retried and may deploy then.
+		d.status(ctx, req.Repo, depID, "error", "not started: "+err.Error())
+		d.forget(ctx, req)
+		return "", err
+	}
+	reply := deploy.ReplyText(res, err)
+	st, desc := "success", fmt.Sprintf("published to %s and verified", env)
+	if !res.OK() {
+		st, desc = "failure", "deploy failed; see the PR comment"
+	}
+	d.status(ctx, req.Repo, depID, st, desc)
+	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+	return reply, dbErr
+}
+
+func (d *Deployer) forget(ctx context.Context, req handlers.DeployRequest) {
+	if _, err := d.DB.ExecContext(bgCtx(ctx), `DELETE FROM deploy_calls WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
+		d.logger().Warn("prflow: forgetting a deploy call failed", "error", err)
+	}
+}
+
+// status sets a Deployment's status; a failure is logged, not fatal: the
+// PR comment is the authoritative answer.
+func (d *Deployer) status(ctx context.Context, repo string, id int64, st, desc string) {
+	if d.Deployments == nil || id == 0 {
+		return
+	}
+	if err := d.Deployments.SetDeploymentStatus(bgCtx(ctx), repo, id, st, desc); err != nil {
+		d.logger().Warn("prflow: deployment status failed", "repo", repo, "deployment", id, "state", st, "error", err)
+	}
+}
+
+// items turns the recorded builds of the pinned head into deploy items,
+// refusing when any target changed by the PR has no passing build of
+// exactly that head: deploying it would publish an untested digest.
+func (d *Deployer) items(ctx context.Context, env string, req handlers.DeployRequest) ([]deploy.Item, error) {
+	if len(req.Targets) == 0 {
+		return nil, &handlers.Refusal{Reason: "this PR changes no package set, so there is nothing to deploy."}
+	}
+	outs, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
+	if err != nil {
+		return nil, err
+	}
+	targets := append([]sets.Target(nil), req.Targets...)
+	sort.Slice(targets, func(i, j int) bool { return targets[i].String() < targets[j].String() })
+	var items []deploy.Item
+	var why []string
+	for _, t := range targets {
+		o, ok := outs[t]
+		switch {
+		case !ok:
+			why = append(why, fmt.Sprintf("- %s was never built at %s", t, short(req.HeadSHA)))
+		case o.Conclusion == "":
+			why = append(why, fmt.Sprintf("- %s is still being built at %s", t, short(req.HeadSHA)))
+		case o.Digest == "":
+			why = append(why, fmt.Sprintf("- %s: its build at %s ended %s (%s)", t, short(req.HeadSHA), o.Conclusion, o.Title))
+		default:
+			items = append(items, deploy.Item{Target: t, Digest: o.Digest, BaseLineage: o.BaseLineage, Changes: o.Changes})
+		}
+	}
+	if len(why) > 0 {
+		return nil, &handlers.Refusal{Reason: fmt.Sprintf("untested digest: compatbot deploys only what it built and tested for commit %s, and for this PR that is not everything:\n\n%s\n\nWait for the builds, or fix them and push; then write `/deploy %s` again.",
+			short(req.HeadSHA), strings.Join(why, "\n"), env)}
+	}
+	return items, nil
+}
+
+// Rollback implements handlers.Deployer.
+func (d *Deployer) Rollback(ctx context.Context, req handlers.RollbackRequest) (string, error) {
+	if err := EnsureSchema(ctx, d.DB); err != nil {
+		return "", err
+	}
+	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
+		return "", err
+	}
+	prev, seen, err := d.call(ctx, req.Repo, req.CommentID, req.Line)
+	if err != nil {
+		return "", err
+	}
+	if seen && prev.state == "done" {
+		return prev.reply, nil
+	}
+	if _, err := d.DB.ExecContext(ctx, `INSERT INTO deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?, '', 'running') ON CONFLICT DO NOTHING`,
+		req.Repo, req.CommentID, req.Line, "rollback-"+req.Env, req.PR); err != nil {
+		return "", err
+	}
+	res, err := d.Core.RollbackFor(ctx, req.Env, req.Tag, deploy.Request{Repo: req.Repo, PR: req.PR, Requester: req.Requester})
+	if r, ok := deploy.IsRefusal(err); ok {
+		d.forget(ctx, handlers.DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
+		return "", &handlers.Refusal{Reason: r.Reason}
+	}
+	if err != nil && res.RequestID == 0 {
+		d.forget(ctx, handlers.DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
+		return "", err
+	}
+	reply := deploy.ReplyText(res, err)
+	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+	return reply, dbErr
+}
+
+// Recovered settles the Deployments of deploys that deploy.Recover
+// finished or aborted after a restart: use it as Notifier.OnOutcome.
+func (d *Deployer) Recovered(ctx context.Context, env string, req deploy.Request, res deploy.Result) {
+	if !res.Recovered || req.HeadSHA == "" {
+		return
+	}
+	rows, err := d.DB.QueryContext(ctx, `SELECT comment_id, line, deployment_id FROM deploy_calls WHERE repo=? AND pr=? AND head_sha=? AND env=? AND state='running'`,
+		req.Repo, req.PR, req.HeadSHA, env)
+	if err != nil {
+		d.logger().Warn("prflow: recovered deploy lookup failed", "error", err)
+		return
+	}
+	type rc struct {
+		comment int64
+		line    int
+		dep     int64
+	}
+	var calls []rc
+	for rows.Next() {
+		var c rc
+		if err := rows.Scan(&c.comment, &c.line, &c.dep); err == nil {
+			calls = append(calls, c)
+		}
+	}
+	rows.Close()
+	st := "success"
+	if !res.OK() {
+		st = "failure"
+	}
+	for _, c := range calls {
+		d.status(ctx, req.Repo, c.dep, st, "settled after a restart of compatbot")
+	}
+}
