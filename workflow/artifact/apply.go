@@ -56,9 +56,12 @@ func Apply(ctx context.Context, art Artifact, dstDir string) error {
 	}
 
 	var dirs []Entry
+	parents := &parentCache{root: root}
+	defer parents.close()
 	err = walkTar(ctx, art, func(e Entry, hdr *tar.Header, r io.Reader) error {
 		switch e.Type {
 		case Dir, Opaque:
+			parents.close()
 			fi, err := root.Lstat(e.Path)
 			if err == nil && !fi.IsDir() {
 				if err := root.RemoveAll(e.Path); err != nil {
@@ -73,14 +76,23 @@ func Apply(ctx context.Context, art Artifact, dstDir string) error {
 			}
 			dirs = append(dirs, e)
 		case File:
-			if err := writeFile(root, e, r); err != nil {
+			dir, err := parents.get(path.Dir(e.Path))
+			if err != nil {
+				return fail(e.Path, err)
+			}
+			if err := writeFile(dir, path.Base(e.Path), e, r); err != nil {
 				return fail(e.Path, err)
 			}
 		case Symlink:
-			if err := replaceable(root, e.Path); err != nil {
+			dir, err := parents.get(path.Dir(e.Path))
+			if err != nil {
 				return fail(e.Path, err)
 			}
-			if err := root.Symlink(e.Target, e.Path); err != nil {
+			base := path.Base(e.Path)
+			if err := replaceable(dir, base); err != nil {
+				return fail(e.Path, err)
+			}
+			if err := dir.Symlink(e.Target, base); err != nil {
 				return fail(e.Path, err)
 			}
 		}
@@ -136,27 +148,60 @@ func clearDir(root *os.Root, p string) error {
 	return nil
 }
 
+// parentCache keeps the directory of the last file written open: entries
+// are sorted, so a directory's files come together, and working on base
+// names in it spares resolving every path component again per call.
+type parentCache struct {
+	root *os.Root
+	name string
+	dir  *os.Root
+}
+
+func (c *parentCache) get(name string) (*os.Root, error) {
+	if name == "." {
+		return c.root, nil
+	}
+	if c.dir != nil && c.name == name {
+		return c.dir, nil
+	}
+	c.close()
+	d, err := c.root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	c.name, c.dir = name, d
+	return d, nil
+}
+
+func (c *parentCache) close() {
+	if c.dir != nil {
+		c.dir.Close()
+		c.dir, c.name = nil, ""
+	}
+}
+
 // writeFile creates a new file in place; an existing one is replaced by
 // writing a temporary name beside it and renaming it over, so a reader of
-// dstDir sees the old or the new file, never half.
-func writeFile(root *os.Root, e Entry, r io.Reader) error {
-	fi, err := root.Lstat(e.Path)
+// dstDir sees the old or the new file, never half. dir is the parent
+// directory, base the file's name in it.
+func writeFile(dir *os.Root, base string, e Entry, r io.Reader) error {
+	fi, err := dir.Lstat(base)
 	exists := err == nil
 	if exists && fi.IsDir() {
-		if err := root.RemoveAll(e.Path); err != nil {
+		if err := dir.RemoveAll(base); err != nil {
 			return err
 		}
 		exists = false
 	}
-	name := e.Path
+	name := base
 	if exists {
-		name = path.Join(path.Dir(e.Path), ".compatbot-apply-"+path.Base(e.Path))
+		name = ".compatbot-apply-" + base
 	}
-	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := dir.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if errors.Is(err, fs.ErrExist) && exists {
 		// A temporary file left by an interrupted Apply.
-		if err = root.Remove(name); err == nil {
-			f, err = root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err = dir.Remove(name); err == nil {
+			f, err = dir.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		}
 	}
 	if err != nil {
@@ -164,22 +209,22 @@ func writeFile(root *os.Root, e Entry, r io.Reader) error {
 	}
 	h := sha256.New()
 	_, err = io.Copy(io.MultiWriter(f, h), r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
 		if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
 			err = fmt.Errorf("content sha256 %s, manifest says %s", got, e.SHA256)
 		}
 	}
 	if err == nil {
-		err = root.Chmod(name, e.Mode.FileMode())
+		err = f.Chmod(e.Mode.FileMode())
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil && exists {
-		err = root.Rename(name, e.Path)
+		err = dir.Rename(name, base)
 	}
 	if err != nil {
-		_ = root.Remove(name)
+		_ = dir.Remove(name)
 	}
 	return err
 }
