@@ -40,11 +40,18 @@ func prPayload(pr, size int) []byte {
 // batch is fsync'd. Processing is not running: this is intake alone.
 func BenchmarkIntake(b *testing.B) {
 	for _, size := range []int{2 << 10, 25 << 10} {
-		b.Run(fmt.Sprintf("payload=%dKiB", size>>10), func(b *testing.B) { benchIntake(b, size) })
+		b.Run(fmt.Sprintf("payload=%dKiB", size>>10), func(b *testing.B) { benchIntake(b, size, 0) })
 	}
 }
 
-func benchIntake(b *testing.B, size int) {
+// BenchmarkCommitDelay compares writer linger settings (2 KiB payloads).
+func BenchmarkCommitDelay(b *testing.B) {
+	for _, d := range []time.Duration{-1, 100 * time.Microsecond, 200 * time.Microsecond, 500 * time.Microsecond, time.Millisecond} {
+		b.Run(fmt.Sprintf("delay=%v", max(d, 0)), func(b *testing.B) { benchIntake(b, 2<<10, d) })
+	}
+}
+
+func benchIntake(b *testing.B, size int, delay time.Duration) {
 	db, err := state.Open(filepath.Join(b.TempDir(), "compatbot.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -53,7 +60,7 @@ func benchIntake(b *testing.B, size int) {
 	reg := metrics.NewRegistry()
 	in, err := New(context.Background(), Options{
 		DB: db, Processor: ProcessorFunc(func(context.Context, *Delivery) error { return nil }),
-		Secrets: [][]byte{secret}, Metrics: reg,
+		Secrets: [][]byte{secret}, Metrics: reg, CommitDelay: delay,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

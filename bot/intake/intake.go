@@ -42,6 +42,10 @@ type Options struct {
 	// requeued by another process (deliveries retry); default 1s.
 	PollInterval time.Duration
 	MaxBatch     int // deliveries per commit, default 256
+	// CommitDelay is how long the writer waits for more work before a
+	// commit when submitters are concurrent (default 100µs; negative: no
+	// wait).
+	CommitDelay time.Duration
 	// CheckpointInterval is how often the WAL is copied into the database
 	// file (default 1s).
 	CheckpointInterval time.Duration
@@ -111,6 +115,9 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = time.Second
 	}
+	if opts.CommitDelay == 0 {
+		opts.CommitDelay = 100 * time.Microsecond
+	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
@@ -142,7 +149,7 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 		[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256})
 	reg.GaugeFunc("compatbot_intake_queue_depth", "Deliveries waiting to be processed or running.", func() float64 { return float64(in.s.depth()) })
 
-	w, err := newWriter(ctx, opts.DB.DB, opts.MaxBatch, func(n int) { in.batchHist.Observe(float64(n)) })
+	w, err := newWriter(ctx, opts.DB.DB, opts.MaxBatch, opts.CommitDelay, func(n int) { in.batchHist.Observe(float64(n)) })
 	if err != nil {
 		return nil, err
 	}

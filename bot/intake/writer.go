@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned for work submitted after Close.
@@ -34,15 +35,16 @@ type writer struct {
 	quit     chan struct{}
 	exited   chan struct{}
 	maxBatch int
+	linger   time.Duration
 	onBatch  func(n int)
 }
 
-func newWriter(ctx context.Context, db *sql.DB, maxBatch int, onBatch func(int)) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, maxBatch int, linger time.Duration, onBatch func(int)) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{conn: conn, ops: make(chan *op, 4*maxBatch), quit: make(chan struct{}), exited: make(chan struct{}), maxBatch: maxBatch, onBatch: onBatch}
+	w := &writer{conn: conn, ops: make(chan *op, 4*maxBatch), quit: make(chan struct{}), exited: make(chan struct{}), maxBatch: maxBatch, linger: linger, onBatch: onBatch}
 	go w.loop()
 	return w, nil
 }
@@ -78,6 +80,9 @@ func (w *writer) close() {
 func (w *writer) loop() {
 	defer close(w.exited)
 	batch := make([]*op, 0, w.maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	lastSize := 0
 	for {
 		batch = batch[:0]
 		select {
@@ -111,6 +116,24 @@ func (w *writer) loop() {
 				break fill
 			}
 		}
+		// With concurrent submitters (the last batch had company), wait a
+		// moment for more: an fsync costs far more than the delay, and on
+		// a small machine its CPU is what limits throughput. A lone
+		// submitter is never delayed.
+		if w.linger > 0 && lastSize > 1 && len(batch) < w.maxBatch {
+			timer.Reset(w.linger)
+		linger:
+			for len(batch) < w.maxBatch {
+				select {
+				case o := <-w.ops:
+					batch = append(batch, o)
+				case <-timer.C:
+					break linger
+				}
+			}
+			timer.Stop()
+		}
+		lastSize = len(batch)
 		w.commit(batch)
 	}
 }
