@@ -184,7 +184,8 @@ func (e *env) file(ref, path string) string {
 type data struct {
 	Action, Author, UpdatedAt, HeadRef, HeadSHA, BaseSHA, CloneURL, Before string
 	Number, Installation                                                   int
-	Draft, Changes, OnPR                                                   bool
+	Draft, Changes, OnPR, Merged                                           bool
+	MergedBy                                                               string
 	CommentID, RunID                                                       int64
 	Login, UserType, CreatedAt, Body, Identifier                           string
 }

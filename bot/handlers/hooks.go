@@ -25,7 +25,8 @@ type DeployRequest struct {
 	GitDir string
 	// CommentID and Line identify the command: a Deployer must treat a
 	// second call with the same (Repo, CommentID, Line) as the same request
-	// (the handler may call again after a crash).
+	// (the handler may call again after a crash). The deploy to test that
+	// a merge triggers has CommentID -N for PR N and Line 0.
 	CommentID int64
 	Line      int
 }

@@ -13,6 +13,8 @@ type pullRequestEvent struct {
 	PullRequest struct {
 		Number    int       `json:"number"`
 		Draft     bool      `json:"draft"`
+		Merged    bool      `json:"merged"`
+		MergedBy  *user     `json:"merged_by"`
 		State     string    `json:"state"`
 		User      user      `json:"user"`
 		Head      ref       `json:"head"`
@@ -38,6 +40,11 @@ func (h *Handler) pullRequest(ctx context.Context, d *intake.Delivery) error {
 	}
 	switch ev.Action {
 	case "opened", "synchronize", "reopened", "ready_for_review":
+	case "closed":
+		if pr.Merged && h.opts.Deployer != nil {
+			return h.mergeDeploy(ctx, d, &ev)
+		}
+		return nil
 	default:
 		return nil
 	}

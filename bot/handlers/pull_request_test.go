@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -271,4 +272,58 @@ func TestAPICallBudget(t *testing.T) {
 			break
 		}
 	}
+}
+
+func TestMergeDeploysToTest(t *testing.T) {
+	dep := &recDeployer{}
+	e := newEnv(t, func(o *Options) { o.Deployer = dep })
+	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	closed := func(merged bool) []byte {
+		return e.payload("pull_request.json", data{Action: "closed", Number: prNumber, Author: "alice", HeadSHA: e.headSHA,
+			UpdatedAt: time.Now().UTC().Format(time.RFC3339), Merged: merged, MergedBy: map[bool]string{true: "mia"}[merged]})
+	}
+	if err := e.deliver("", "pull_request", closed(false)); err != nil {
+		t.Fatal(err)
+	}
+	if len(dep.reqs) != 0 {
+		t.Fatalf("closing without merge deployed: %+v", dep.reqs)
+	}
+	// The same merge delivered twice (a redelivery after a crash) deploys once.
+	for i := 0; i < 2; i++ {
+		if err := e.deliver("", "pull_request", closed(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dep.reqs) != 1 {
+		t.Fatalf("merge gave %d deploy requests, want 1", len(dep.reqs))
+	}
+	r := dep.reqs[0]
+	if r.Env != "test" || !r.Merged || r.Requester != "mia" || r.Author != "alice" || r.CommentID != -prNumber || r.HeadSHA != e.headSHA || len(r.Targets) == 0 {
+		t.Errorf("request %+v", r)
+	}
+	reply := replyTo(e, -prNumber)
+	if !strings.Contains(reply, "Merged by @mia") || !strings.Contains(reply, "Deploying 4 targets to test.") {
+		t.Errorf("reply:\n%s", reply)
+	}
+}
+
+func TestMergeDeployRefusalIsReported(t *testing.T) {
+	dep := &refusingDeployer{}
+	e := newEnv(t, func(o *Options) { o.Deployer = dep })
+	body := e.payload("pull_request.json", data{Action: "closed", Number: prNumber, Author: "alice", HeadSHA: e.headSHA,
+		UpdatedAt: time.Now().UTC().Format(time.RFC3339), Merged: true, MergedBy: "mia"})
+	if err := e.deliver("", "pull_request", body); err != nil {
+		t.Fatal(err)
+	}
+	if reply := replyTo(e, -prNumber); !strings.Contains(reply, "the deploy to test was refused: no passing build of") {
+		t.Errorf("reply:\n%s", reply)
+	}
+}
+
+type refusingDeployer struct{ recDeployer }
+
+func (d *refusingDeployer) DeployTest(ctx context.Context, r DeployRequest) (string, error) {
+	return "", &Refusal{Reason: "no passing build of " + short(r.HeadSHA)}
 }
