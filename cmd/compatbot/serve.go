@@ -106,6 +106,16 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 	// server fails.
 	ctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		fmt.Fprintf(stderr, "compatbot serve: data_dir: %v\n", err)
+		return 1
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
+		return 1
+	}
+	defer unlock()
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
 	db, err := openDB(cfg)
@@ -214,4 +224,26 @@ func readyHandler(db *state.DB) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+}
+
+// lockDataDir makes sure one server owns data_dir: a second one would
+// requeue the first one's running deliveries as if it had crashed. The
+// lock is a flock, so the kernel drops it when the process dies, kill -9
+// included.
+func lockDataDir(dir string) (func(), error) {
+	path := filepath.Join(dir, "serve.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another compatbot serve is using data_dir %s (lock %s held)", dir, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return func() { f.Close() }, nil
 }

@@ -99,6 +99,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestServeEndpoints(t *testing.T) {
+	withProcessor(t, logProcessor{})
 	dir := t.TempDir()
 	cfg, err := config.Load(writeServeConfig(t, dir))
 	if err != nil {
@@ -118,6 +119,11 @@ func TestServeEndpoints(t *testing.T) {
 		t.Fatalf("serve exited %d: %s", code, logs.String())
 	}
 
+	// A second server on the same data_dir refuses to start.
+	var logs2 bytes.Buffer
+	if code := serve(ctx, cfg, &logs2, nil); code != 1 || !strings.Contains(logs2.String(), "another compatbot serve is using data_dir") {
+		t.Errorf("second server on the same data_dir: exit %d, %q", code, logs2.String())
+	}
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/nope": 404} {
 		if code, body := get(t, base+path); code != want {
 			t.Errorf("GET %s = %d %q, want %d", path, code, body, want)
@@ -203,7 +209,7 @@ func TestServeUsageAndConfigErrors(t *testing.T) {
 	}
 }
 
-// failingProcessor dead-letters everything, for the CLI tests.
+// withProcessor makes serve and replay use p for the test.
 func withProcessor(t *testing.T, p intake.Processor) {
 	old := newProcessor
 	newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return p, nil }
@@ -223,6 +229,7 @@ func TestReplayAndDeliveries(t *testing.T) {
 	payload := filepath.Join(dir, "pr.json")
 	os.WriteFile(payload, prBody(12), 0o600)
 
+	withProcessor(t, logProcessor{})
 	code, out, errs := runServeCmd(t, replayCmd, payload, "--event", "pull_request", "--config", cfg, "--delivery", "ok-1")
 	if code != 0 || !strings.Contains(out, "delivery ok-1 (pull_request.synchronize, key eessi/compat-layer#12): done after 1 attempt(s)") {
 		t.Fatalf("replay: %d %q %q", code, out, errs)
@@ -327,6 +334,9 @@ func TestServeChild(t *testing.T) {
 		f.WriteString(line + "\n")
 		f.Close()
 	}
+	// The processor the lead wires in is tested with its own package; here
+	// the intake and server are under test.
+	newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return logProcessor{}, nil }
 	if os.Getenv("COMPATBOT_SERVE_JOURNAL") == "1" {
 		newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) {
 			return intake.ProcessorFunc(func(ctx context.Context, d *intake.Delivery) error {
