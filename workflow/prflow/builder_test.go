@@ -80,7 +80,7 @@ func TestBuildPassRecordsAndIsIdempotent(t *testing.T) {
 		t.Errorf("a repeated Build created %d more check runs", n-calls)
 	}
 	var rows int
-	e.db.QueryRow(`SELECT count(*) FROM builds`).Scan(&rows)
+	e.db.QueryRow(`SELECT count(*) FROM prflow_builds`).Scan(&rows)
 	if rows != 3 {
 		t.Errorf("%d build rows, want 3", rows)
 	}
@@ -190,7 +190,7 @@ func TestShutdownLeavesBuildForRecover(t *testing.T) {
 	e.waitRun(e.headSHA, pipeline.CheckName(x86_2026), "in_progress")
 	b.Close() // the server stops mid-build
 	var st string
-	e.db.QueryRow(`SELECT state FROM builds`).Scan(&st)
+	e.db.QueryRow(`SELECT state FROM prflow_builds`).Scan(&st)
 	if st != "running" {
 		t.Fatalf("after shutdown the build is %q, want running (to be recovered)", st)
 	}

@@ -70,7 +70,7 @@ type call struct {
 
 func (d *Deployer) call(ctx context.Context, repo string, commentID int64, line int) (call, bool, error) {
 	var c call
-	err := d.DB.QueryRowContext(ctx, `SELECT state, deployment_id, reply FROM deploy_calls WHERE repo=? AND comment_id=? AND line=?`, repo, commentID, line).
+	err := d.DB.QueryRowContext(ctx, `SELECT state, deployment_id, reply FROM prflow_deploy_calls WHERE repo=? AND comment_id=? AND line=?`, repo, commentID, line).
 		Scan(&c.state, &c.deploymentID, &c.reply)
 	if errors.Is(err, sql.ErrNoRows) {
 		return call{}, false, nil
@@ -96,7 +96,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		// The process died inside the deploy: deploy.Recover settled it
 		// on start and the Notifier told the PR.
 		reply := fmt.Sprintf("`/deploy %s` of %s was interrupted by a restart of compatbot; how it ended is posted in a separate comment on this PR.", env, short(req.HeadSHA))
-		_, err := d.DB.ExecContext(ctx, `UPDATE deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+		_, err := d.DB.ExecContext(ctx, `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
 		return reply, err
 	}
 	items, err := d.items(ctx, env, req)
@@ -104,7 +104,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		return "", err
 	}
 	dreq := deploy.Request{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Author: req.Author, Requester: req.Requester, Merged: req.Merged, Items: items}
-	if _, err := d.DB.ExecContext(ctx, `INSERT INTO deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?,?, 'preparing') ON CONFLICT DO NOTHING`,
+	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?,?, 'preparing') ON CONFLICT DO NOTHING`,
 		req.Repo, req.CommentID, req.Line, env, req.PR, req.HeadSHA); err != nil {
 		return "", err
 	}
@@ -119,12 +119,12 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		if err != nil {
 			return "", err
 		}
-		if _, err := d.DB.ExecContext(ctx, `UPDATE deploy_calls SET deployment_id=? WHERE repo=? AND comment_id=? AND line=?`, depID, req.Repo, req.CommentID, req.Line); err != nil {
+		if _, err := d.DB.ExecContext(ctx, `UPDATE prflow_deploy_calls SET deployment_id=? WHERE repo=? AND comment_id=? AND line=?`, depID, req.Repo, req.CommentID, req.Line); err != nil {
 			return "", err
 		}
 	}
 	d.status(ctx, req.Repo, depID, "in_progress", "publishing to "+env)
-	if _, err := d.DB.ExecContext(ctx, `UPDATE deploy_calls SET state='running' WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
+	if _, err := d.DB.ExecContext(ctx, `UPDATE prflow_deploy_calls SET state='running' WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
 		return "", err
 	}
 	var res deploy.Result
@@ -152,12 +152,12 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		st, desc = "failure", "deploy failed; see the PR comment"
 	}
 	d.status(ctx, req.Repo, depID, st, desc)
-	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
 	return reply, dbErr
 }
 
 func (d *Deployer) forget(ctx context.Context, req handlers.DeployRequest) {
-	if _, err := d.DB.ExecContext(bgCtx(ctx), `DELETE FROM deploy_calls WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
+	if _, err := d.DB.ExecContext(bgCtx(ctx), `DELETE FROM prflow_deploy_calls WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
 		d.logger().Warn("prflow: forgetting a deploy call failed", "error", err)
 	}
 }
@@ -223,7 +223,7 @@ func (d *Deployer) Rollback(ctx context.Context, req handlers.RollbackRequest) (
 	if seen && prev.state == "done" {
 		return prev.reply, nil
 	}
-	if _, err := d.DB.ExecContext(ctx, `INSERT INTO deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?, '', 'running') ON CONFLICT DO NOTHING`,
+	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?, '', 'running') ON CONFLICT DO NOTHING`,
 		req.Repo, req.CommentID, req.Line, "rollback-"+req.Env, req.PR); err != nil {
 		return "", err
 	}
@@ -237,7 +237,7 @@ func (d *Deployer) Rollback(ctx context.Context, req handlers.RollbackRequest) (
 		return "", err
 	}
 	reply := deploy.ReplyText(res, err)
-	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
 	return reply, dbErr
 }
 
@@ -247,7 +247,7 @@ func (d *Deployer) Recovered(ctx context.Context, env string, req deploy.Request
 	if !res.Recovered || req.HeadSHA == "" {
 		return
 	}
-	rows, err := d.DB.QueryContext(ctx, `SELECT comment_id, line, deployment_id FROM deploy_calls WHERE repo=? AND pr=? AND head_sha=? AND env=? AND state='running'`,
+	rows, err := d.DB.QueryContext(ctx, `SELECT comment_id, line, deployment_id FROM prflow_deploy_calls WHERE repo=? AND pr=? AND head_sha=? AND env=? AND state='running'`,
 		req.Repo, req.PR, req.HeadSHA, env)
 	if err != nil {
 		d.logger().Warn("prflow: recovered deploy lookup failed", "error", err)

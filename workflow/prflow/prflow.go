@@ -118,7 +118,7 @@ type job struct {
 var errShutdown = errors.New("compatbot is shutting down")
 
 var migrations = []string{`
-CREATE TABLE builds (
+CREATE TABLE prflow_builds (
 	repo TEXT NOT NULL,
 	pr INTEGER NOT NULL,
 	head_sha TEXT NOT NULL,
@@ -144,12 +144,12 @@ CREATE TABLE builds (
 	finished_at INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (repo, pr, head_sha, version, os, arch, trigger)
 );
-CREATE INDEX builds_run ON builds(run_id);
-CREATE TABLE installations (
+CREATE INDEX builds_run ON prflow_builds(run_id);
+CREATE TABLE prflow_installations (
 	repo TEXT PRIMARY KEY,
 	installation INTEGER NOT NULL
 );
-CREATE TABLE deploy_calls (
+CREATE TABLE prflow_deploy_calls (
 	repo TEXT NOT NULL,
 	comment_id INTEGER NOT NULL,
 	line INTEGER NOT NULL,
@@ -266,7 +266,7 @@ func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 		}
 		r := buildRow{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Target: t, Trigger: req.Trigger,
 			Installation: req.Installation, BaseRef: req.BaseRef, BaseSHA: req.BaseSHA, GitDir: req.GitDir}
-		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, created_at)
+		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO prflow_builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, created_at)
 			VALUES(?,?,?,?,?,?,?,?,?,?,?, 'queued', ?) ON CONFLICT DO NOTHING`,
 			r.Repo, r.PR, r.HeadSHA, t.Version, t.OS, t.Arch, r.Trigger, r.Installation, r.BaseRef, r.BaseSHA, r.GitDir, time.Now().Unix()); err != nil {
 			return err
@@ -391,7 +391,7 @@ func (b *Builder) run(ctx context.Context, r buildRow) {
 		return
 	}
 	r.RunID = runID(r)
-	if _, err := b.opts.DB.ExecContext(bgCtx(ctx), `UPDATE builds SET state='running', run_id=? WHERE `+keyWhere, append([]any{r.RunID}, r.key().args()...)...); err != nil {
+	if _, err := b.opts.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_builds SET state='running', run_id=? WHERE `+keyWhere, append([]any{r.RunID}, r.key().args()...)...); err != nil {
 		b.log.Error("prflow: recording a build start failed", "error", err)
 		return
 	}
@@ -546,7 +546,7 @@ func (b *Builder) finish(ctx context.Context, r *buildRow, c report.Check, out *
 	if err != nil {
 		return err
 	}
-	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, reported=0, finished_at=? WHERE `+keyWhere,
+	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE prflow_builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, reported=0, finished_at=? WHERE `+keyWhere,
 		append([]any{string(c.Conclusion), c.Title, o.digest, o.lineage, o.baseRevision, string(ch), string(cj), time.Now().Unix()}, r.key().args()...)...); err != nil {
 		return err
 	}
@@ -571,7 +571,7 @@ func (b *Builder) report(ctx context.Context, r buildRow) error {
 			}
 		}
 		if err = b.opts.Reporter.Complete(ctx, r.checkRef(), c); err == nil {
-			_, err = b.opts.DB.ExecContext(ctx, `UPDATE builds SET reported=1 WHERE `+keyWhere, r.key().args()...)
+			_, err = b.opts.DB.ExecContext(ctx, `UPDATE prflow_builds SET reported=1 WHERE `+keyWhere, r.key().args()...)
 			return err
 		}
 	}
@@ -623,7 +623,7 @@ func (b *Builder) rows(ctx context.Context, where string, args ...any) ([]buildR
 }
 
 func queryRows(ctx context.Context, db *state.DB, where string, args ...any) ([]buildRow, error) {
-	rows, err := db.QueryContext(ctx, `SELECT `+rowCols+` FROM builds WHERE `+where+` ORDER BY created_at, rowid`, args...)
+	rows, err := db.QueryContext(ctx, `SELECT `+rowCols+` FROM prflow_builds WHERE `+where+` ORDER BY created_at, rowid`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -710,14 +710,14 @@ func rememberInstallation(ctx context.Context, db *state.DB, repo string, inst i
 	if inst == 0 {
 		return nil
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO installations(repo, installation) VALUES(?,?) ON CONFLICT DO UPDATE SET installation=excluded.installation`, repo, inst)
+	_, err := db.ExecContext(ctx, `INSERT INTO prflow_installations(repo, installation) VALUES(?,?) ON CONFLICT DO UPDATE SET installation=excluded.installation`, repo, inst)
 	return err
 }
 
 // Installation is the App installation last seen for repo (0 if none).
 func Installation(ctx context.Context, db *state.DB, repo string) (int64, error) {
 	var id int64
-	err := db.QueryRowContext(ctx, `SELECT installation FROM installations WHERE repo=?`, repo).Scan(&id)
+	err := db.QueryRowContext(ctx, `SELECT installation FROM prflow_installations WHERE repo=?`, repo).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -735,7 +735,7 @@ func (b *Builder) LogHandler() http.Handler {
 			return
 		}
 		var n int
-		if err := b.opts.DB.QueryRowContext(r.Context(), `SELECT count(*) FROM builds WHERE run_id=?`, id).Scan(&n); err != nil || n == 0 {
+		if err := b.opts.DB.QueryRowContext(r.Context(), `SELECT count(*) FROM prflow_builds WHERE run_id=?`, id).Scan(&n); err != nil || n == 0 {
 			http.NotFound(w, r)
 			return
 		}

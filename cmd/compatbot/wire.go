@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+
+	"github.com/compatbot/compatbot/bot/checks"
+	"github.com/compatbot/compatbot/bot/config"
+	"github.com/compatbot/compatbot/bot/ghclient"
+	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/bot/intake"
+	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/mirror"
+	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/prflow"
+	"github.com/compatbot/compatbot/workflow/publish"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+// wire.go connects serve's processor hook to the real parts: the webhook
+// handlers with the GitHub client, the git cache, the builder (pipeline
+// over the test target's published tree) and the deployer (deploy over
+// the configured targets). It holds no logic of its own.
+
+func init() { newProcessor = wireProcessor }
+
+// wired keeps the last wiring's Builder so it can be stopped (serve has
+// no shutdown hook yet; tests and a future hook call stopWired).
+var (
+	wiredMu      sync.Mutex
+	wiredBuilder *prflow.Builder
+	wiredClosers []func()
+)
+
+// stopWired stops the wired builder's running builds, leaving them to
+// Recover on the next start, and closes what the wiring opened.
+func stopWired() {
+	wiredMu.Lock()
+	b, closers := wiredBuilder, wiredClosers
+	wiredBuilder, wiredClosers = nil, nil
+	wiredMu.Unlock()
+	if b != nil {
+		b.Close()
+	}
+	for _, c := range closers {
+		c()
+	}
+}
+
+// targetConfig maps the config's target to the publisher's; a local
+// target without a repository name lives in <data_dir>/targets/<env>.
+func targetConfig(cfg *config.Config, env string, t config.Target) publish.TargetConfig {
+	tc := publish.TargetConfig{Backend: t.Backend, Repository: t.Repository, BaseDir: t.BaseDir, CvmfsServer: t.CvmfsServer, PublisherHost: t.PublisherHost}
+	if (tc.Backend == "" || tc.Backend == "local") && tc.Repository == "" {
+		tc.BaseDir, tc.Repository = filepath.Join(cfg.DataDir, "targets"), env
+	}
+	return tc
+}
+
+func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake.Processor, error) {
+	ctx := context.Background()
+	log := slog.Default()
+	clients, err := ghclient.New(ghclient.Config{APIURL: cfg.GitHub.APIURL, AppID: cfg.GitHub.AppID, PrivateKey: cfg.GitHub.PrivateKey, Token: cfg.GitHub.Token})
+	if err != nil {
+		return nil, err
+	}
+	store := &artifact.Store{Dir: filepath.Join(cfg.DataDir, "artifacts")}
+	pubs := map[string]publish.Publisher{}
+	for env, t := range map[string]config.Target{deploy.EnvTest: cfg.Targets.Test, deploy.EnvProd: cfg.Targets.Prod} {
+		p, err := publish.Open(targetConfig(cfg, env, t))
+		if err != nil {
+			return nil, fmt.Errorf("targets.%s: %w", env, err)
+		}
+		pubs[env] = p
+	}
+	if err := prflow.EnsureSchema(ctx, db); err != nil {
+		return nil, err
+	}
+	api := prflow.GitHubAPI{DB: db, Clients: clients}
+	pd := &prflow.Deployer{DB: db, Deployments: api, Logger: log}
+	// deploy keeps its journal and history in a database file of its own:
+	// its table deploy_requests has the name of a different table of
+	// bot/handlers.
+	deployDB, err := state.Open(filepath.Join(cfg.DataDir, "deploy.db"))
+	if err != nil {
+		return nil, err
+	}
+	core, err := deploy.New(deploy.Options{DB: deployDB, Targets: pubs,
+		Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store},
+		Changelog: api, ChangelogBranch: cfg.Changelog.Branch,
+		Notify: prflow.Notifier{API: api, OnOutcome: pd.Recovered}})
+	if err != nil {
+		return nil, err
+	}
+	pd.Core = core
+	wiredMu.Lock()
+	wiredClosers = append(wiredClosers, func() { deployDB.Close() })
+	wiredMu.Unlock()
+	recovered, err := core.Recover(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("deploy recovery: %w", err)
+	}
+	for _, r := range recovered {
+		log.Warn("deploy recovered after a restart", "recovered", fmt.Sprintf("%+v", r))
+	}
+
+	opts := handlers.Options{DB: db, Clients: clients, GitCache: &gitrepo.Cache{Dir: filepath.Join(cfg.DataDir, "git")},
+		PublicURL: cfg.PublicURL, Deployer: pd, Logger: log}
+	var b *prflow.Builder
+	if len(cfg.Build.Command) == 0 {
+		log.Warn("build.command is not configured: PRs are checked but not built, and nothing can be deployed")
+	} else {
+		runs, err := checks.New(ctx, db, cfg.PublicURL)
+		if err != nil {
+			return nil, err
+		}
+		b, err = prflow.New(prflow.Options{DB: db, DataDir: filepath.Join(cfg.DataDir, "build"),
+			Build: pipeline.BuildConfig{Command: cfg.Build.Command, Env: cfg.Build.Env, Timeout: cfg.Build.Timeout.D(), Sandbox: cfg.Build.Sandbox,
+				DistDir: filepath.Join(cfg.DataDir, "distfiles")},
+			Lower:    publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
+			Store:    store,
+			Reporter: prflow.ChecksReporter{Runs: runs, Clients: clients},
+			Mirror:   &mirror.Mirror{Dir: cfg.Mirror.Dir},
+			LogURL:   func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
+			Logger:   log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		opts.Builder = b
+		mux.Handle("GET /builds/{id}/log", b.LogHandler())
+	}
+	h, err := handlers.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("GET /reports/{id}", h.Reports())
+	if b != nil {
+		n, err := b.Recover(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("build recovery: %w", err)
+		}
+		if n > 0 {
+			log.Warn("builds cut short by a restart run again", "builds", n)
+		}
+		wiredMu.Lock()
+		wiredBuilder = b
+		wiredMu.Unlock()
+	}
+	return h, nil
+}
