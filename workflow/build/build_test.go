@@ -318,3 +318,20 @@ func TestGentooArch(t *testing.T) {
 		}
 	}
 }
+
+// An installer reads files kept beside it (fakeemerge's catalogue); the
+// sandbox's private /tmp must not hide them when the checkout is under /tmp.
+func TestSandboxSeesFilesBesideProgram(t *testing.T) {
+	j := newJob(t, `cat "$(dirname "$0")/beside"`+"\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(j.Command[0]), "beside"), []byte("catalogue-read\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j.Sandbox = true
+	res, err := (&LocalRunner{}).Run(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := readLog(t, res); !res.OK() || !strings.Contains(log, "catalogue-read") {
+		t.Fatalf("sandboxed program could not read the file beside it: %+v\n%s", res, log)
+	}
+}

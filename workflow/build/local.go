@@ -173,16 +173,21 @@ func sandboxArgs(bwrap string, j Job, program string) []string {
 		"--dev", "/dev",
 		"--proc", "/proc",
 		"--tmpfs", "/tmp",
+	}
+	if filepath.IsAbs(program) {
+		// The program and the files beside it (an installer's catalogue,
+		// its libraries) may live under the host's /tmp, hidden by the
+		// tmpfs. Bound before the writable paths so those win if nested.
+		d := filepath.Dir(program)
+		a = append(a, "--ro-bind", d, d)
+	}
+	a = append(a,
 		"--bind", j.Prefix, j.Prefix,
 		"--bind", j.HomeDir, j.HomeDir,
 		"--ro-bind", j.WorkDir, j.WorkDir,
 		"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
 		"--die-with-parent",
-	}
-	if filepath.IsAbs(program) {
-		// The program may live under the host's /tmp, hidden by the tmpfs.
-		a = append(a, "--ro-bind", program, program)
-	}
+	)
 	if j.DistDir != "" {
 		a = append(a, "--bind", j.DistDir, j.DistDir)
 	}
