@@ -569,3 +569,132 @@ func TestServeIdleRSS(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }
+
+// kill -9 at arbitrary moments under traffic: every acknowledged delivery is
+// processed after the restarts, in order of receipt per PR, and only those
+// running at a kill can run to completion twice (processing is
+// at-least-once; handlers are idempotent).
+func TestServeKill9UnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeServeConfig(t, dir)
+	dbPath := filepath.Join(dir, "var", "compatbot.db")
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	const cycles, workers = 3, 2
+	n := 0
+	for cycle := 0; cycle < cycles; cycle++ {
+		c := startChild(t, dir, true)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for s := 0; s < 8; s++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client := &http.Client{Timeout: 5 * time.Second}
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					id := fmt.Sprintf("c%d-s%d-%d", cycle, s, i)
+					body := prBody(1 + (s+i)%6)
+					req, _ := http.NewRequest("POST", c.base+"/webhook", bytes.NewReader(body))
+					req.Header.Set("X-GitHub-Event", "pull_request")
+					req.Header.Set("X-GitHub-Delivery", id)
+					req.Header.Set("X-Hub-Signature-256", webhook.Sign(body, []byte(testSecret)))
+					resp, err := client.Do(req)
+					if err != nil {
+						return // the server was killed
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == 202 {
+						mu.Lock()
+						acked[id] = true
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		waitFor(t, "traffic", 20*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(acked) >= n+50
+		})
+		time.Sleep(time.Duration(50+cycle*70) * time.Millisecond)
+		c.cmd.Process.Kill()
+		<-c.exit
+		close(stop)
+		wg.Wait()
+		mu.Lock()
+		n = len(acked)
+		mu.Unlock()
+	}
+
+	c := startChild(t, dir, true)
+	waitFor(t, "every acknowledged delivery done", 60*time.Second, func() bool {
+		st := states(t, dbPath)
+		for id := range acked {
+			if st[id] != intake.StateDone {
+				return false
+			}
+		}
+		return true
+	})
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-c.exit; err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+
+	db, err := state.Open(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seq := map[string]int64{}
+	key := map[string]string{}
+	rows, err := db.Query(`SELECT id, seq, key FROM intake_deliveries`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, k string
+		var s int64
+		rows.Scan(&id, &s, &k)
+		seq[id], key[id] = s, k
+	}
+	rows.Close()
+	data, _ := os.ReadFile(filepath.Join(dir, "journal"))
+	done := map[string]int{}
+	last := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "done" {
+			continue
+		}
+		id := f[1]
+		done[id]++
+		if done[id] == 1 {
+			if seq[id] < last[key[id]] {
+				t.Errorf("%s (seq %d) completed after a later delivery of %s (seq %d)", id, seq[id], key[id], last[key[id]])
+			}
+			last[key[id]] = seq[id]
+		}
+	}
+	twice := 0
+	for id := range acked {
+		if done[id] == 0 {
+			t.Errorf("acknowledged delivery %s never completed", id)
+		}
+	}
+	for _, k := range done {
+		if k > 1 {
+			twice += k - 1
+		}
+	}
+	t.Logf("%d deliveries acknowledged over %d kill -9 cycles; %d completed twice", len(acked), cycles, twice)
+	if twice > cycles*workers {
+		t.Errorf("%d repeated completions; at most %d (those running at each kill) are possible", twice, cycles*workers)
+	}
+}
