@@ -131,8 +131,14 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
 		return 1
 	}
+	// A processor may say which events it handles; others are stored as
+	// ignored and never processed.
+	var events []string
+	if el, ok := proc.(interface{ Events() []string }); ok {
+		events = el.Events()
+	}
 	in, err := intake.New(ctx, intake.Options{
-		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
+		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(), Events: events,
 		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(),
 		Metrics: metrics.Default, Logger: log,
