@@ -262,6 +262,9 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st = StateIgnored
 	}
 	res, err := in.insert(d, st)
+	// Once committed nothing holds on to the payload: processing reads it
+	// back from the database.
+	req.Release()
 	if err != nil {
 		// Not acknowledged, so GitHub shows the failure and a maintainer
 		// can redeliver once the database is healthy.

@@ -273,6 +273,14 @@ func (s *scan) context(w where, target *int64) error {
 func (s *scan) str() (escaped bool, err error) {
 	s.pos++ // opening quote
 	for s.pos < len(s.data) {
+		// Most of a payload is string bytes (PR bodies, URLs): skip the
+		// plain ones in a tight loop.
+		for s.pos < len(s.data) && !strSpecial[s.data[s.pos]] {
+			s.pos++
+		}
+		if s.pos >= len(s.data) {
+			break
+		}
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
@@ -307,6 +315,15 @@ func (s *scan) str() (escaped bool, err error) {
 	}
 	return false, s.fail("unterminated string")
 }
+
+// strSpecial marks the bytes a string scan must stop at.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultMaxBody is GitHub's own cap on a webhook payload: it does not send
@@ -95,6 +96,29 @@ type Request struct {
 	Event   string // X-GitHub-Event
 	Payload []byte // the JSON document, also for form-encoded deliveries
 	Info    Info
+	buf     *bytes.Buffer
+}
+
+// Release hands the body buffer back for reuse; Payload must not be used
+// afterwards. Optional: an unreleased buffer is garbage collected.
+func (r *Request) Release() {
+	if r.buf != nil {
+		putBuf(r.buf)
+		r.buf = nil
+		r.Payload = nil
+	}
+}
+
+// Bodies are read into pooled buffers: at thousands of deliveries a second
+// allocating and zeroing each body shows in the CPU profile. Large buffers
+// are dropped so one 25 MiB delivery does not stay resident.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		b.Reset()
+		bufPool.Put(b)
+	}
 }
 
 // Read reads and checks one webhook request. Only a nil error means the
@@ -111,7 +135,18 @@ func Read(r *http.Request, secrets [][]byte, maxBody int64) (*Request, *Error) {
 	if r.ContentLength > maxBody {
 		return nil, tooLarge(maxBody)
 	}
-	body, err := readBody(r.Body, r.ContentLength, maxBody)
+	buf := bufPool.Get().(*bytes.Buffer)
+	req, werr := read(r, secrets, maxBody, buf)
+	if werr != nil {
+		putBuf(buf)
+		return nil, werr
+	}
+	req.buf = buf
+	return req, nil
+}
+
+func read(r *http.Request, secrets [][]byte, maxBody int64, buf *bytes.Buffer) (*Request, *Error) {
+	body, err := readBody(r.Body, r.ContentLength, maxBody, buf)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -166,12 +201,10 @@ func tooLarge(max int64) *Error {
 	return &Error{http.StatusRequestEntityTooLarge, ReasonTooLarge, "body larger than " + strconv.FormatInt(max, 10) + " bytes"}
 }
 
-// readBody reads at most max bytes, allocating once when the length is
-// announced: payloads are read on every delivery, so the copy-and-grow of
-// io.ReadAll shows in the intake's throughput.
-func readBody(r io.Reader, n, max int64) ([]byte, error) {
+// readBody reads at most max bytes into buf, growing it once when the
+// length is announced.
+func readBody(r io.Reader, n, max int64, buf *bytes.Buffer) ([]byte, error) {
 	lr := &io.LimitedReader{R: r, N: max + 1}
-	var buf bytes.Buffer
 	if n > 0 {
 		buf.Grow(int(n) + 1)
 	}
