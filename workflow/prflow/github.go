@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/compatbot/compatbot/bot/checks"
+	"github.com/compatbot/compatbot/bot/ghclient"
 	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -156,6 +158,9 @@ func (g GitHubAPI) get(ctx context.Context, repo, branch, path string) ([]byte, 
 	if err != nil {
 		return nil, "", err
 	}
+	// A changelog file that does not exist yet is a true 404, not the
+	// eventual consistency ghclient retries right after a webhook.
+	ctx = ghclient.WithEventTime(ctx, time.Time{})
 	fc, _, resp, err := gh.Repositories.GetContents(ctx, owner, name, path, &github.RepositoryContentGetOptions{Ref: branch})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusNotFound {

@@ -1,0 +1,600 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/compatbot/compatbot/bot/githubfake"
+	"github.com/compatbot/compatbot/bot/intake"
+	"github.com/compatbot/compatbot/bot/webhook"
+	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/publish"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+// The end-to-end test of the change workflow (issue 5): the real server
+// (serve with the real wiring of wire.go) with a real SQLite file, real
+// git (a bare repository served by git http-backend, authenticating with
+// the fake's installation tokens as github.com does), the real overlay
+// builds, artifacts and local publish targets, driven by signed webhook
+// deliveries. GitHub's API is the test double bot/githubfake (GitHub
+// cannot be reached from tests) and the build command is the fake
+// installer testdata/fakeemerge (Gentoo's emerge cannot run here).
+
+const (
+	e2eAppID   = 5150
+	e2eInst    = 61
+	e2eRepo    = "eessi/compat-layer"
+	e2ePR      = 1
+	e2eSecret  = "e2e-webhook-secret"
+	e2eExample = "../../testdata/compat-layer"
+)
+
+type e2e struct {
+	t        *testing.T
+	dir      string
+	gh       *githubfake.Server
+	bare     string
+	cloneURL string
+	baseSHA  string
+	headSHA  string
+	cfgPath  string
+	dataDir  string
+	hold     string
+	base     string // the server's URL
+	mu       sync.Mutex
+	seq      int
+}
+
+// e2eTree is the example PR limited to this machine's arch (x86_64) with
+// its lint error fixed, so every target it changes can be built here.
+func e2eTree(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.CopyFS(dir, os.DirFS(e2eExample+"/base")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"sets/2025.06/linux-x86_64", "sets/2026.06/linux-x86_64"} {
+		b, err := os.ReadFile(filepath.Join(e2eExample, "pr", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fix of the lint error, and reasons for entries only on
+		// x86_64 (the lint asks for them).
+		s := strings.Replace(string(b), "app-arch/zstd\n", "app-arch/zstd # x86_64 only for now: EasyBuild unpacks .tar.zst sources\n", 1)
+		s = strings.Replace(s, "# loads per-project", "# x86_64 only for now: loads per-project", 1)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func newE2E(t *testing.T) *e2e {
+	t.Helper()
+	if _, err := os.Stat(e2eExample + "/base"); err != nil {
+		t.Fatalf("example repository missing: %v", err)
+	}
+	fe, err := filepath.Abs("../../testdata/fakeemerge/fakeemerge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fe); err != nil {
+		t.Fatalf("fake installer missing: %v", err)
+	}
+	e := &e2e{t: t, dir: t.TempDir()}
+	ctx := context.Background()
+	work := filepath.Join(e.dir, "work")
+	if err := gitrepo.InitFromDirs(ctx, work,
+		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(e2eExample + "/base"), Message: "base"},
+		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(e2eTree(t, filepath.Join(e.dir, "tree"))), Message: "2026.06 updates, 2025.06 xz-utils"}); err != nil {
+		t.Fatal(err)
+	}
+	gitRoot := filepath.Join(e.dir, "remote")
+	e.bare = filepath.Join(gitRoot, "eessi", "compat-layer.git")
+	e.git("", "clone", "--quiet", "--bare", work, e.bare)
+	e.baseSHA = e.git(e.bare, "rev-parse", "refs/heads/main")
+	e.headSHA = e.git(e.bare, "rev-parse", "refs/heads/pr")
+	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", e2ePR), e.headSHA)
+
+	gh, key := githubfake.New(e2eAppID)
+	t.Cleanup(gh.Close)
+	e.gh = gh
+	backend := &cgi.Handler{Path: filepath.Join(e.git("", "--exec-path"), "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"}}
+	gitSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != "x-access-token" || !gh.TokenValid(pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gitSrv.Close)
+	e.cloneURL = gitSrv.URL + "/eessi/compat-layer.git"
+	r := gh.AddRepo("eessi", "compat-layer", e2eInst, e.cloneURL)
+	r.GitDir = e.bare
+	r.Branches["main"] = e.baseSHA
+	gh.SetFile(e2eRepo, "main", "changelog/README.md", []byte("# Changelog\n"))
+	gh.SetPull(e2eRepo, githubfake.Pull{Number: e2ePR, Title: "2026.06 updates", Author: "alice", HeadRef: "pr", HeadSHA: e.headSHA,
+		BaseRef: "main", BaseSHA: e.baseSHA, State: "open"})
+	for login, role := range map[string]string{"alice": "maintain", "bob": "write", "mia": "maintain"} {
+		gh.SetRole(e2eRepo, login, role)
+	}
+	gh.AddTeamMember("eessi/compat-maintainers", "mia", "active")
+
+	// The build command is configuration, not PR content: a wrapper that
+	// leaves a source file in DISTDIR, waits while the hold file exists,
+	// and runs the fake installer.
+	e.hold = filepath.Join(e.dir, "hold")
+	script := filepath.Join(e.dir, "build.sh")
+	if err := os.WriteFile(script, []byte(`#!/bin/sh
+set -e
+printf 'sources of %s\n' "$COMPAT_SET" > "$COMPAT_DISTDIR/$COMPAT_SET-$COMPAT_VERSION.tar.gz"
+while [ -e "`+e.hold+`" ]; do sleep 0.05; done
+exec "`+fe+`" "$@"
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "app.pem"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.dataDir = filepath.Join(e.dir, "var")
+	e.cfgPath = filepath.Join(e.dir, "compatbot.yml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+public_url: http://compatbot.test
+data_dir: %s
+log: {format: json, level: info}
+github:
+  api_url: %s
+  app_id: %d
+  private_key_file: app.pem
+  webhook_secret: %s
+intake: {workers: 2, backoff_base: 50ms, backoff_max: 1s}
+build:
+  command: [%q, "--update", "--deep", "@{{.Set}}"]
+  timeout: 2m
+changelog: {branch: main}
+`, e.dataDir, gh.APIURL(), e2eAppID, e2eSecret, script)
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *e2e) git(dir string, args ...string) string {
+	e.t.Helper()
+	if dir != "" {
+		args = append([]string{"--git-dir", dir}, args...)
+	}
+	cmd := exec.Command("git", args...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestE2EServerChild is the server process of the end-to-end tests: the
+// test binary re-executed, running "compatbot serve" (main's run) with the
+// config named by COMPATBOT_E2E_CONFIG.
+func TestE2EServerChild(t *testing.T) {
+	cfg := os.Getenv("COMPATBOT_E2E_CONFIG")
+	if cfg == "" {
+		return // only meaningful as the child of an end-to-end test
+	}
+	os.Exit(run([]string{"serve", "--config", cfg}, os.Stdout, os.Stderr))
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	exit chan error
+}
+
+// start runs the server in a child process (so it can be killed like a
+// real one) with extra environment variables, and waits until it listens.
+func (e *e2e) start(env ...string) *server {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestE2EServerChild$")
+	cmd.Env = append(append(os.Environ(), "COMPATBOT_E2E_CONFIG="+e.cfgPath), env...)
+	s := &server{cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = s.logs, io.MultiWriter(s.logs, pw)
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { s.exit <- cmd.Wait(); pw.Close() }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "compatbot serve: listening on "); ok {
+				addr <- a
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a := <-addr:
+		e.base = a
+	case err := <-s.exit:
+		e.t.Fatalf("server exited before listening: %v\n%s", err, s.logs.String())
+	case <-time.After(30 * time.Second):
+		e.t.Fatalf("server did not listen:\n%s", s.logs.String())
+	}
+	e.t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exit:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+		if e.t.Failed() {
+			e.t.Logf("server log:\n%s", s.logs.String())
+		}
+	})
+	return s
+}
+
+func (e *e2e) repository() map[string]any {
+	return map[string]any{"full_name": e2eRepo, "clone_url": e.cloneURL, "default_branch": "main"}
+}
+
+func person(login string) map[string]any { return map[string]any{"login": login, "type": "User"} }
+
+// deliver signs and posts a webhook delivery and returns its id.
+func (e *e2e) deliver(event string, payload map[string]any) string {
+	e.t.Helper()
+	e.mu.Lock()
+	e.seq++
+	id := fmt.Sprintf("e2e-%d-%d", time.Now().UnixNano(), e.seq)
+	e.mu.Unlock()
+	payload["installation"] = map[string]any{"id": e2eInst}
+	payload["repository"] = e.repository()
+	body, err := json.Marshal(payload)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.base+"/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign(body, []byte(e2eSecret)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		e.t.Fatalf("delivery %s (%s): status %d", id, event, resp.StatusCode)
+	}
+	return id
+}
+
+// waitProcessed polls the server's database until the delivery is done.
+func (e *e2e) waitProcessed(id string) {
+	e.t.Helper()
+	db, err := state.Open(filepath.Join(e.dataDir, "compatbot.db"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	var st, lastErr string
+	for time.Now().Before(deadline) {
+		db.QueryRow(`SELECT state, last_error FROM intake_deliveries WHERE id=?`, id).Scan(&st, &lastErr)
+		switch st {
+		case intake.StateDone:
+			return
+		case intake.StateDead:
+			e.t.Fatalf("delivery %s is dead: %s", id, lastErr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("delivery %s not processed in time (state %q, last error %q)", id, st, lastErr)
+}
+
+func (e *e2e) pull() githubfake.Pull { return e.gh.Pull(e2eRepo, e2ePR) }
+
+func (e *e2e) prEvent(action string, updated time.Time) string {
+	p := e.pull()
+	pr := map[string]any{"number": p.Number, "draft": false, "merged": p.Merged, "state": p.State, "user": person(p.Author),
+		"head": map[string]any{"ref": p.HeadRef, "sha": p.HeadSHA}, "base": map[string]any{"ref": "main", "sha": e.baseSHA},
+		"updated_at": updated.UTC().Format(time.RFC3339)}
+	if p.Merged {
+		pr["merged_by"] = person("mia")
+	}
+	id := e.deliver("pull_request", map[string]any{"action": action, "number": p.Number, "pull_request": pr})
+	e.waitProcessed(id)
+	return id
+}
+
+// command has login write body on the PR at created, delivers it, and
+// returns the bot's reply to it.
+func (e *e2e) command(login, body string, created time.Time) string {
+	e.t.Helper()
+	c := e.gh.AddComment(e2eRepo, e2ePR, login, body)
+	id := e.deliver("issue_comment", map[string]any{"action": "created",
+		"issue":   map[string]any{"number": e2ePR, "user": person("alice"), "pull_request": map[string]any{}},
+		"comment": map[string]any{"id": c.ID, "body": body, "user": person(login), "created_at": created.UTC().Format(time.RFC3339)}})
+	e.waitProcessed(id)
+	return e.reply(c.ID)
+}
+
+func (e *e2e) reply(commentID int64) string {
+	e.t.Helper()
+	marker := fmt.Sprintf("<!-- compatbot reply to comment %d -->", commentID)
+	for _, c := range e.gh.Comments(e2eRepo, e2ePR) {
+		if strings.HasPrefix(c.Body, marker) {
+			return c.Body
+		}
+	}
+	e.t.Fatalf("no reply to comment %d", commentID)
+	return ""
+}
+
+// waitChecks waits until the compat builds of sha concluded and returns
+// their conclusions by name.
+func (e *e2e) waitChecks(sha string, names ...string) map[string]githubfake.CheckRun {
+	e.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := map[string]githubfake.CheckRun{}
+		for _, r := range e.gh.CheckRuns(e2eRepo) {
+			if r.HeadSHA == sha && r.Status == "completed" {
+				got[r.Name] = r
+			}
+		}
+		all := true
+		for _, n := range names {
+			if _, ok := got[n]; !ok {
+				all = false
+			}
+		}
+		if all {
+			return got
+		}
+		if c, ok := got["compat sets"]; ok && c.Conclusion == "failure" {
+			e.t.Fatalf("compat sets of %s failed, so nothing is built: %s\n%s", sha[:7], c.Title, c.Text)
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("checks of %s not completed: have %+v", sha[:7], got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *e2e) target(env string) publish.Publisher {
+	e.t.Helper()
+	p, err := publish.Open(publish.TargetConfig{Backend: "local", Repository: env, BaseDir: filepath.Join(e.dataDir, "targets")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func tagNames(t *testing.T, p publish.Publisher) []string {
+	t.Helper()
+	tags, err := p.Tags(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tg := range tags {
+		out = append(out, tg.Name)
+	}
+	return out
+}
+
+func has(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func deploymentsIn(env string, ds []githubfake.Deployment) []githubfake.Deployment {
+	var out []githubfake.Deployment
+	for _, d := range ds {
+		if d.Environment == env {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func deploymentStates(d githubfake.Deployment) string {
+	var s []string
+	for _, st := range d.Statuses {
+		s = append(s, st.State)
+	}
+	return strings.Join(s, " ")
+}
+
+const (
+	check2025 = "compat 2025.06 linux-x86_64"
+	check2026 = "compat 2026.06 linux-x86_64"
+)
+
+func TestEndToEnd(t *testing.T) {
+	e := newE2E(t)
+	e.start()
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour)
+
+	// PR opened: the sets check and one build per changed target.
+	e.prEvent("opened", t0)
+	runs := e.waitChecks(e.headSHA, "compat sets", check2025, check2026)
+	if c := runs["compat sets"].Conclusion; c != "action_required" {
+		t.Errorf("compat sets = %s %q, want action_required (python needs approval)", c, runs["compat sets"].Title)
+	}
+	for _, n := range []string{check2025, check2026} {
+		if runs[n].Conclusion != "success" {
+			t.Fatalf("%s = %s %q\n%s", n, runs[n].Conclusion, runs[n].Title, runs[n].Summary)
+		}
+		if !strings.HasPrefix(runs[n].DetailsURL, "http://compatbot.test/builds/") {
+			t.Errorf("%s details URL %q is not the live log", n, runs[n].DetailsURL)
+		}
+	}
+	// The live log is served by the server.
+	resp, err := http.Get(e.base + strings.TrimPrefix(runs[check2026].DetailsURL, "http://compatbot.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("build log: status %d", resp.StatusCode)
+	}
+
+	// A push: its builds are held, so a /deploy test in the meantime has
+	// no tested digest; a command written before the push is stale.
+	head1 := e.headSHA
+	e.headSHA = e.git(e.bare, "commit-tree", e.git(e.bare, "rev-parse", head1+"^{tree}"), "-p", head1, "-m", "retrigger")
+	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", e2ePR), e.headSHA)
+	p := e.pull()
+	p.HeadSHA = e.headSHA
+	e.gh.SetPull(e2eRepo, p)
+	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pushAt := time.Now()
+	e.prEvent("synchronize", pushAt)
+	if r := e.command("bob", "/deploy test", pushAt.Add(-30*time.Second)); !strings.Contains(r, "has been pushed since") {
+		t.Errorf("stale /deploy test was not refused as stale:\n%s", r)
+	}
+	if r := e.command("bob", "/deploy test", pushAt.Add(time.Second)); !strings.Contains(r, "untested digest") {
+		t.Errorf("/deploy test before the build finished was not refused as untested:\n%s", r)
+	}
+	os.Remove(e.hold)
+	runs = e.waitChecks(e.headSHA, check2025, check2026)
+	for _, n := range []string{check2025, check2026} {
+		if runs[n].Conclusion != "success" {
+			t.Fatalf("%s at the new head = %s %q", n, runs[n].Conclusion, runs[n].Title)
+		}
+	}
+
+	// Production before test and before the merge: refused.
+	if r := e.command("mia", "/deploy prod", time.Now()); !strings.Contains(r, "refused") || !strings.Contains(r, "not merged") {
+		t.Errorf("/deploy prod of an open PR:\n%s", r)
+	}
+
+	// /deploy test publishes the tested digests, one tagged transaction each.
+	sha7 := e.headSHA[:7]
+	tag2025, tag2026 := "2025.06-linux-x86_64-pr1-"+sha7, "2026.06-linux-x86_64-pr1-"+sha7
+	r := e.command("bob", "/deploy test", time.Now())
+	if !strings.Contains(r, tag2026) || strings.Contains(r, "refused") {
+		t.Fatalf("/deploy test reply:\n%s", r)
+	}
+	testPub := e.target("test")
+	if tags := tagNames(t, testPub); !has(tags, tag2025) || !has(tags, tag2026) {
+		t.Errorf("test tags = %v, want %s and %s", tags, tag2025, tag2026)
+	}
+	cur, _, err := testPub.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0/SLOT", "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2/SLOT", "2026.06/compat/linux/x86_64/.compatbot/lineage"} {
+		if _, err := os.Stat(filepath.Join(cur, p)); err != nil {
+			t.Errorf("test tree: %v", err)
+		}
+	}
+	deps := deploymentsIn("compat-test", e.gh.Deployments(e2eRepo))
+	if len(deps) != 1 || deps[0].SHA != e.headSHA || deploymentStates(deps[0]) != "in_progress success" {
+		t.Fatalf("deployments after /deploy test: %+v", deps)
+	}
+	// The sources of the builds are in the mirror.
+	if _, err := os.Stat(filepath.Join(e.dataDir, "mirror", "files", "linux-x86_64-2026.06.tar.gz")); err != nil {
+		t.Errorf("source mirror: %v", err)
+	}
+
+	// The merge deploys the tested result to test again.
+	p = e.pull()
+	p.State, p.Merged = "closed", true
+	e.gh.SetPull(e2eRepo, p)
+	e.prEvent("closed", time.Now())
+	if r := e.reply(-e2ePR); !strings.Contains(r, "Merged by @mia") {
+		t.Errorf("merge reply:\n%s", r)
+	}
+
+	// Production: the author may not deploy their own PR, a writer may not
+	// deploy to prod; a maintainer may.
+	if r := e.command("alice", "/deploy prod", time.Now()); !strings.Contains(r, "refused") {
+		t.Errorf("self-deploy to prod was not refused:\n%s", r)
+	}
+	if r := e.command("bob", "/deploy prod", time.Now()); !strings.Contains(r, "refused") {
+		t.Errorf("/deploy prod by a writer was not refused:\n%s", r)
+	}
+	prodPub := e.target("prod")
+	if tags := tagNames(t, prodPub); len(tags) != 0 {
+		t.Fatalf("refused commands published to prod: %v", tags)
+	}
+	r = e.command("mia", "/deploy prod", time.Now())
+	if !strings.Contains(r, tag2026) || strings.Contains(r, "refused") {
+		t.Fatalf("/deploy prod reply:\n%s", r)
+	}
+	if tags := tagNames(t, prodPub); len(tags) != 2 || tags[0] != tag2026 || tags[1] != tag2025 {
+		t.Errorf("prod tags = %v, want [%s %s]", tags, tag2026, tag2025)
+	}
+	deps = e.gh.Deployments(e2eRepo)
+	last := deps[len(deps)-1]
+	if last.Environment != "compat-prod" || deploymentStates(last) != "in_progress success" {
+		t.Errorf("last deployment = %s %s", last.Environment, deploymentStates(last))
+	}
+	var prodEntries int
+	for _, c := range e.gh.FileCommits(e2eRepo) {
+		if c.Branch == "main" && strings.HasPrefix(c.Path, "changelog/") && strings.Contains(string(c.Content), "· prod · publish `"+tag2026+"`") {
+			prodEntries++
+		}
+	}
+	if prodEntries == 0 {
+		t.Errorf("no changelog commit records the prod publish of %s; commits: %d", tag2026, len(e.gh.FileCommits(e2eRepo)))
+	}
+
+	// Rollback: prod goes back to the tag before the last deploy.
+	r = e.command("mia", "/rollback prod", time.Now())
+	if strings.Contains(r, "refused") {
+		t.Fatalf("/rollback prod:\n%s", r)
+	}
+	if tags := tagNames(t, prodPub); len(tags) != 1 || tags[0] != tag2025 {
+		t.Errorf("prod tags after rollback = %v, want [%s]", tags, tag2025)
+	}
+	cur, _, _ = prodPub.Current(ctx)
+	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64")); err == nil {
+		t.Errorf("prod still has 2026.06 after the rollback")
+	}
+	if _, err := os.Stat(filepath.Join(cur, "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
+		t.Errorf("prod lost 2025.06 in the rollback: %v", err)
+	}
+	hdb, err := state.Open(filepath.Join(e.dataDir, "deploy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hdb.Close()
+	var rollbacks int
+	hdb.QueryRow(`SELECT count(*) FROM history WHERE target='prod' AND action='rollback'`).Scan(&rollbacks)
+	if rollbacks != 1 {
+		t.Errorf("%d prod rollbacks in the history, want 1", rollbacks)
+	}
+	_ = deploy.EnvProd
+}
