@@ -164,8 +164,8 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	in.stopCkpt = make(chan struct{})
 	in.ckptDone = make(chan struct{})
 	go in.checkpointer()
-	in.ins, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_deliveries(id, event, action, key, installation, payload, state, attempts, received_at, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`)
+	in.ins, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_deliveries(id, dkey, event, action, key, installation, payload, state, attempts, received_at, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dkey) DO NOTHING`)
 	if err != nil {
 		w.close()
 		return nil, err
@@ -220,7 +220,7 @@ func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
 		attempts, started = 1, d.ReceivedAt.UnixNano()
 	}
 	o := &op{run: func(ctx context.Context, c *sql.Conn) error {
-		r, err := in.ins.ExecContext(ctx, d.ID, d.Event, d.Action, d.Key, d.Installation, d.Payload, st, attempts, d.ReceivedAt.UnixNano(), started)
+		r, err := in.ins.ExecContext(ctx, d.ID, dedupKey(d.ID), d.Event, d.Action, d.Key, d.Installation, d.Payload, st, attempts, d.ReceivedAt.UnixNano(), started)
 		if err != nil {
 			return err
 		}

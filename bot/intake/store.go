@@ -30,7 +30,8 @@ var States = []string{StateQueued, StateRunning, StateDone, StateRetry, StateDea
 var migrations = []string{
 	`CREATE TABLE intake_deliveries (
 		seq INTEGER PRIMARY KEY,
-		id TEXT NOT NULL UNIQUE,
+		id TEXT NOT NULL,
+		dkey TEXT NOT NULL UNIQUE, -- dedupKey(id)
 		event TEXT NOT NULL,
 		action TEXT NOT NULL DEFAULT '',
 		key TEXT NOT NULL,
@@ -147,7 +148,7 @@ var ErrNotFound = errors.New("no such delivery")
 
 // Get returns one delivery with its payload.
 func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+`, payload FROM intake_deliveries WHERE id = ?`, id)
+	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+`, payload FROM intake_deliveries WHERE dkey = ?`, dedupKey(id))
 	var r Record
 	var recv, next, start, fin, run int64
 	err := row.Scan(&r.Seq, &r.ID, &r.Event, &r.Action, &r.Key, &r.Installation, &r.State, &r.Attempt, &r.LastError, &recv, &next, &start, &fin, &run, &r.Payload)
@@ -173,7 +174,7 @@ func (s *Store) Retry(ctx context.Context, ids ...string) error {
 	defer tx.Rollback()
 	for _, id := range ids {
 		var st string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM intake_deliveries WHERE id = ?`, id).Scan(&st)
+		err := tx.QueryRowContext(ctx, `SELECT state FROM intake_deliveries WHERE dkey = ?`, dedupKey(id)).Scan(&st)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("delivery %s: %w", id, ErrNotFound)
 		}
@@ -183,7 +184,7 @@ func (s *Store) Retry(ctx context.Context, ids ...string) error {
 		if st != StateDead && st != StateRetry {
 			return fmt.Errorf("delivery %s is %s: only dead or retry deliveries can be retried", id, st)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE intake_deliveries SET state = 'queued', attempts = 0, next_attempt_at = 0 WHERE id = ?`, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE intake_deliveries SET state = 'queued', attempts = 0, next_attempt_at = 0 WHERE dkey = ?`, dedupKey(id)); err != nil {
 			return err
 		}
 	}
@@ -219,4 +220,29 @@ func validState(s string) bool {
 		}
 	}
 	return false
+}
+
+// dedupKey is the unique key a delivery id is stored under. GitHub's
+// delivery ids are version 1 UUIDs, whose text starts with the fast-moving
+// low bits of a timestamp: as an index key they land on a random leaf page,
+// and every commit rewrites several pages of the index. Reordered to put
+// the high bits first (time_hi, time_mid, time_low, clock sequence, node)
+// consecutive deliveries sort together and the index grows at its end.
+// Other ids are kept as they are, behind a prefix no reordered id has.
+func dedupKey(id string) string {
+	if len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' && id[14] == '1' {
+		k := id[15:18] + id[9:13] + id[0:8] + id[19:23] + id[24:36]
+		ok := true
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return k
+		}
+	}
+	return "=" + id
 }
