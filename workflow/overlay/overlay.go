@@ -374,6 +374,9 @@ func validate(o *Options) error {
 	if o.Target, err = check("Target", o.Target); err != nil {
 		return err
 	}
+	if isMountPoint(o.Target) {
+		return &OptionError{Field: "Target", Path: o.Target, Reason: "already a mount point (left by an earlier run? RemoveScratch detaches it)"}
+	}
 	if within(o.Upper, o.Work) || within(o.Work, o.Upper) {
 		return &OptionError{Field: "Work", Path: o.Work, Reason: fmt.Sprintf("must not be inside Upper %q or contain it", o.Upper)}
 	}

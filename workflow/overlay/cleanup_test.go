@@ -1,0 +1,71 @@
+package overlay
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// After a crash the overlay is still mounted: staging again on the same
+// target is refused, and RemoveScratch detaches it before deleting, so the
+// published tree is not walked (nor touched).
+func TestRemoveScratchAfterCrash(t *testing.T) {
+	requireRoot(t)
+	for _, method := range []Method{Kernel, FUSE} {
+		t.Run(string(method), func(t *testing.T) {
+			dir := t.TempDir()
+			lower := filepath.Join(dir, "lower")
+			makeLower(t, lower)
+			before := snapshot(t, lower)
+			scratch := filepath.Join(dir, "run 1") // a space: escaped in mountinfo
+			m, err := stageWith(t, lower, scratch, method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(m.Target(), "usr/bin/new"), "x", 0o755)
+			// "Crash": m is forgotten without Unmount.
+			_, err = stageWith(t, lower, scratch, method)
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Field != "Target" || !strings.Contains(err.Error(), "already a mount point") {
+				t.Errorf("staging over a live mount: %v", err)
+			}
+			if err := RemoveScratch(scratch); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(scratch); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("scratch dir still there: %v", err)
+			}
+			if mps, _ := mountsUnder(dir); len(mps) != 0 {
+				t.Errorf("mounts left: %v", mps)
+			}
+			if diff := cmp.Diff(before, snapshot(t, lower)); diff != "" {
+				t.Errorf("lower changed:\n%s", diff)
+			}
+			if err := RemoveScratch(scratch); err != nil {
+				t.Errorf("RemoveScratch of a removed dir: %v", err)
+			}
+		})
+	}
+	if err := RemoveScratch("relative"); err == nil {
+		t.Error("RemoveScratch with a relative path succeeded")
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		`/tmp/run\0401`:  "/tmp/run 1",
+		`/a\011b\012c`:   "/a\tb\nc",
+		`/back\134slash`: `/back\slash`,
+		`/plain`:         "/plain",
+		`/trailing\04`:   `/trailing\04`,
+		`/bad\999`:       `/bad\999`,
+	} {
+		if got := unescapeMountinfo(in); got != want {
+			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
