@@ -596,5 +596,72 @@ func TestEndToEnd(t *testing.T) {
 	if rollbacks != 1 {
 		t.Errorf("%d prod rollbacks in the history, want 1", rollbacks)
 	}
-	_ = deploy.EnvProd
+}
+
+// TestEndToEndCrashMidDeploy kills the server (SIGKILL, by deploy's
+// failpoint) after the first target of a /deploy test was published and
+// before the second: after a restart no transaction is open, the tree is
+// exactly what the journal says was published, and the PR learns how the
+// deploy ended.
+func TestEndToEndCrashMidDeploy(t *testing.T) {
+	e := newE2E(t)
+	s1 := e.start(deploy.FailpointEnv + "=after-publish")
+	e.prEvent("opened", time.Now().Add(-time.Minute))
+	runs := e.waitChecks(e.headSHA, check2025, check2026)
+	for _, n := range []string{check2025, check2026} {
+		if runs[n].Conclusion != "success" {
+			t.Fatalf("%s = %s %q", n, runs[n].Conclusion, runs[n].Title)
+		}
+	}
+	c := e.gh.AddComment(e2eRepo, e2ePR, "bob", "/deploy test")
+	id := e.deliver("issue_comment", map[string]any{"action": "created",
+		"issue":   map[string]any{"number": e2ePR, "user": person("alice"), "pull_request": map[string]any{}},
+		"comment": map[string]any{"id": c.ID, "body": "/deploy test", "user": person("bob"), "created_at": time.Now().UTC().Format(time.RFC3339)}})
+	select {
+	case err := <-s1.exit:
+		if err == nil {
+			t.Fatal("the server exited cleanly; the failpoint did not kill it")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the server was not killed at the failpoint")
+	}
+
+	e.start()
+	e.waitProcessed(id) // the intake retries the command after the restart
+	if _, err := os.Stat(filepath.Join(e.dataDir, "targets", "test", ".transaction")); err == nil {
+		t.Error("a transaction is still open on the test target after the restart")
+	}
+	sha7 := e.headSHA[:7]
+	tags := tagNames(t, e.target("test"))
+	if len(tags) != 1 || tags[0] != "2025.06-linux-x86_64-pr1-"+sha7 {
+		t.Errorf("test tags after the crash = %v, want only the first item's", tags)
+	}
+	cur, _, err := e.target("test").Current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64")); err == nil {
+		t.Error("the second item is in the test tree although its deploy never started")
+	}
+	if _, err := os.Stat(filepath.Join(cur, "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
+		t.Errorf("the published first item is not whole: %v", err)
+	}
+	var told bool
+	for _, cm := range e.gh.Comments(e2eRepo, e2ePR) {
+		if strings.Contains(cm.Body, "compatbot restarted while this request was running") {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("the PR was not told how the interrupted deploy ended")
+	}
+	if r := e.reply(c.ID); !strings.Contains(r, "interrupted by a restart") {
+		t.Errorf("reply to the interrupted command:\n%s", r)
+	}
+	deps := deploymentsIn("compat-test", e.gh.Deployments(e2eRepo))
+	if len(deps) != 1 || !strings.HasPrefix(deploymentStates(deps[0]), "in_progress ") {
+		t.Errorf("deployment after the crash: %+v", deps)
+	} else if st := deploymentStates(deps[0]); st == "in_progress" {
+		t.Errorf("the deployment stayed in_progress after recovery")
+	}
 }
