@@ -74,3 +74,26 @@ func TestPutCancelled(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestApplyCancelled(t *testing.T) {
+	upper := t.TempDir()
+	for i := range 600 {
+		write(t, filepath.Join(upper, "d", strconv.Itoa(i)), "x", 0o644)
+	}
+	st := &Store{Dir: filepath.Join(t.TempDir(), "store")}
+	art, err := st.Put(context.Background(), upper, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Apply(ctx, art, t.TempDir()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Apply with a cancelled context: %v", err)
+	}
+	if _, err := st.Put(context.Background(), filepath.Join(upper, "d", "1"), nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("Put of a file as upper: %v", err)
+	}
+	if err := Apply(context.Background(), art, filepath.Join(upper, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("Apply onto a missing dir: %v", err)
+	}
+}
