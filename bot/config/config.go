@@ -192,11 +192,11 @@ func load(path string, needCredentials bool) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := Parse(path, data)
+	c, lines, err := parse(path, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.complete(needCredentials); err != nil {
+	if err := c.complete(needCredentials, lines); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -205,22 +205,30 @@ func load(path string, needCredentials bool) (*Config, error) {
 // Parse decodes data (read from path, which errors name) without reading
 // secrets or applying defaults.
 func Parse(path string, data []byte) (*Config, error) {
+	c, _, err := parse(path, data)
+	return c, err
+}
+
+// parse also returns the line of every dotted key present in the file, so
+// value errors and missing keys can point into it.
+func parse(path string, data []byte) (*Config, map[string]int, error) {
 	c := &Config{Path: path}
+	lines := map[string]int{}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		if m := lineRE.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
+			return nil, nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
 		}
-		return nil, &Error{File: path, Msg: msg}
+		return nil, nil, &Error{File: path, Msg: msg}
 	}
 	if len(root.Content) == 0 {
-		return c, nil
+		return c, lines, nil
 	}
 	doc := root.Content[0]
-	if err := checkKeys(path, doc, reflect.TypeOf(*c), ""); err != nil {
-		return nil, err
+	if err := checkKeys(path, doc, reflect.TypeOf(*c), "", lines); err != nil {
+		return nil, nil, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -229,11 +237,11 @@ func Parse(path string, data []byte) (*Config, error) {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 		if m := lineRE.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
+			return nil, nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
 		}
-		return nil, &Error{File: path, Msg: msg}
+		return nil, nil, &Error{File: path, Msg: msg}
 	}
-	return c, nil
+	return c, lines, nil
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+): `)
@@ -243,7 +251,7 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 // checkKeys walks the document against the Go types so an unknown key is
 // reported with its full dotted name and line, which yaml's KnownFields
 // does not give ("field x not found in type config.Target").
-func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string) error {
+func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[string]int) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -278,7 +286,8 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string) error {
 			if !ok {
 				return &Error{File: file, Line: k.Line, Key: prefix + k.Value, Msg: "unknown key" + suggest(k.Value, fields)}
 			}
-			if err := checkKeys(file, v, f.Type, prefix+k.Value+"."); err != nil {
+			lines[prefix+k.Value] = k.Line
+			if err := checkKeys(file, v, f.Type, prefix+k.Value+".", lines); err != nil {
 				return err
 			}
 		}
@@ -290,7 +299,7 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string) error {
 			return &Error{File: file, Line: n.Line, Key: key, Msg: "want a mapping"}
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkKeys(file, n.Content[i+1], t.Elem(), prefix+n.Content[i].Value+"."); err != nil {
+			if err := checkKeys(file, n.Content[i+1], t.Elem(), prefix+n.Content[i].Value+".", lines); err != nil {
 				return err
 			}
 		}
@@ -393,14 +402,26 @@ func (c *Config) defaults() {
 	}
 }
 
-func (c *Config) errf(key, format string, args ...any) error {
-	return &Error{File: c.Path, Key: key, Msg: fmt.Sprintf(format, args...)}
+// errf reports a problem with key at its line, or for a missing key at the
+// line of its nearest enclosing section.
+func (c *Config) errf(lines map[string]int, key, format string, args ...any) error {
+	line := 0
+	for k := key; k != "" && line == 0; {
+		line = lines[k]
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return &Error{File: c.Path, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // complete applies defaults, reads secrets from the environment and files,
 // and checks values.
-func (c *Config) complete(needCredentials bool) error {
+func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	c.defaults()
+	errf := func(key, format string, args ...any) error { return c.errf(lines, key, format, args...) }
 	base := filepath.Dir(c.Path)
 	rel := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {
@@ -419,7 +440,7 @@ func (c *Config) complete(needCredentials bool) error {
 	} else if gh.WebhookSecretFile != "" {
 		data, err := os.ReadFile(rel(gh.WebhookSecretFile))
 		if err != nil {
-			return c.errf("github.webhook_secret_file", "%v", err)
+			return errf("github.webhook_secret_file", "%v", err)
 		}
 		for _, s := range strings.Split(string(data), "\n") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -429,7 +450,7 @@ func (c *Config) complete(needCredentials bool) error {
 	}
 	for i, s := range gh.WebhookSecret {
 		if s == "" {
-			return c.errf("github.webhook_secret", "secret %d is empty", i+1)
+			return errf("github.webhook_secret", "secret %d is empty", i+1)
 		}
 	}
 	if v := os.Getenv(EnvGitHubToken); v != "" {
@@ -437,7 +458,7 @@ func (c *Config) complete(needCredentials bool) error {
 	} else if gh.TokenFile != "" {
 		data, err := os.ReadFile(rel(gh.TokenFile))
 		if err != nil {
-			return c.errf("github.token_file", "%v", err)
+			return errf("github.token_file", "%v", err)
 		}
 		gh.Token = strings.TrimSpace(string(data))
 	}
@@ -446,50 +467,50 @@ func (c *Config) complete(needCredentials bool) error {
 	} else if gh.PrivateKeyFile != "" {
 		data, err := os.ReadFile(rel(gh.PrivateKeyFile))
 		if err != nil {
-			return c.errf("github.private_key_file", "%v", err)
+			return errf("github.private_key_file", "%v", err)
 		}
 		gh.PrivateKey = data
 	}
 	if len(gh.PrivateKey) > 0 && !bytes.Contains(gh.PrivateKey, []byte("-----BEGIN")) {
-		return c.errf("github.private_key_file", "not a PEM private key (no -----BEGIN line)")
+		return errf("github.private_key_file", "not a PEM private key (no -----BEGIN line)")
 	}
 	if needCredentials {
 		switch {
 		case len(gh.WebhookSecret) == 0:
-			return c.errf("github.webhook_secret", "required (or %s, or github.webhook_secret_file)", EnvWebhookSecret)
+			return errf("github.webhook_secret", "required (or %s, or github.webhook_secret_file)", EnvWebhookSecret)
 		case gh.Token != "":
 		case gh.AppID == 0 && len(gh.PrivateKey) == 0:
-			return c.errf("github.app_id", "required with github.private_key_file (or github.token / %s for development)", EnvGitHubToken)
+			return errf("github.app_id", "required with github.private_key_file (or github.token / %s for development)", EnvGitHubToken)
 		case gh.AppID == 0:
-			return c.errf("github.app_id", "required with the private key")
+			return errf("github.app_id", "required with the private key")
 		case len(gh.PrivateKey) == 0:
-			return c.errf("github.private_key_file", "required with github.app_id (or %s)", EnvPrivateKey)
+			return errf("github.private_key_file", "required with github.app_id (or %s)", EnvPrivateKey)
 		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return c.errf("log.format", "%q: want text or json", c.Log.Format)
+		return errf("log.format", "%q: want text or json", c.Log.Format)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return c.errf("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+		return errf("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	if c.Intake.Workers < 1 || c.Intake.Workers > 256 {
-		return c.errf("intake.workers", "%d: want 1 to 256", c.Intake.Workers)
+		return errf("intake.workers", "%d: want 1 to 256", c.Intake.Workers)
 	}
 	if c.Intake.MaxAttempts < 1 {
-		return c.errf("intake.max_attempts", "%d: want at least 1", c.Intake.MaxAttempts)
+		return errf("intake.max_attempts", "%d: want at least 1", c.Intake.MaxAttempts)
 	}
 	if c.Intake.MaxBodyBytes < 1024 {
-		return c.errf("intake.max_body_bytes", "%d: want at least 1024", c.Intake.MaxBodyBytes)
+		return errf("intake.max_body_bytes", "%d: want at least 1024", c.Intake.MaxBodyBytes)
 	}
 	for name, t := range map[string]Target{"targets.test": c.Targets.Test, "targets.prod": c.Targets.Prod} {
 		if t.Backend != "local" && t.Backend != "cvmfs" {
-			return c.errf(name+".backend", "%q: want local or cvmfs", t.Backend)
+			return errf(name+".backend", "%q: want local or cvmfs", t.Backend)
 		}
 	}
 	if !strings.HasPrefix(c.GitHub.APIURL, "http://") && !strings.HasPrefix(c.GitHub.APIURL, "https://") {
-		return c.errf("github.api_url", "%q: want an http(s) URL", c.GitHub.APIURL)
+		return errf("github.api_url", "%q: want an http(s) URL", c.GitHub.APIURL)
 	}
 	return nil
 }
