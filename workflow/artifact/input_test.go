@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // A manifest read back from the store is input: decoding and validating it
@@ -95,5 +97,31 @@ func TestApplyCancelled(t *testing.T) {
 	}
 	if err := Apply(context.Background(), art, filepath.Join(upper, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("Apply onto a missing dir: %v", err)
+	}
+}
+
+// A full store disk: Put fails with ENOSPC named, and leaves nothing
+// behind (no partial artifact under its digest, no temporary files).
+func TestPutStoreDiskFull(t *testing.T) {
+	requireRoot(t)
+	upper := t.TempDir()
+	write(t, filepath.Join(upper, "big"), strings.Repeat("x", 2<<20), 0o644)
+	small := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(small, unix.MNT_DETACH)
+	st := &Store{Dir: filepath.Join(small, "store")}
+	_, err := st.Put(context.Background(), upper, nil)
+	if !errors.Is(err, unix.ENOSPC) || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("Put onto a full disk: %v, want ENOSPC", err)
+	}
+	for _, sub := range []string{"sha256", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(st.Dir, sub)); len(ents) != 0 {
+			t.Errorf("%s left after a failed Put: %v", sub, ents)
+		}
 	}
 }
