@@ -73,8 +73,9 @@ type Intake struct {
 	ackHist   *metrics.Histogram
 	batchHist *metrics.Histogram
 
-	stopCkpt chan struct{}
-	ckptDone chan struct{}
+	stopCkpt  chan struct{}
+	ckptDone  chan struct{}
+	closeOnce sync.Once
 
 	runMu   sync.Mutex
 	running bool
@@ -181,12 +182,16 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 // Close stops the database writer; call it after Run has returned. It does
 // not close the database.
 func (in *Intake) Close() error {
-	in.w.close()
-	close(in.stopCkpt)
-	<-in.ckptDone
-	// Leave a short WAL behind for the next start.
-	in.opts.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return in.ins.Close()
+	var err error
+	in.closeOnce.Do(func() {
+		in.w.close()
+		close(in.stopCkpt)
+		<-in.ckptDone
+		// Leave a short WAL behind for the next start.
+		in.opts.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		err = in.ins.Close()
+	})
+	return err
 }
 
 // checkpointer copies the WAL into the database file off the
