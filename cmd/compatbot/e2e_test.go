@@ -664,4 +664,18 @@ func TestEndToEndCrashMidDeploy(t *testing.T) {
 	} else if st := deploymentStates(deps[0]); st == "in_progress" {
 		t.Errorf("the deployment stayed in_progress after recovery")
 	}
+
+	// Production refuses the digest that never reached test: the PR is
+	// merged on GitHub (its merge event is not delivered, so nothing
+	// deploys it to test) and a maintainer asks for prod.
+	p := e.pull()
+	p.State, p.Merged = "closed", true
+	e.gh.SetPull(e2eRepo, p)
+	r := e.command("mia", "/deploy prod", time.Now())
+	if !strings.Contains(r, "refused") || !strings.Contains(r, "2026.06 linux-x86_64**: artifact") || !strings.Contains(r, "was never deployed to `test`") {
+		t.Errorf("/deploy prod of an untested digest:\n%s", r)
+	}
+	if tags := tagNames(t, e.target("prod")); len(tags) != 0 {
+		t.Errorf("an untested digest reached prod: %v", tags)
+	}
 }
