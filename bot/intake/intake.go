@@ -62,9 +62,11 @@ type Intake struct {
 	events map[string]bool
 	w      *writer
 	ins    *sql.Stmt
-	s      *sched
-	log    *slog.Logger
-	debug  bool
+	// insPayload stores the payload of a new row.
+	insPayload *sql.Stmt
+	s          *sched
+	log        *slog.Logger
+	debug      bool
 
 	received  *metrics.CounterVec
 	dups      *metrics.Counter
@@ -170,9 +172,15 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	in.stopCkpt = make(chan struct{})
 	in.ckptDone = make(chan struct{})
 	go in.checkpointer()
-	in.ins, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_deliveries(id, dkey, event, action, key, installation, payload, state, attempts, received_at, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dkey) DO NOTHING`)
+	in.ins, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_deliveries(id, dkey, event, action, key, installation, state, attempts, received_at, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dkey) DO NOTHING`)
 	if err != nil {
+		w.close()
+		return nil, err
+	}
+	in.insPayload, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_payloads(seq, payload) VALUES (?, ?)`)
+	if err != nil {
+		in.ins.Close()
 		w.close()
 		return nil, err
 	}
@@ -189,7 +197,7 @@ func (in *Intake) Close() error {
 		<-in.ckptDone
 		// Leave a short WAL behind for the next start.
 		in.opts.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-		err = in.ins.Close()
+		err = errors.Join(in.ins.Close(), in.insPayload.Close())
 	})
 	return err
 }
@@ -230,7 +238,7 @@ func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
 		attempts, started = 1, d.ReceivedAt.UnixNano()
 	}
 	o := &op{run: func(ctx context.Context, c *sql.Conn) error {
-		r, err := in.ins.ExecContext(ctx, d.ID, dedupKey(d.ID), d.Event, d.Action, d.Key, d.Installation, d.Payload, st, attempts, d.ReceivedAt.UnixNano(), started)
+		r, err := in.ins.ExecContext(ctx, d.ID, dedupKey(d.ID), d.Event, d.Action, d.Key, d.Installation, st, attempts, d.ReceivedAt.UnixNano(), started)
 		if err != nil {
 			return err
 		}
@@ -239,9 +247,17 @@ func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
 			return err
 		}
 		res.duplicate = n == 0
-		if !res.duplicate {
-			res.seq, err = r.LastInsertId()
+		if res.duplicate {
+			return nil
 		}
+		if res.seq, err = r.LastInsertId(); err != nil {
+			return err
+		}
+		payload := d.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		_, err = in.insPayload.ExecContext(ctx, res.seq, payload)
 		return err
 	}}
 	o.after = func() {
@@ -541,7 +557,8 @@ func (in *Intake) runOne(runCtx, procCtx context.Context, key string, seq int64)
 		}
 		var x Delivery
 		var recv int64
-		err = c.QueryRowContext(ctx, `SELECT id, event, action, key, installation, payload, attempts, received_at FROM intake_deliveries WHERE seq = ?`, seq).
+		err = c.QueryRowContext(ctx, `SELECT id, event, action, key, installation, coalesce(p.payload, x''), attempts, received_at
+			FROM intake_deliveries d LEFT JOIN intake_payloads p USING (seq) WHERE d.seq = ?`, seq).
 			Scan(&x.ID, &x.Event, &x.Action, &x.Key, &x.Installation, &x.Payload, &x.Attempt, &recv)
 		x.ReceivedAt = fromNanos(recv)
 		d = &x

@@ -518,7 +518,7 @@ func TestRestartRequeuesInterrupted(t *testing.T) {
 		id, key, state string
 		attempts       int
 	}{{"a", "o/r#1", "running", 1}, {"b", "o/r#2", "running", 3}, {"c", "o/r#1", "queued", 0}} {
-		if _, err := db.Exec(`INSERT INTO intake_deliveries(id, dkey, event, key, payload, state, attempts, received_at) VALUES (?, ?, 'pull_request', ?, '{}', ?, ?, ?)`,
+		if _, err := db.Exec(`INSERT INTO intake_deliveries(id, dkey, event, key, state, attempts, received_at) VALUES (?, ?, 'pull_request', ?, ?, ?, ?)`,
 			r.id, dedupKey(r.id), r.key, r.state, r.attempts, now); err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,6 @@ var migrations = []string{
 		action TEXT NOT NULL DEFAULT '',
 		key TEXT NOT NULL,
 		installation INTEGER NOT NULL DEFAULT 0,
-		payload BLOB NOT NULL,
 		state TEXT NOT NULL CHECK (state IN ('queued','running','done','retry','dead','ignored')),
 		attempts INTEGER NOT NULL DEFAULT 0,
 		last_error TEXT NOT NULL DEFAULT '',
@@ -49,6 +48,10 @@ var migrations = []string{
 	-- No index on state: the scheduler keeps the pending set in memory and
 	-- reads the table by state only on start, so each insert touches one
 	-- index (id, for dedup) and not two.
+	-- Payloads live apart from the state that changes: SQLite rewrites a
+	-- whole row, overflow pages included, on every UPDATE, so a 25 KiB
+	-- payload in the row would be written again at each claim and outcome.
+	CREATE TABLE intake_payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
 	CREATE TABLE intake_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 	INSERT INTO intake_meta(name, value) VALUES ('generation', 0);`,
 }
@@ -148,7 +151,8 @@ var ErrNotFound = errors.New("no such delivery")
 
 // Get returns one delivery with its payload.
 func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+`, payload FROM intake_deliveries WHERE dkey = ?`, dedupKey(id))
+	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+`, coalesce((SELECT payload FROM intake_payloads p WHERE p.seq = d.seq), x'')
+		FROM intake_deliveries d WHERE dkey = ?`, dedupKey(id))
 	var r Record
 	var recv, next, start, fin, run int64
 	err := row.Scan(&r.Seq, &r.ID, &r.Event, &r.Action, &r.Key, &r.Installation, &r.State, &r.Attempt, &r.LastError, &recv, &next, &start, &fin, &run, &r.Payload)
