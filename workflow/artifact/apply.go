@@ -12,6 +12,8 @@ import (
 	"os"
 	"path"
 	"sort"
+
+	"golang.org/x/sys/unix"
 )
 
 // Apply writes an artifact onto the tree at dstDir, as the overlay showed it
@@ -21,8 +23,9 @@ import (
 // first). The digest is verified before anything is touched, and every
 // file's content is checked against the manifest while it is written. All
 // access goes through an os.Root, so no path (or symlink already in
-// dstDir) can lead outside dstDir. Ownership and mtimes are not restored
-// (the artifact has none); modes are.
+// dstDir) can lead outside dstDir. Modes and the mtimes of files and
+// symlinks are restored; ownership is not (the artifact has none), nor are
+// directory mtimes.
 //
 // On error dstDir is partly updated: apply into a transaction (the
 // publisher does) and abort it.
@@ -57,7 +60,7 @@ func Apply(ctx context.Context, art Artifact, dstDir string) error {
 
 	var dirs []Entry
 	parents := &parentCache{root: root}
-	defer parents.close()
+	defer parents.closeAll()
 	err = walkTar(ctx, art, func(e Entry, hdr *tar.Header, r io.Reader) error {
 		switch e.Type {
 		case Dir, Opaque:
@@ -76,15 +79,19 @@ func Apply(ctx context.Context, art Artifact, dstDir string) error {
 			}
 			dirs = append(dirs, e)
 		case File:
-			dir, err := parents.get(path.Dir(e.Path))
+			dir, fd, err := parents.get(path.Dir(e.Path))
 			if err != nil {
 				return fail(e.Path, err)
 			}
-			if err := writeFile(dir, path.Base(e.Path), e, r); err != nil {
+			base := path.Base(e.Path)
+			if err := writeFile(dir, base, e, r); err != nil {
+				return fail(e.Path, err)
+			}
+			if err := setMTime(fd, base, e.MTime); err != nil {
 				return fail(e.Path, err)
 			}
 		case Symlink:
-			dir, err := parents.get(path.Dir(e.Path))
+			dir, fd, err := parents.get(path.Dir(e.Path))
 			if err != nil {
 				return fail(e.Path, err)
 			}
@@ -93,6 +100,9 @@ func Apply(ctx context.Context, art Artifact, dstDir string) error {
 				return fail(e.Path, err)
 			}
 			if err := dir.Symlink(e.Target, base); err != nil {
+				return fail(e.Path, err)
+			}
+			if err := setMTime(fd, base, e.MTime); err != nil {
 				return fail(e.Path, err)
 			}
 		}
@@ -150,34 +160,70 @@ func clearDir(root *os.Root, p string) error {
 
 // parentCache keeps the directory of the last file written open: entries
 // are sorted, so a directory's files come together, and working on base
-// names in it spares resolving every path component again per call.
+// names in it spares resolving every path component again per call. It
+// also holds the directory open as a file, for the *at calls os.Root has
+// no method for (setting a symlink's mtime).
 type parentCache struct {
-	root *os.Root
-	name string
-	dir  *os.Root
+	root     *os.Root
+	rootFile *os.File
+	name     string
+	dir      *os.Root
+	dirFile  *os.File
 }
 
-func (c *parentCache) get(name string) (*os.Root, error) {
+func (c *parentCache) get(name string) (*os.Root, int, error) {
 	if name == "." {
-		return c.root, nil
+		if c.rootFile == nil {
+			f, err := c.root.Open(".")
+			if err != nil {
+				return nil, -1, err
+			}
+			c.rootFile = f
+		}
+		return c.root, int(c.rootFile.Fd()), nil
 	}
 	if c.dir != nil && c.name == name {
-		return c.dir, nil
+		return c.dir, int(c.dirFile.Fd()), nil
 	}
 	c.close()
 	d, err := c.root.OpenRoot(name)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
-	c.name, c.dir = name, d
-	return d, nil
+	f, err := d.Open(".")
+	if err != nil {
+		d.Close()
+		return nil, -1, err
+	}
+	c.name, c.dir, c.dirFile = name, d, f
+	return d, int(f.Fd()), nil
 }
 
+// close releases the cached directory (not the root's own handle).
 func (c *parentCache) close() {
 	if c.dir != nil {
+		c.dirFile.Close()
 		c.dir.Close()
-		c.dir, c.name = nil, ""
+		c.dir, c.dirFile, c.name = nil, nil, ""
 	}
+}
+
+func (c *parentCache) closeAll() {
+	c.close()
+	if c.rootFile != nil {
+		c.rootFile.Close()
+		c.rootFile = nil
+	}
+}
+
+// setMTime sets the mtime of base in the directory dirfd, without
+// following a symlink; the atime is left alone.
+func setMTime(dirfd int, base string, mtime int64) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Sec: mtime}}
+	if err := unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime: %w", err)
+	}
+	return nil
 }
 
 // writeFile creates a new file in place; an existing one is replaced by

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/compatbot/compatbot/workflow/overlay"
 	"github.com/google/go-cmp/cmp"
@@ -137,12 +136,12 @@ func snapshot(t testing.TB, dir string) map[string]string {
 			if err != nil {
 				return err
 			}
-			out[rel] = fmt.Sprintf("file %v %q", m, b)
+			out[rel] = fmt.Sprintf("file %v %q mtime %d", m, b, fi.ModTime().Unix())
 		case m.IsDir():
 			out[rel] = fmt.Sprintf("dir %v", m)
 		case m&fs.ModeSymlink != 0:
 			l, _ := os.Readlink(p)
-			out[rel] = "symlink " + l
+			out[rel] = fmt.Sprintf("symlink %s mtime %d", l, fi.ModTime().Unix())
 		default:
 			out[rel] = "other " + m.String()
 		}
@@ -212,6 +211,7 @@ func TestManifestGolden(t *testing.T) {
 	lower := filepath.Join(dir, "lower")
 	makeLower(t, lower)
 	upper, _ := stageAndBuild(t, lower, filepath.Join(dir, "run"), overlay.Kernel)
+	setAllMTimes(t, upper, 1700000000)
 	m, err := BuildManifest(ctx, upper)
 	if err != nil {
 		t.Fatal(err)
@@ -261,9 +261,10 @@ func TestSameUpperSameDigest(t *testing.T) {
 	// methods) of the same change.
 	upper1, _ := stageAndBuild(t, lower, filepath.Join(dir, "run1"), overlay.Kernel)
 	upper2, _ := stageAndBuild(t, lower, filepath.Join(dir, "run2"), overlay.UserNS)
-	if err := os.Chtimes(filepath.Join(upper2, "usr/bin/new"), time0, time0); err != nil {
-		t.Fatal(err)
-	}
+	// Builds differ in their files' mtimes, which the artifact keeps; a
+	// reproducible build (SOURCE_DATE_EPOCH) makes them agree.
+	setAllMTimes(t, upper1, 1700000000)
+	setAllMTimes(t, upper2, 1700000000)
 	st := &Store{Dir: filepath.Join(dir, "store")}
 	a1, err := st.Put(ctx, upper1, map[string]string{"run": "1"})
 	if err != nil {
@@ -299,6 +300,17 @@ func TestSameUpperSameDigest(t *testing.T) {
 	if a3.Digest == a1.Digest {
 		t.Error("changed content, same digest")
 	}
+	// An mtime change alone: another digest.
+	a3b, err := func() (Artifact, error) {
+		setAllMTimes(t, upper1, 1700000001)
+		return st.Put(ctx, upper1, nil)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a3b.Digest == a3.Digest {
+		t.Error("changed mtimes, same digest")
+	}
 	// A mode change alone: another digest.
 	if err := os.Chmod(filepath.Join(upper1, "usr/bin/new"), 0o700); err != nil {
 		t.Fatal(err)
@@ -307,7 +319,7 @@ func TestSameUpperSameDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a4.Digest == a3.Digest {
+	if a4.Digest == a3b.Digest {
 		t.Error("changed mode, same digest")
 	}
 	entries, _ := os.ReadDir(filepath.Join(st.Dir, "tmp"))
@@ -528,4 +540,18 @@ func TestModeJSON(t *testing.T) {
 	}
 }
 
-var time0 = time.Unix(1700000000, 0)
+// setAllMTimes sets the mtime of everything under dir (symlinks
+// themselves, not their targets).
+func setAllMTimes(t testing.TB, dir string, sec int64) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		ts := []unix.Timespec{{Sec: sec}, {Sec: sec}}
+		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,8 +5,10 @@
 // deploy step later publishes with Apply.
 //
 // Format choice: the tarball holds only regular files, directories and
-// symlinks, in manifest order, with uid/gid 0, mtime 0 and no user/group
-// names; the mode (permission, setuid, setgid, sticky bits) is kept.
+// symlinks, in manifest order, with uid/gid 0 and no user/group names; the
+// mode (permission, setuid, setgid, sticky bits) is kept, and so are the
+// mtimes of files and symlinks in whole seconds (Portage checks them, see
+// Entry.MTime); directories get mtime 0.
 // Deletions are NOT in the tarball (no 0/0 character devices, no OCI ".wh."
 // files): they are manifest entries of type "whiteout", and directories that
 // replace the published one are type "opaque". That keeps the tarball
@@ -15,7 +17,9 @@
 //
 // The digest is "sha256:" + hex(sha256(artifact.tar bytes || manifest.json
 // bytes)). The same upper tree always gives the same digest: entries are
-// sorted, and nothing time- or owner-dependent is recorded.
+// sorted, and no owner, inode, directory time or sub-second time is
+// recorded. Two builds of the same change get the same digest only if
+// their files' mtimes agree.
 package artifact
 
 import (
@@ -106,6 +110,11 @@ type Entry struct {
 	Size   int64  `json:"size,omitempty"`   // file
 	SHA256 string `json:"sha256,omitempty"` // file, hex
 	Target string `json:"target,omitempty"` // symlink
+	// MTime is the modification time in Unix seconds (file, symlink).
+	// Portage records it in var/db/pkg/*/*/CONTENTS and, when a later
+	// build upgrades or removes the package, leaves alone every file whose
+	// mtime no longer matches ("!mtime"): so it is published as built.
+	MTime int64 `json:"mtime,omitempty"`
 }
 
 // IsDir reports whether the entry is a directory (plain or opaque).
@@ -272,7 +281,7 @@ func scan(ctx context.Context, upper string) ([]scanned, error) {
 			if x := hasXattr(abs, metacopyXattrs); x != "" {
 				return fail("has %s: a metadata-only copy-up whose data is in the lower layer (mount with metacopy=off)", x)
 			}
-			e.Type, e.Mode, e.Size = File, modeOf(m), info.Size()
+			e.Type, e.Mode, e.Size, e.MTime = File, modeOf(m), info.Size(), info.ModTime().Unix()
 		case m.IsDir():
 			if x := hasXattr(abs, redirectXattrs); x != "" {
 				return fail("has %s: a renamed directory that points into the lower layer (mount with redirect_dir=off)", x)
@@ -286,7 +295,7 @@ func scan(ctx context.Context, upper string) ([]scanned, error) {
 			if err != nil {
 				return err
 			}
-			e.Type, e.Target = Symlink, t
+			e.Type, e.Target, e.MTime = Symlink, t, info.ModTime().Unix()
 		case m&fs.ModeCharDevice != 0:
 			st, ok := info.Sys().(*unix.Stat_t)
 			if !ok {

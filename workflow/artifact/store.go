@@ -167,8 +167,8 @@ func writeFileSync(p string, b []byte) error {
 	return f.Close()
 }
 
-// epoch is the mtime of every tar entry: nothing time-dependent may reach
-// the digest.
+// epoch is the mtime of directories in the tarball: theirs change with
+// every entry added, so they would only make digests differ.
 var epoch = time.Unix(0, 0)
 
 // writeTar writes the tarball and hashes each file while copying it, so the
@@ -223,11 +223,11 @@ func header(e Entry) *tar.Header {
 	h := &tar.Header{Name: e.Path, Mode: int64(e.Mode), ModTime: epoch, Format: tar.FormatPAX}
 	switch e.Type {
 	case File:
-		h.Typeflag, h.Size = tar.TypeReg, e.Size
+		h.Typeflag, h.Size, h.ModTime = tar.TypeReg, e.Size, time.Unix(e.MTime, 0)
 	case Dir, Opaque:
 		h.Typeflag, h.Name = tar.TypeDir, e.Path+"/"
 	case Symlink:
-		h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.Target, 0o777
+		h.Typeflag, h.Linkname, h.Mode, h.ModTime = tar.TypeSymlink, e.Target, 0o777, time.Unix(e.MTime, 0)
 	default:
 		return nil
 	}
@@ -414,9 +414,9 @@ func walkTar(ctx context.Context, art Artifact, fn func(Entry, *tar.Header, io.R
 			return fmt.Errorf("artifact: %s: tarball: %w", art.Digest, err)
 		}
 		if hdr.Name != want.Name || hdr.Typeflag != want.Typeflag || hdr.Size != want.Size ||
-			hdr.Linkname != want.Linkname || hdr.Mode != want.Mode {
-			return fmt.Errorf("artifact: %s: tarball entry %q (type %c, mode %o, size %d) does not match manifest entry %q (%s, mode %o, size %d)",
-				art.Digest, hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Size, e.Path, e.Type, want.Mode, want.Size)
+			hdr.Linkname != want.Linkname || hdr.Mode != want.Mode || hdr.ModTime.Unix() != want.ModTime.Unix() {
+			return fmt.Errorf("artifact: %s: tarball entry %q (type %c, mode %o, size %d, mtime %d) does not match manifest entry %q (%s, mode %o, size %d, mtime %d)",
+				art.Digest, hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Size, hdr.ModTime.Unix(), e.Path, e.Type, want.Mode, want.Size, want.ModTime.Unix())
 		}
 		if err := fn(e, hdr, tr); err != nil {
 			return err
