@@ -596,6 +596,33 @@ func TestEndToEnd(t *testing.T) {
 	if rollbacks != 1 {
 		t.Errorf("%d prod rollbacks in the history, want 1", rollbacks)
 	}
+
+	// The maintenance commands read the same state.
+	var out, errb bytes.Buffer
+	if code := run([]string{"history", "--config", e.cfgPath, "--target", "prod"}, &out, &errb); code != 0 {
+		t.Fatalf("history: exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[1], "rollback") || !strings.Contains(lines[1], tag2025) ||
+		!strings.Contains(lines[2], tag2026) || !strings.Contains(lines[2], "#1") || !strings.Contains(lines[2], "mia") {
+		t.Errorf("history --target prod:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"status", "--config", e.cfgPath}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errb.String())
+	}
+	var prodRow string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "prod ") && strings.Contains(l, "2025.06") {
+			prodRow = l
+		}
+	}
+	if !strings.Contains(prodRow, tag2025) {
+		t.Errorf("status has no prod 2025.06 row with %s:\n%s", tag2025, out.String())
+	}
+	if code := run([]string{"history", "--target", "staging", "--config", e.cfgPath}, &out, &errb); code != 2 {
+		t.Errorf("history --target staging: exit %d, want 2", code)
+	}
 }
 
 // TestEndToEndCrashMidDeploy kills the server (SIGKILL, by deploy's

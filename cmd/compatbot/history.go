@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/compatbot/compatbot/bot/config"
+	"github.com/compatbot/compatbot/workflow/changelog"
+	"github.com/compatbot/compatbot/workflow/state"
+)
+
+func init() {
+	register(command{Name: "history", Summary: "list what was published and rolled back, newest first", Run: historyCmd})
+}
+
+const historyUsage = `Usage:
+  compatbot history [--config FILE] [--target test|prod] [--json]
+
+Lists every publish and rollback the bot made, newest first: date, target,
+action, tag, revision, PR, author, approver and deployer. It is the same
+history the bot commits to changelog/<version>.md, read from the bot's
+database (<data_dir>/deploy.db). Without --config, data_dir is ./var.
+
+Exit status: 0 listed (also when empty), 2 usage or database errors.
+
+Examples:
+  compatbot history --config /etc/compatbot.yml --target prod
+  compatbot history --json | jq .Tag
+`
+
+// loadLocalConfig reads --config without requiring credentials, or gives
+// the defaults rooted at the current directory.
+func loadLocalConfig(path string) (*config.Config, error) {
+	if path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		return config.Default(wd), nil
+	}
+	return config.LoadLocal(path)
+}
+
+// openDeployDB opens the deploy database of an existing data_dir; it does
+// not create one where the bot never ran.
+func openDeployDB(cfg *config.Config) (*state.DB, error) {
+	p := filepath.Join(cfg.DataDir, "deploy.db")
+	if _, err := os.Stat(p); err != nil {
+		return nil, fmt.Errorf("no deploy database at %s (has compatbot served with this data_dir?): %w", p, err)
+	}
+	return state.Open(p)
+}
+
+func historyCmd(args []string, stdout, stderr io.Writer) int {
+	fl := newFlags("history", historyUsage, stdout, stderr)
+	cfgPath := fl.String("config", "", "the configuration `FILE` (YAML)")
+	target := fl.String("target", "", "only this target: test or prod")
+	asJSON := fl.Bool("json", false, "one JSON object per entry")
+	if code, done := parseFlags(fl, args, stdout); done {
+		return code
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "compatbot history: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	if *target != "" && *target != "test" && *target != "prod" {
+		fmt.Fprintf(stderr, "compatbot history: --target %q: want test or prod\n", *target)
+		return 2
+	}
+	cfg, err := loadLocalConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot history: %v\n", err)
+		return 2
+	}
+	db, err := openDeployDB(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot history: %v\n", err)
+		return 2
+	}
+	defer db.Close()
+	entries, err := changelog.List(context.Background(), db, *target)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot history: %v\n", err)
+		return 2
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, e := range entries {
+			if err := enc.Encode(e); err != nil {
+				return 2
+			}
+		}
+		return 0
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(stdout, "No publishes or rollbacks yet.")
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATE (UTC)\tTARGET\tACTION\tTAG\tREVISION\tPR\tAUTHOR\tAPPROVER\tDEPLOYER")
+	for _, e := range entries {
+		pr := "-"
+		if e.PR > 0 {
+			pr = fmt.Sprintf("#%d", e.PR)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Date.UTC().Format("2006-01-02 15:04:05"), e.Target, e.Action, e.Tag, e.Revision, pr,
+			dashIfEmpty(e.Author), dashIfEmpty(e.Approver), dashIfEmpty(e.Deployer))
+	}
+	tw.Flush()
+	return 0
+}
+
+func dashIfEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
