@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/workflow/overlay"
 	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/report"
 )
@@ -236,3 +237,44 @@ func TestBuildRejectsBadRequests(t *testing.T) {
 }
 
 type reqT = handlers.BuildRequest
+
+func TestRecoverDetachesStaleMounts(t *testing.T) {
+	e := newEnv(t)
+	lower := t.TempDir()
+	if err := os.WriteFile(filepath.Join(lower, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What a SIGKILLed server leaves: a run's overlay, still mounted.
+	m, err := overlay.Stage(context.Background(), lower, filepath.Join(e.dataDir, "runs", "crashed run", "overlay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Visible() {
+		t.Fatalf("overlay method %s: the test needs a mount others see (root)", m.Method())
+	}
+	t.Cleanup(func() { m.Unmount() })
+	if !mounted(t, m.Target()) {
+		t.Fatalf("%s is not in mountinfo after Stage", m.Target())
+	}
+	b := e.builder()
+	if _, err := b.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if mounted(t, m.Target()) {
+		t.Errorf("Recover left the stale mount %s", m.Target())
+	}
+}
+
+func mounted(t *testing.T, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && unescapeMountinfo(f[4]) == dir {
+			return true
+		}
+	}
+	return false
+}

@@ -311,10 +311,16 @@ func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 	return nil
 }
 
-// Recover runs again the builds that a crash or shutdown cut short and
-// re-reports outcomes whose check run update was lost. Call it once on
-// start; the builds run in the background.
+// Recover detaches the overlay mounts a crashed process left, runs again
+// the builds that a crash or shutdown cut short, and re-reports outcomes
+// whose check run update was lost. Call it once on start, before Build;
+// the builds run in the background.
 func (b *Builder) Recover(ctx context.Context) (restarted int, err error) {
+	if gone, err := unmountStale(filepath.Join(b.opts.DataDir, "runs")); err != nil {
+		b.log.Warn("prflow: stale overlay mounts of crashed builds", "error", err)
+	} else if len(gone) > 0 {
+		b.log.Warn("prflow: detached overlay mounts left by a crash", "mounts", gone)
+	}
 	rows, err := b.rows(ctx, `state <> 'done' OR reported = 0`)
 	if err != nil {
 		return 0, err
