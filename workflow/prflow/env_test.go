@@ -46,7 +46,7 @@ var (
 // run here) wrapped in a script that also leaves a source file in DISTDIR,
 // can be held while a file exists, and sleeps when the set says "# slow".
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	gh      *githubfake.Server
 	clients *ghclient.Factory
 	db      *state.DB
@@ -64,7 +64,7 @@ type env struct {
 	command []string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t}
 	ctx := context.Background()
@@ -144,7 +144,7 @@ func (e *env) openDB() {
 
 // prTree is the example PR with its lint error fixed (zstd gets a
 // reason), so its builds run.
-func prTree(t *testing.T, dir string) string {
+func prTree(t testing.TB, dir string) string {
 	t.Helper()
 	if err := os.CopyFS(dir, os.DirFS(exampleTD+"/pr")); err != nil {
 		t.Fatal(err)
