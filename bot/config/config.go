@@ -99,6 +99,9 @@ type Intake struct {
 	MaxBodyBytes int64    `yaml:"max_body_bytes"` // default 25 MiB, GitHub's own cap
 	BackoffBase  Duration `yaml:"backoff_base"`   // default 2s; doubles per attempt
 	BackoffMax   Duration `yaml:"backoff_max"`    // default 10m
+	// Retention is how long done and ignored deliveries are kept (default
+	// 720h = 30 days); at least 72h, GitHub's redelivery window.
+	Retention Duration `yaml:"retention"`
 }
 
 // Build configures how a proposed set is built.
@@ -375,6 +378,9 @@ func (c *Config) defaults() {
 	if c.Intake.BackoffMax == 0 {
 		c.Intake.BackoffMax = Duration(10 * time.Minute)
 	}
+	if c.Intake.Retention == 0 {
+		c.Intake.Retention = Duration(30 * 24 * time.Hour)
+	}
 	if c.Build.Timeout == 0 {
 		c.Build.Timeout = Duration(4 * time.Hour)
 	}
@@ -503,6 +509,9 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	}
 	if c.Intake.MaxBodyBytes < 1024 {
 		return errf("intake.max_body_bytes", "%d: want at least 1024", c.Intake.MaxBodyBytes)
+	}
+	if c.Intake.Retention.D() < 72*time.Hour {
+		return errf("intake.retention", "%v: want at least 72h (GitHub redelivers up to 3 days later; a pruned delivery would be processed again)", c.Intake.Retention.D())
 	}
 	for name, t := range map[string]Target{"targets.test": c.Targets.Test, "targets.prod": c.Targets.Prod} {
 		if t.Backend != "local" && t.Backend != "cvmfs" {

@@ -25,7 +25,7 @@ func TestLoadFull(t *testing.T) {
 			APIURL: "https://ghe.example.org/api/v3/", AppID: 12345, PrivateKeyFile: "app.pem",
 			WebhookSecret: Secrets{"new-secret", "old-secret"},
 		},
-		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute)},
+		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute), Retention: Duration(720 * time.Hour)},
 		Build: Build{
 			Command: []string{"/opt/bootstrap/build.sh", "{{.Set}}", "{{.Prefix}}"},
 			Timeout: Duration(6 * time.Hour), Env: map[string]string{"MAKEOPTS": "-j8"}, Sandbox: true,
@@ -91,6 +91,7 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"app id without key", "github:\n  webhook_secret: s\n  app_id: 3\n", "github.private_key_file: required"},
 		{"missing key file", "github:\n  webhook_secret: s\n  app_id: 3\n  private_key_file: nope.pem\n", "github.private_key_file: open"},
 		{"bad backend", "github: {token: t, webhook_secret: s}\ntargets:\n  prod: {backend: s3}\n", ":3: targets.prod.backend: \"s3\": want local or cvmfs"},
+		{"short retention", "github: {token: t, webhook_secret: s}\nintake:\n  retention: 24h\n", ":3: intake.retention: 24h0m0s: want at least 72h"},
 		{"bad workers", "github: {token: t, webhook_secret: s}\nintake: {workers: -1}\n", ":2: intake.workers: -1: want 1 to 256"},
 		{"wrong shape", "github: [1, 2]\n", ":1: github: want a mapping"},
 		{"not yaml", "listen: [\n", "compatbot.yml"},

@@ -47,6 +47,13 @@ type Options struct {
 	// commit when submitters are concurrent (default 100µs; negative: no
 	// wait).
 	CommitDelay time.Duration
+	// Retention is how long done and ignored deliveries are kept (default
+	// 30 days; negative: forever). Dead ones are kept until retried. It
+	// must stay above GitHub's redelivery window (3 days), since a pruned
+	// delivery id is no longer recognised as a duplicate.
+	Retention time.Duration
+	// PruneInterval is how often Run prunes (default 1h).
+	PruneInterval time.Duration
 	// CheckpointInterval is how often the WAL is copied into the database
 	// file (default 1s).
 	CheckpointInterval time.Duration
@@ -70,6 +77,7 @@ type Intake struct {
 
 	received  *metrics.CounterVec
 	dups      *metrics.Counter
+	pruned    *metrics.Counter
 	rejected  *metrics.CounterVec
 	processed *metrics.CounterVec
 	ackHist   *metrics.Histogram
@@ -117,6 +125,12 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
+	if opts.Retention == 0 {
+		opts.Retention = 30 * 24 * time.Hour
+	}
+	if opts.PruneInterval <= 0 {
+		opts.PruneInterval = time.Hour
+	}
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = time.Second
 	}
@@ -148,6 +162,7 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	}
 	reg := opts.Metrics
 	in.received = reg.Counter("compatbot_webhook_received_total", "Verified webhook deliveries stored, by event and whether they are processed or ignored.", "event", "state")
+	in.pruned = reg.Counter("compatbot_intake_pruned_total", "Done and ignored deliveries deleted after the retention period.").With()
 	in.dups = reg.Counter("compatbot_webhook_duplicates_total", "Redeliveries of a delivery id already stored: acknowledged, not processed again.").With()
 	in.rejected = reg.Counter("compatbot_webhook_rejected_total", "Webhook requests refused, by reason (signature, too_large, malformed, missing_header, content_type, method, read, storage).", "reason")
 	in.processed = reg.Counter("compatbot_deliveries_processed_total", "Processing attempts by outcome (done, retry, dead, released).", "outcome")
@@ -408,6 +423,29 @@ func (in *Intake) Run(ctx context.Context) error {
 		}
 	}()
 
+	if in.opts.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(in.opts.PruneInterval)
+			defer t.Stop()
+			for {
+				if n, err := in.Prune(ctx, in.opts.Now().Add(-in.opts.Retention)); err != nil {
+					if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+						in.log.Error("intake: pruning old deliveries", "error", err)
+					}
+				} else if n > 0 {
+					in.log.Info("intake: pruned old deliveries", "count", n, "retention", in.opts.Retention)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+
 	var workers sync.WaitGroup
 	sem := make(chan struct{}, in.opts.Workers)
 	timer := time.NewTimer(time.Hour)
@@ -456,6 +494,38 @@ dispatch:
 	}
 	wg.Wait()
 	return nil
+}
+
+// Prune deletes done and ignored deliveries received before cutoff, with
+// their payloads, in batches so webhook inserts interleave; it returns how
+// many it deleted.
+func (in *Intake) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	const batch = 1000
+	var total int64
+	for ctx.Err() == nil {
+		var n int64
+		o := &op{run: func(ctx context.Context, c *sql.Conn) error {
+			sel := `SELECT seq FROM intake_deliveries WHERE state IN ('done', 'ignored') AND received_at < ? ORDER BY seq LIMIT ` + fmt.Sprint(batch)
+			if _, err := c.ExecContext(ctx, `DELETE FROM intake_payloads WHERE seq IN (`+sel+`)`, cutoff.UnixNano()); err != nil {
+				return err
+			}
+			r, err := c.ExecContext(ctx, `DELETE FROM intake_deliveries WHERE seq IN (`+sel+`)`, cutoff.UnixNano())
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		}}
+		if err := in.w.do(o); err != nil {
+			return total, err
+		}
+		total += n
+		in.pruned.Add(float64(n))
+		if n < batch {
+			break
+		}
+	}
+	return total, ctx.Err()
 }
 
 // recover requeues deliveries a crash left running; one that has used its

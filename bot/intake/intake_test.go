@@ -637,3 +637,45 @@ func TestDedupKey(t *testing.T) {
 		t.Errorf("%s then %s: keys %s, %s not in time order", a, b, dedupKey(a), dedupKey(b))
 	}
 }
+
+func TestPruneKeepsRecentAndDead(t *testing.T) {
+	now := time.Now()
+	clock := now
+	var mu sync.Mutex
+	fail := map[string]bool{"old-dead": true}
+	p := ProcessorFunc(func(ctx context.Context, d *Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail[d.ID] {
+			return Permanent(errors.New("broken"))
+		}
+		return nil
+	})
+	f := newFixture(t, p, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }}, true)
+	setClock := func(c time.Time) { mu.Lock(); clock = c; mu.Unlock() }
+	setClock(now.Add(-40 * 24 * time.Hour))
+	f.post("pull_request", "old-done", payloadFor("o/r", 1), secret)
+	f.post("star", "old-ignored", []byte(`{}`), secret)
+	f.post("pull_request", "old-dead", payloadFor("o/r", 2), secret)
+	f.waitState("old-done", StateDone)
+	f.waitState("old-dead", StateDead)
+	setClock(now)
+	f.post("pull_request", "new-done", payloadFor("o/r", 1), secret)
+	f.waitState("new-done", StateDone)
+
+	n, err := f.in.Prune(context.Background(), now.Add(-30*24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("Prune = %d, %v; want the 2 old done/ignored deliveries", n, err)
+	}
+	for id, want := range map[string]bool{"old-done": false, "old-ignored": false, "old-dead": true, "new-done": true} {
+		_, err := f.in.Get(context.Background(), id)
+		if (err == nil) != want {
+			t.Errorf("%s kept = %v, want %v", id, err == nil, want)
+		}
+	}
+	var orphans int
+	f.db.QueryRow(`SELECT count(*) FROM intake_payloads WHERE seq NOT IN (SELECT seq FROM intake_deliveries)`).Scan(&orphans)
+	if orphans != 0 {
+		t.Errorf("%d payloads left without their delivery", orphans)
+	}
+}

@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 	in, err := intake.New(ctx, intake.Options{
 		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(), Events: events,
 		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
-		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(),
+		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
 		Metrics: metrics.Default, Logger: log,
 	})
 	if err != nil {
