@@ -102,6 +102,8 @@ type Intake struct {
 	// Retention is how long done and ignored deliveries are kept (default
 	// 720h = 30 days); at least 72h, GitHub's redelivery window.
 	Retention Duration `yaml:"retention"`
+	// ProcessTimeout bounds one processing attempt (default 30m).
+	ProcessTimeout Duration `yaml:"process_timeout"`
 }
 
 // Build configures how a proposed set is built.
@@ -377,6 +379,9 @@ func (c *Config) defaults() {
 	}
 	if c.Intake.BackoffMax == 0 {
 		c.Intake.BackoffMax = Duration(10 * time.Minute)
+	}
+	if c.Intake.ProcessTimeout == 0 {
+		c.Intake.ProcessTimeout = Duration(30 * time.Minute)
 	}
 	if c.Intake.Retention == 0 {
 		c.Intake.Retention = Duration(30 * 24 * time.Hour)

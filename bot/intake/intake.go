@@ -36,6 +36,10 @@ type Options struct {
 	// Events the processor handles (default DefaultEvents); every other
 	// verified delivery is stored as ignored and acknowledged.
 	Events []string
+	// ProcessTimeout bounds one processing attempt (default 30m; negative:
+	// none), so a hung call cannot hold its key and a worker for ever; a
+	// timed-out attempt is retried like any transient failure.
+	ProcessTimeout time.Duration
 	// ShutdownGrace is how long Run lets running processors finish after
 	// its context ends before cancelling theirs (default 10s).
 	ShutdownGrace time.Duration
@@ -118,6 +122,9 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	}
 	if opts.Events == nil {
 		opts.Events = DefaultEvents
+	}
+	if opts.ProcessTimeout == 0 {
+		opts.ProcessTimeout = 30 * time.Minute
 	}
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 10 * time.Second
@@ -711,5 +718,15 @@ func (in *Intake) call(ctx context.Context, d *Delivery) (err error) {
 			err = Permanent(fmt.Errorf("processor panic: %v\n%s", p, debug.Stack()))
 		}
 	}()
+	if in.opts.ProcessTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, in.opts.ProcessTimeout)
+		defer cancel()
+		defer func() {
+			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("processing took longer than %v: %w", in.opts.ProcessTimeout, err)
+			}
+		}()
+	}
 	return in.opts.Processor.Process(ctx, d)
 }

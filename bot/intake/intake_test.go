@@ -679,3 +679,19 @@ func TestPruneKeepsRecentAndDead(t *testing.T) {
 		t.Errorf("%d payloads left without their delivery", orphans)
 	}
 }
+
+func TestProcessTimeoutRetries(t *testing.T) {
+	p := ProcessorFunc(func(ctx context.Context, d *Delivery) error {
+		if d.Attempt == 1 {
+			<-ctx.Done() // a hung GitHub call that honours its context
+			return ctx.Err()
+		}
+		return nil
+	})
+	f := newFixture(t, p, Options{ProcessTimeout: 50 * time.Millisecond, BackoffBase: time.Millisecond}, true)
+	f.post("pull_request", "slow", payloadFor("o/r", 1), secret)
+	r := f.waitState("slow", StateDone)
+	if r.Attempt != 2 {
+		t.Errorf("attempts %d, want 2 (timed out, then done)", r.Attempt)
+	}
+}

@@ -90,7 +90,8 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		events = el.Events()
 	}
 	in, err := intake.New(ctx, intake.Options{DB: db, Processor: proc, Events: events, MaxAttempts: cfg.Intake.MaxAttempts,
-		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Metrics: metrics.NewRegistry(), Logger: log})
+		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
+		Metrics: metrics.NewRegistry(), Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot replay: %v\n", err)
 		return 1

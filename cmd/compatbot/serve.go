@@ -141,7 +141,8 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(), Events: events,
 		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
-		Metrics: metrics.Default, Logger: log,
+		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
+		Metrics:        metrics.Default, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
