@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/compatbot/compatbot/bot/checks"
@@ -102,12 +105,18 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 	wiredMu.Lock()
 	wiredClosers = append(wiredClosers, func() { deployDB.Close() })
 	wiredMu.Unlock()
-	recovered, err := core.Recover(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("deploy recovery: %w", err)
-	}
-	for _, r := range recovered {
-		log.Warn("deploy recovered after a restart", "recovered", fmt.Sprintf("%+v", r))
+	// Only the process that owns data_dir settles what a crash left: a
+	// replay next to a running server must not abort its transactions,
+	// run its queued deploys or unmount its builds.
+	owner := ownsDataDir(cfg.DataDir)
+	if owner {
+		recovered, err := core.Recover(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("deploy recovery: %w", err)
+		}
+		for _, r := range recovered {
+			log.Warn("deploy recovered after a restart", "recovered", fmt.Sprintf("%+v", r))
+		}
 	}
 
 	opts := handlers.Options{DB: db, Clients: clients, GitCache: &gitrepo.Cache{Dir: filepath.Join(cfg.DataDir, "git")},
@@ -142,16 +151,40 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 	}
 	mux.Handle("GET /reports/{id}", h.Reports())
 	if b != nil {
-		n, err := b.Recover(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("build recovery: %w", err)
-		}
-		if n > 0 {
-			log.Warn("builds cut short by a restart run again", "builds", n)
+		if owner {
+			n, err := b.Recover(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("build recovery: %w", err)
+			}
+			if n > 0 {
+				log.Warn("builds cut short by a restart run again", "builds", n)
+			}
 		}
 		wiredMu.Lock()
 		wiredBuilder = b
 		wiredMu.Unlock()
 	}
-	return h, nil
+	return wiredProcessor{h}, nil
+}
+
+// wiredProcessor is the handler plus Close, which stops the builds (left
+// to Recover) and closes what the wiring opened; serve should call it
+// after the intake has stopped.
+type wiredProcessor struct{ *handlers.Handler }
+
+// Close implements io.Closer.
+func (wiredProcessor) Close() error {
+	stopWired()
+	return nil
+}
+
+// ownsDataDir reports whether this process holds data_dir's serve lock
+// (serve takes it before wiring and writes its pid into it).
+func ownsDataDir(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "serve.lock"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid == os.Getpid()
 }
