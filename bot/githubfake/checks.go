@@ -236,53 +236,27 @@ func localGitDir(cloneURL string) (string, bool) {
 	return "", false
 }
 
-func (s *Server) createCheckRun(w http.ResponseWriter, r *http.Request) {
-	var in checkRunInput
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) createCheckRun(w http.ResponseWriter, r *http.Request, repo *Repo, in *checkRunInput) {
 	if errs := in.validate(true); len(errs) > 0 {
 		writeValidation(w, errs...)
 		return
 	}
 	if !commitExists(repo, *in.HeadSHA) {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "No commit found for SHA: " + *in.HeadSHA, "documentation_url": DocsURL})
+		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+*in.HeadSHA)
 		return
 	}
-	c := &CheckRun{ID: s.id(), Repo: repo.Owner + "/" + repo.Name, HeadSHA: *in.HeadSHA, Status: "queued"}
-	c.apply(&in)
+	c := &CheckRun{ID: s.id(), Repo: repo.fullName(), HeadSHA: *in.HeadSHA, Status: "queued"}
+	c.apply(in)
 	s.checkRuns[c.ID] = c
 	writeJSON(w, http.StatusCreated, s.checkRunJSON(c))
 }
 
-func (s *Server) findRun(w http.ResponseWriter, r *http.Request) *CheckRun {
-	repo := s.repo(w, r)
-	if repo == nil {
-		return nil
-	}
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	c, ok := s.checkRuns[id]
-	if !ok || c.Repo != repo.Owner+"/"+repo.Name {
-		writeError(w, http.StatusNotFound, "Not Found")
-		return nil
-	}
-	return c
+func (s *Server) findRun(w http.ResponseWriter, r *http.Request, repo *Repo) *CheckRun {
+	return byID(w, r, repo, s.checkRuns, func(c *CheckRun) string { return c.Repo })
 }
 
-func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
-	var in checkRunInput
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.findRun(w, r)
+func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request, repo *Repo, in *checkRunInput) {
+	c := s.findRun(w, r, repo)
 	if c == nil {
 		return
 	}
@@ -290,34 +264,24 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, errs...)
 		return
 	}
-	c.apply(&in)
+	c.apply(in)
 	c.Updates++
 	writeJSON(w, http.StatusOK, s.checkRunJSON(c))
 }
 
-func (s *Server) getCheckRun(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.findRun(w, r); c != nil {
+func (s *Server) getCheckRun(w http.ResponseWriter, r *http.Request, repo *Repo) {
+	if c := s.findRun(w, r, repo); c != nil {
 		writeJSON(w, http.StatusOK, s.checkRunJSON(c))
 	}
 }
 
-func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.findRun(w, r); c != nil {
+func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request, repo *Repo) {
+	if c := s.findRun(w, r, repo); c != nil {
 		writeJSON(w, http.StatusOK, c.Annotations)
 	}
 }
 
-func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	ref := r.PathValue("ref")
 	if sha, ok := repo.Branches[ref]; ok {
 		ref = sha
@@ -326,7 +290,7 @@ func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	var ids []int64
 	for id, c := range s.checkRuns {
-		if c.Repo == repo.Owner+"/"+repo.Name && c.HeadSHA == ref && (name == "" || c.Name == name) && (status == "" || c.Status == status) {
+		if c.Repo == repo.fullName() && c.HeadSHA == ref && (name == "" || c.Name == name) && (status == "" || c.Status == status) {
 			ids = append(ids, id)
 		}
 	}

@@ -85,50 +85,36 @@ func (s *Server) fileJSON(repo *Repo, p string, f *file) map[string]any {
 	return map[string]any{
 		"type": "file", "encoding": "base64", "size": len(f.content), "name": path.Base(p), "path": p,
 		"content": b.String(), "sha": f.sha,
-		"url": s.URL + "/repos/" + repo.Owner + "/" + repo.Name + "/contents/" + p,
+		"url": s.URL + "/repos/" + repo.fullName() + "/contents/" + p,
 	}
 }
 
-func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) getContents(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	files, ok := repo.branchFiles(r.URL.Query().Get("ref"))
 	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]any{"message": "No commit found for the ref " + r.URL.Query().Get("ref"), "documentation_url": DocsURL})
+		writeError(w, http.StatusNotFound, "No commit found for the ref "+r.URL.Query().Get("ref"))
 		return
 	}
 	p := r.PathValue("path")
 	f, ok := files[p]
 	if !ok {
-		writeError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.fileJSON(repo, p, f))
 }
 
+type contentsInput struct {
+	Message *string `json:"message"`
+	Content *string `json:"content"`
+	SHA     *string `json:"sha"`
+	Branch  string  `json:"branch"`
+}
+
 // putContents creates or updates a file with GitHub's optimistic
 // concurrency: updating an existing file needs its current blob sha (422
 // without it, 409 when it is stale).
-func (s *Server) putContents(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Message *string `json:"message"`
-		Content *string `json:"content"`
-		SHA     *string `json:"sha"`
-		Branch  string  `json:"branch"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) putContents(w http.ResponseWriter, r *http.Request, repo *Repo, in *contentsInput) {
 	if in.Message == nil || in.Content == nil {
 		writeError(w, http.StatusUnprocessableEntity, "Invalid request.\n\n\"message\" and \"content\" are required.")
 		return

@@ -89,40 +89,32 @@ func resolveRef(repo *Repo, ref string) (string, bool) {
 	return "", false
 }
 
-func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Ref              *string         `json:"ref"`
-		Task             *string         `json:"task"`
-		Environment      *string         `json:"environment"`
-		Description      *string         `json:"description"`
-		Payload          json.RawMessage `json:"payload"`
-		RequiredContexts *[]string       `json:"required_contexts"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+type deploymentInput struct {
+	Ref              *string         `json:"ref"`
+	Task             *string         `json:"task"`
+	Environment      *string         `json:"environment"`
+	Description      *string         `json:"description"`
+	Payload          json.RawMessage `json:"payload"`
+	RequiredContexts *[]string       `json:"required_contexts"`
+}
+
+func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, repo *Repo, in *deploymentInput) {
 	if in.Ref == nil || *in.Ref == "" {
 		writeValidation(w, ValidationError{Resource: "Deployment", Code: "missing_field", Field: "ref"})
 		return
 	}
 	sha, ok := resolveRef(repo, *in.Ref)
 	if !ok {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "No ref found for: " + *in.Ref, "documentation_url": DocsURL})
+		writeError(w, http.StatusUnprocessableEntity, "No ref found for: "+*in.Ref)
 		return
 	}
-	full := repo.Owner + "/" + repo.Name
+	full := repo.fullName()
 	// Without required_contexts GitHub verifies every check of the commit
 	// and refuses with 409 while one has not succeeded.
 	if in.RequiredContexts == nil {
 		for _, c := range s.checkRuns {
 			if c.Repo == full && c.HeadSHA == sha && !(c.Status == "completed" && slices.Contains([]string{"success", "neutral", "skipped"}, c.Conclusion)) {
-				writeJSON(w, http.StatusConflict, map[string]any{"message": "Conflict: Commit status checks failed for " + *in.Ref + ".", "documentation_url": DocsURL})
+				writeError(w, http.StatusConflict, "Conflict: Commit status checks failed for "+*in.Ref+".")
 				return
 			}
 		}
@@ -147,68 +139,42 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.deploymentJSON(d))
 }
 
-func (s *Server) findDeployment(w http.ResponseWriter, r *http.Request) *Deployment {
-	repo := s.repo(w, r)
-	if repo == nil {
-		return nil
-	}
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	d, ok := s.deploys[id]
-	if !ok || d.Repo != repo.Owner+"/"+repo.Name {
-		writeError(w, http.StatusNotFound, "Not Found")
-		return nil
-	}
-	return d
+func (s *Server) findDeployment(w http.ResponseWriter, r *http.Request, repo *Repo) *Deployment {
+	return byID(w, r, repo, s.deploys, func(d *Deployment) string { return d.Repo })
 }
 
-func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d := s.findDeployment(w, r); d != nil {
+func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request, repo *Repo) {
+	if d := s.findDeployment(w, r, repo); d != nil {
 		writeJSON(w, http.StatusOK, s.deploymentJSON(d))
 	}
 }
 
-func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	q := r.URL.Query()
 	var list []*Deployment
 	for _, d := range s.deploys {
-		if d.Repo == repo.Owner+"/"+repo.Name &&
+		if d.Repo == repo.fullName() &&
 			(q.Get("sha") == "" || d.SHA == q.Get("sha")) && (q.Get("ref") == "" || d.Ref == q.Get("ref")) &&
 			(q.Get("environment") == "" || d.Environment == q.Get("environment")) && (q.Get("task") == "" || d.Task == q.Get("task")) {
 			list = append(list, d)
 		}
 	}
 	slices.SortFunc(list, func(a, b *Deployment) int { return int(b.ID - a.ID) })
-	out := []map[string]any{}
-	for _, d := range list {
-		out = append(out, s.deploymentJSON(d))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, list, s.deploymentJSON)
 }
 
-func (s *Server) createDeploymentStatus(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		State          string `json:"state"`
-		Description    string `json:"description"`
-		LogURL         string `json:"log_url"`
-		TargetURL      string `json:"target_url"`
-		EnvironmentURL string `json:"environment_url"`
-		Environment    string `json:"environment"`
-		AutoInactive   *bool  `json:"auto_inactive"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.findDeployment(w, r)
+type deploymentStatusInput struct {
+	State          string `json:"state"`
+	Description    string `json:"description"`
+	LogURL         string `json:"log_url"`
+	TargetURL      string `json:"target_url"`
+	EnvironmentURL string `json:"environment_url"`
+	Environment    string `json:"environment"`
+	AutoInactive   *bool  `json:"auto_inactive"`
+}
+
+func (s *Server) createDeploymentStatus(w http.ResponseWriter, r *http.Request, repo *Repo, in *deploymentStatusInput) {
+	d := s.findDeployment(w, r, repo)
 	if d == nil {
 		return
 	}
@@ -240,16 +206,12 @@ func (s *Server) createDeploymentStatus(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusCreated, statusJSON(&st))
 }
 
-func (s *Server) listDeploymentStatuses(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.findDeployment(w, r)
+func (s *Server) listDeploymentStatuses(w http.ResponseWriter, r *http.Request, repo *Repo) {
+	d := s.findDeployment(w, r, repo)
 	if d == nil {
 		return
 	}
-	out := []map[string]any{}
-	for i := len(d.Statuses) - 1; i >= 0; i-- {
-		out = append(out, statusJSON(&d.Statuses[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	newest := slices.Clone(d.Statuses)
+	slices.Reverse(newest)
+	writeList(w, newest, func(st DeploymentStatus) map[string]any { return statusJSON(&st) })
 }

@@ -17,7 +17,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -226,7 +225,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Resource", "core")
 
 	if route == "" {
-		writeError(rec, http.StatusNotFound, "Not Found")
+		notFound(rec)
 		return
 	}
 	f, failing := s.takeFailure(route)
@@ -331,58 +330,28 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// ValidationError is one entry of a 422's "errors".
-type ValidationError struct {
-	Resource string `json:"resource"`
-	Code     string `json:"code"`
-	Field    string `json:"field,omitempty"`
-	Message  string `json:"message,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"message": msg, "documentation_url": DocsURL})
-}
-
-func writeValidation(w http.ResponseWriter, errs ...ValidationError) {
-	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": errs, "documentation_url": DocsURL})
-}
-
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "Problems parsing JSON")
-		return false
-	}
-	return true
-}
-
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.accessToken)
-	m.HandleFunc("GET /repos/{owner}/{repo}", s.getRepo)
-	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
-	m.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.getPermission)
-	m.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", s.getMembership)
-	m.HandleFunc("POST /repos/{owner}/{repo}/check-runs", s.createCheckRun)
-	m.HandleFunc("PATCH /repos/{owner}/{repo}/check-runs/{id}", s.updateCheckRun)
-	m.HandleFunc("GET /repos/{owner}/{repo}/check-runs/{id}", s.getCheckRun)
-	m.HandleFunc("GET /repos/{owner}/{repo}/check-runs/{id}/annotations", s.listAnnotations)
-	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.listCheckRuns)
-	m.HandleFunc("POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment)
-	m.HandleFunc("GET /repos/{owner}/{repo}/issues/{number}/comments", s.listComments)
-	m.HandleFunc("POST /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.createReaction)
-	m.HandleFunc("POST /repos/{owner}/{repo}/deployments", s.createDeployment)
-	m.HandleFunc("GET /repos/{owner}/{repo}/deployments", s.listDeployments)
-	m.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}", s.getDeployment)
-	m.HandleFunc("POST /repos/{owner}/{repo}/deployments/{id}/statuses", s.createDeploymentStatus)
-	m.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.listDeploymentStatuses)
-	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.getContents)
-	m.HandleFunc("PUT /repos/{owner}/{repo}/contents/{path...}", s.putContents)
+	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.locked(s.accessToken))
+	m.HandleFunc("GET /repos/{owner}/{repo}", s.inRepo(s.getRepo))
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.inRepo(s.getPull))
+	m.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.inRepo(s.getPermission))
+	m.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", s.locked(s.getMembership))
+	m.HandleFunc("POST /repos/{owner}/{repo}/check-runs", withBody(s, s.createCheckRun))
+	m.HandleFunc("PATCH /repos/{owner}/{repo}/check-runs/{id}", withBody(s, s.updateCheckRun))
+	m.HandleFunc("GET /repos/{owner}/{repo}/check-runs/{id}", s.inRepo(s.getCheckRun))
+	m.HandleFunc("GET /repos/{owner}/{repo}/check-runs/{id}/annotations", s.inRepo(s.listAnnotations))
+	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.inRepo(s.listCheckRuns))
+	m.HandleFunc("POST /repos/{owner}/{repo}/issues/{number}/comments", withBody(s, s.createComment))
+	m.HandleFunc("GET /repos/{owner}/{repo}/issues/{number}/comments", s.inRepo(s.listComments))
+	m.HandleFunc("POST /repos/{owner}/{repo}/issues/comments/{id}/reactions", withBody(s, s.createReaction))
+	m.HandleFunc("POST /repos/{owner}/{repo}/deployments", withBody(s, s.createDeployment))
+	m.HandleFunc("GET /repos/{owner}/{repo}/deployments", s.inRepo(s.listDeployments))
+	m.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}", s.inRepo(s.getDeployment))
+	m.HandleFunc("POST /repos/{owner}/{repo}/deployments/{id}/statuses", withBody(s, s.createDeploymentStatus))
+	m.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.inRepo(s.listDeploymentStatuses))
+	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.inRepo(s.getContents))
+	m.HandleFunc("PUT /repos/{owner}/{repo}/contents/{path...}", withBody(s, s.putContents))
 }
 
 // TokenValid reports whether tok is a live token the fake issued; a git

@@ -68,22 +68,13 @@ func (s *Server) commentJSON(c *Comment) map[string]any {
 	}
 }
 
-func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Body *string `json:"body"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
-	n, _ := strconv.Atoi(r.PathValue("number"))
-	if !repo.issues[n] {
-		writeError(w, http.StatusNotFound, "Not Found")
+type commentInput struct {
+	Body *string `json:"body"`
+}
+
+func (s *Server) createComment(w http.ResponseWriter, r *http.Request, repo *Repo, in *commentInput) {
+	n, ok := issue(w, r, repo)
+	if !ok {
 		return
 	}
 	if in.Body == nil || strings.TrimSpace(*in.Body) == "" {
@@ -94,82 +85,48 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, ValidationError{Resource: "IssueComment", Code: "custom", Field: "body", Message: "body is too long (maximum is 65536 characters)"})
 		return
 	}
-	c := &Comment{ID: s.id(), Repo: repo.Owner + "/" + repo.Name, Issue: n, User: s.botLogin(), Body: *in.Body, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	c := &Comment{ID: s.id(), Repo: repo.fullName(), Issue: n, User: s.botLogin(), Body: *in.Body, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	s.comments[c.ID] = c
 	writeJSON(w, http.StatusCreated, s.commentJSON(c))
 }
 
-func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
+func (s *Server) listComments(w http.ResponseWriter, r *http.Request, repo *Repo) {
+	n, ok := issue(w, r, repo)
+	if !ok {
 		return
 	}
-	n, _ := strconv.Atoi(r.PathValue("number"))
-	if !repo.issues[n] {
-		writeError(w, http.StatusNotFound, "Not Found")
-		return
-	}
-	full := repo.Owner + "/" + repo.Name
 	var ids []int64
 	for id, c := range s.comments {
-		if c.Repo == full && c.Issue == n {
+		if c.Repo == repo.fullName() && c.Issue == n {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
-	// Pagination as GitHub does it (page, per_page up to 100).
-	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
-	if per <= 0 || per > 100 {
-		per = 30
-	}
-	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	if page <= 0 {
-		page = 1
-	}
-	lo, hi := min((page-1)*per, len(ids)), min(page*per, len(ids))
-	if hi < len(ids) {
-		w.Header().Set("Link", "<"+s.URL+r.URL.Path+"?per_page="+strconv.Itoa(per)+"&page="+strconv.Itoa(page+1)+`>; rel="next"`)
-	}
-	out := []map[string]any{}
-	for _, id := range ids[lo:hi] {
-		out = append(out, s.commentJSON(s.comments[id]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	lo, hi := s.page(w, r, len(ids))
+	writeList(w, ids[lo:hi], func(id int64) map[string]any { return s.commentJSON(s.comments[id]) })
 }
 
-func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Content string `json:"content"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	c, ok := s.comments[id]
-	if !ok || c.Repo != repo.Owner+"/"+repo.Name {
-		writeError(w, http.StatusNotFound, "Not Found")
+type reactionInput struct {
+	Content string `json:"content"`
+}
+
+func (s *Server) createReaction(w http.ResponseWriter, r *http.Request, repo *Repo, in *reactionInput) {
+	c := byID(w, r, repo, s.comments, func(c *Comment) string { return c.Repo })
+	if c == nil {
 		return
 	}
 	if !slices.Contains(reactionContents, in.Content) {
 		writeValidation(w, ValidationError{Resource: "Reaction", Code: "invalid", Field: "content"})
 		return
 	}
-	rj := map[string]any{"id": id*10 + int64(slices.Index(reactionContents, in.Content)), "content": in.Content, "user": userJSON(s.botLogin())}
+	rj := map[string]any{"id": c.ID*10 + int64(slices.Index(reactionContents, in.Content)), "content": in.Content, "user": userJSON(s.botLogin())}
 	// GitHub answers 200 with the existing reaction when it is already there.
-	for _, x := range s.reactions[id] {
+	for _, x := range s.reactions[c.ID] {
 		if x.Content == in.Content && x.User == s.botLogin() {
 			writeJSON(w, http.StatusOK, rj)
 			return
 		}
 	}
-	s.reactions[id] = append(s.reactions[id], Reaction{User: s.botLogin(), Content: in.Content})
+	s.reactions[c.ID] = append(s.reactions[c.ID], Reaction{User: s.botLogin(), Content: in.Content})
 	writeJSON(w, http.StatusCreated, rj)
 }

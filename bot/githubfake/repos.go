@@ -117,16 +117,16 @@ func (s *Server) repo(w http.ResponseWriter, r *http.Request) *Repo {
 	repo, ok := s.repos[r.PathValue("owner")+"/"+r.PathValue("repo")]
 	inst, _ := r.Context().Value(instKey{}).(int64)
 	if !ok || (inst != 0 && repo.Installation != inst) {
-		writeError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return nil
 	}
 	return repo
 }
 
+func (r *Repo) fullName() string { return r.Owner + "/" + r.Name }
+
 func (s *Server) accessToken(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	found := false
 	for _, repo := range s.repos {
 		if repo.Installation == id {
@@ -134,7 +134,7 @@ func (s *Server) accessToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil || !found {
-		writeError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return
 	}
 	t := "ghs_" + randHex(18)
@@ -149,20 +149,14 @@ func (s *Server) accessToken(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) repoJSON(r *Repo) map[string]any {
 	return map[string]any{
-		"id": r.ID, "name": r.Name, "full_name": r.Owner + "/" + r.Name, "private": r.Private,
+		"id": r.ID, "name": r.Name, "full_name": r.fullName(), "private": r.Private,
 		"owner":          map[string]any{"login": r.Owner, "type": "Organization"},
 		"default_branch": r.DefaultBranch, "clone_url": r.CloneURL,
-		"html_url": "https://github.com/" + r.Owner + "/" + r.Name,
+		"html_url": "https://github.com/" + r.fullName(),
 	}
 }
 
-func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) getRepo(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	writeJSON(w, http.StatusOK, s.repoJSON(repo))
 }
 
@@ -174,24 +168,18 @@ func userJSON(login string) map[string]any {
 	return map[string]any{"login": login, "type": typ}
 }
 
-func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	n, _ := strconv.Atoi(r.PathValue("number"))
 	p, ok := repo.pulls[n]
 	if !ok {
-		writeError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return
 	}
 	rj := s.repoJSON(repo)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"number": p.Number, "state": p.State, "title": p.Title, "user": userJSON(p.Author),
 		"draft": p.Draft, "merged": p.Merged,
-		"html_url": "https://github.com/" + repo.Owner + "/" + repo.Name + "/pull/" + strconv.Itoa(p.Number),
+		"html_url": "https://github.com/" + repo.fullName() + "/pull/" + strconv.Itoa(p.Number),
 		"head":     map[string]any{"ref": p.HeadRef, "sha": p.HeadSHA, "repo": rj},
 		"base":     map[string]any{"ref": p.BaseRef, "sha": p.BaseSHA, "repo": rj},
 	})
@@ -210,16 +198,10 @@ func permissionOf(role string) string {
 	return "none"
 }
 
-func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	repo := s.repo(w, r)
-	if repo == nil {
-		return
-	}
+func (s *Server) getPermission(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	login := strings.ToLower(r.PathValue("user"))
 	if !s.users[login] {
-		writeError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return
 	}
 	role := repo.roles[login]
@@ -231,12 +213,10 @@ func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getMembership(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	team, ok := s.teams[r.PathValue("org")+"/"+r.PathValue("slug")]
 	state := team[strings.ToLower(r.PathValue("user"))]
 	if !ok || state == "" {
-		writeError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"role": "member", "state": state})
