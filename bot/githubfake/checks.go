@@ -80,16 +80,11 @@ var conclusions = []string{"action_required", "cancelled", "failure", "neutral",
 func (s *Server) CheckRuns(repo string) []CheckRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []CheckRun
-	for _, c := range s.checkRuns {
-		if c.Repo == repo {
-			cp := *c
-			cp.Annotations = slices.Clone(c.Annotations)
-			out = append(out, cp)
-		}
-	}
-	slices.SortFunc(out, func(a, b CheckRun) int { return int(a.ID - b.ID) })
-	return out
+	return copies(s.checkRuns, func(c *CheckRun) bool { return c.Repo == repo }, func(c *CheckRun) CheckRun {
+		cp := *c
+		cp.Annotations = slices.Clone(c.Annotations)
+		return cp
+	})
 }
 
 // validate applies GitHub's rules for a create (create=true) or update.
@@ -148,15 +143,9 @@ func (in *checkRunInput) validate(create bool) []ValidationError {
 }
 
 func (c *CheckRun) apply(in *checkRunInput) {
-	if in.Name != nil {
-		c.Name = *in.Name
-	}
-	if in.ExternalID != nil {
-		c.ExternalID = *in.ExternalID
-	}
-	if in.DetailsURL != nil {
-		c.DetailsURL = *in.DetailsURL
-	}
+	setIf(&c.Name, in.Name)
+	setIf(&c.ExternalID, in.ExternalID)
+	setIf(&c.DetailsURL, in.DetailsURL)
 	if in.Status != nil {
 		c.Status = *in.Status
 		if c.Status == "in_progress" && c.StartedAt.IsZero() {
@@ -173,15 +162,9 @@ func (c *CheckRun) apply(in *checkRunInput) {
 		c.Actions = in.Actions
 	}
 	if o := in.Output; o != nil {
-		if o.Title != nil {
-			c.Title = *o.Title
-		}
-		if o.Summary != nil {
-			c.Summary = *o.Summary
-		}
-		if o.Text != nil {
-			c.Text = *o.Text
-		}
+		setIf(&c.Title, o.Title)
+		setIf(&c.Summary, o.Summary)
+		setIf(&c.Text, o.Text)
 		// GitHub appends the annotations of each update.
 		c.Annotations = append(c.Annotations, o.Annotations...)
 	}

@@ -40,16 +40,11 @@ var deploymentStates = []string{"error", "failure", "inactive", "in_progress", "
 func (s *Server) Deployments(repo string) []Deployment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Deployment
-	for _, d := range s.deploys {
-		if d.Repo == repo {
-			cp := *d
-			cp.Statuses = slices.Clone(d.Statuses)
-			out = append(out, cp)
-		}
-	}
-	slices.SortFunc(out, func(a, b Deployment) int { return int(a.ID - b.ID) })
-	return out
+	return copies(s.deploys, func(d *Deployment) bool { return d.Repo == repo }, func(d *Deployment) Deployment {
+		cp := *d
+		cp.Statuses = slices.Clone(d.Statuses)
+		return cp
+	})
 }
 
 func (s *Server) deploymentJSON(d *Deployment) map[string]any {
@@ -120,15 +115,9 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, repo *
 		}
 	}
 	d := &Deployment{ID: s.id(), Repo: full, Ref: *in.Ref, SHA: sha, Task: "deploy", Environment: "production", Payload: in.Payload, Creator: s.botLogin(), CreatedAt: time.Now().UTC()}
-	if in.Task != nil {
-		d.Task = *in.Task
-	}
-	if in.Environment != nil {
-		d.Environment = *in.Environment
-	}
-	if in.Description != nil {
-		d.Description = *in.Description
-	}
+	setIf(&d.Task, in.Task)
+	setIf(&d.Environment, in.Environment)
+	setIf(&d.Description, in.Description)
 	if len(d.Payload) > 0 && d.Payload[0] == '"' {
 		// GitHub accepts the payload as a JSON string too and stores it as is.
 		var str string

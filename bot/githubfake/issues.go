@@ -41,14 +41,7 @@ func (s *Server) AddComment(repo string, issue int, login, body string) Comment 
 func (s *Server) Comments(repo string, issue int) []Comment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Comment
-	for _, c := range s.comments {
-		if c.Repo == repo && c.Issue == issue {
-			out = append(out, *c)
-		}
-	}
-	slices.SortFunc(out, func(a, b Comment) int { return int(a.ID - b.ID) })
-	return out
+	return copies(s.comments, func(c *Comment) bool { return c.Repo == repo && c.Issue == issue }, func(c *Comment) Comment { return *c })
 }
 
 // Reactions returns the reactions on a comment.

@@ -3,6 +3,7 @@ package githubfake
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -126,4 +127,29 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, n int) (lo, hi int
 		w.Header().Set("Link", "<"+s.URL+r.URL.Path+"?per_page="+strconv.Itoa(per)+"&page="+strconv.Itoa(page+1)+`>; rel="next"`)
 	}
 	return lo, hi
+}
+
+// setIf sets *dst from an optional input field that was given.
+func setIf[T any](dst, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// copies returns what tests may keep of the objects in m that keep selects:
+// copies made by cp, oldest (lowest id) first, so that a test never shares
+// state with the handlers.
+func copies[T any](m map[int64]*T, keep func(*T) bool, cp func(*T) T) []T {
+	var ids []int64
+	for id, o := range m {
+		if keep(o) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var out []T
+	for _, id := range ids {
+		out = append(out, cp(m[id]))
+	}
+	return out
 }
