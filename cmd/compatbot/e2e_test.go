@@ -206,7 +206,8 @@ func TestE2EServerChild(t *testing.T) {
 type server struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
-	exit chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done is closed
 }
 
 // start runs the server in a child process (so it can be killed like a
@@ -215,13 +216,13 @@ func (e *e2e) start(env ...string) *server {
 	e.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestE2EServerChild$")
 	cmd.Env = append(append(os.Environ(), "COMPATBOT_E2E_CONFIG="+e.cfgPath), env...)
-	s := &server{cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = s.logs, io.MultiWriter(s.logs, pw)
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	go func() { s.exit <- cmd.Wait(); pw.Close() }()
+	go func() { s.err = cmd.Wait(); pw.Close(); close(s.done) }()
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -235,15 +236,15 @@ func (e *e2e) start(env ...string) *server {
 	select {
 	case a := <-addr:
 		e.base = a
-	case err := <-s.exit:
-		e.t.Fatalf("server exited before listening: %v\n%s", err, s.logs.String())
+	case <-s.done:
+		e.t.Fatalf("server exited before listening: %v\n%s", s.err, s.logs.String())
 	case <-time.After(30 * time.Second):
 		e.t.Fatalf("server did not listen:\n%s", s.logs.String())
 	}
 	e.t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-s.exit:
+		case <-s.done:
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
 		}
@@ -625,28 +626,53 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// TestEndToEndCrashMidDeploy kills the server (SIGKILL, by deploy's
+// TestEndToEndCrashes kills the server with SIGKILL twice. First in the
+// middle of a build: after a restart the stale overlay mount is gone and
+// the build runs again under the same check run. Then (by deploy's
 // failpoint) after the first target of a /deploy test was published and
 // before the second: after a restart no transaction is open, the tree is
 // exactly what the journal says was published, and the PR learns how the
 // deploy ended.
-func TestEndToEndCrashMidDeploy(t *testing.T) {
+func TestEndToEndCrashes(t *testing.T) {
 	e := newE2E(t)
-	s1 := e.start(deploy.FailpointEnv + "=after-publish")
+	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s0 := e.start()
 	e.prEvent("opened", time.Now().Add(-time.Minute))
+	e.waitRunStatus(e.headSHA, "in_progress")
+	if err := s0.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-s0.done
+	runsDir := filepath.Join(e.dataDir, "build", "runs") + "/"
+	if !mountedUnder(t, runsDir) {
+		t.Fatal("the killed server left no overlay mount: the crash did not hit a running build")
+	}
+	os.Remove(e.hold)
+
+	s1 := e.start(deploy.FailpointEnv + "=after-publish")
 	runs := e.waitChecks(e.headSHA, check2025, check2026)
 	for _, n := range []string{check2025, check2026} {
 		if runs[n].Conclusion != "success" {
-			t.Fatalf("%s = %s %q", n, runs[n].Conclusion, runs[n].Title)
+			t.Fatalf("%s after the restart = %s %q", n, runs[n].Conclusion, runs[n].Title)
 		}
+	}
+	for n, count := range e.runCounts(e.headSHA) {
+		if count != 1 {
+			t.Errorf("%d check runs named %q after the restart, want the one run", count, n)
+		}
+	}
+	if mountedUnder(t, runsDir) {
+		t.Error("an overlay mount of the killed server's build is still mounted")
 	}
 	c := e.gh.AddComment(e2eRepo, e2ePR, "bob", "/deploy test")
 	id := e.deliver("issue_comment", map[string]any{"action": "created",
 		"issue":   map[string]any{"number": e2ePR, "user": person("alice"), "pull_request": map[string]any{}},
 		"comment": map[string]any{"id": c.ID, "body": "/deploy test", "user": person("bob"), "created_at": time.Now().UTC().Format(time.RFC3339)}})
 	select {
-	case err := <-s1.exit:
-		if err == nil {
+	case <-s1.done:
+		if s1.err == nil {
 			t.Fatal("the server exited cleanly; the failpoint did not kill it")
 		}
 	case <-time.After(60 * time.Second):
@@ -705,4 +731,43 @@ func TestEndToEndCrashMidDeploy(t *testing.T) {
 	if tags := tagNames(t, e.target("prod")); len(tags) != 0 {
 		t.Errorf("an untested digest reached prod: %v", tags)
 	}
+}
+
+// waitRunStatus waits until a compat build run of sha has status st.
+func (e *e2e) waitRunStatus(sha, st string) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range e.gh.CheckRuns(e2eRepo) {
+			if r.HeadSHA == sha && strings.HasPrefix(r.Name, "compat 20") && r.Status == st {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("no build run of %s reached %s", sha[:7], st)
+}
+
+func (e *e2e) runCounts(sha string) map[string]int {
+	n := map[string]int{}
+	for _, r := range e.gh.CheckRuns(e2eRepo) {
+		if r.HeadSHA == sha {
+			n[r.Name]++
+		}
+	}
+	return n
+}
+
+func mountedUnder(t *testing.T, prefix string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], prefix) {
+			return true
+		}
+	}
+	return false
 }
