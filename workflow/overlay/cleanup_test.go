@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -17,16 +18,14 @@ func TestRemoveScratchAfterCrash(t *testing.T) {
 	requireRoot(t)
 	for _, method := range []Method{Kernel, FUSE} {
 		t.Run(string(method), func(t *testing.T) {
-			dir := t.TempDir()
-			lower := filepath.Join(dir, "lower")
-			makeLower(t, lower)
+			dir, lower := lowerIn(t)
 			before := snapshot(t, lower)
 			scratch := filepath.Join(dir, "run 1") // a space: escaped in mountinfo
 			m, err := stageWith(t, lower, scratch, method)
 			if err != nil {
 				t.Fatal(err)
 			}
-			write(t, filepath.Join(m.Target(), "usr/bin/new"), "x", 0o755)
+			testtree.Write(t, filepath.Join(m.Target(), "usr/bin/new"), "x", 0o755)
 			// "Crash": m is forgotten without Unmount.
 			_, err = stageWith(t, lower, scratch, method)
 			var oe *OptionError

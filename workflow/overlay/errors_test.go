@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,7 @@ func TestOptionErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(t, filepath.Join(dir, "file"), "x", 0o644)
+	testtree.Write(t, filepath.Join(dir, "file"), "x", 0o644)
 	shm := tmpfs(t, filepath.Join(dir, "otherfs"), "size=1m")
 	if err := os.Mkdir(filepath.Join(shm, "work"), 0o755); err != nil {
 		t.Fatal(err)
@@ -130,9 +131,7 @@ func stageWith(t *testing.T, lower, scratch string, method Method) (*Mount, erro
 // for the writer in this process and for a build command alike.
 func TestUpperDiskFull(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	lower := filepath.Join(dir, "lower")
-	makeLower(t, lower)
+	dir, lower := lowerIn(t)
 	small := tmpfs(t, filepath.Join(dir, "small"), "size=1m")
 	for _, method := range []Method{Kernel, FUSE, UserNS} {
 		t.Run(string(method), func(t *testing.T) {
@@ -168,9 +167,7 @@ func TestUnmountBusyDetaches(t *testing.T) {
 	requireRoot(t)
 	for _, method := range []Method{Kernel, FUSE} {
 		t.Run(string(method), func(t *testing.T) {
-			dir := t.TempDir()
-			lower := filepath.Join(dir, "lower")
-			makeLower(t, lower)
+			dir, lower := lowerIn(t)
 			m, err := stageWith(t, lower, filepath.Join(dir, "s"), method)
 			if err != nil {
 				t.Fatal(err)
@@ -202,9 +199,7 @@ func TestUnmountBusyDetaches(t *testing.T) {
 
 func TestStage(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	lower := filepath.Join(dir, "lower")
-	makeLower(t, lower)
+	dir, lower := lowerIn(t)
 	meth, err := Detect()
 	if err != nil || meth != Kernel {
 		t.Fatalf("Detect() as root = %q, %v; want kernel", meth, err)
@@ -231,9 +226,7 @@ func TestStage(t *testing.T) {
 // the namespace.
 func TestPrepareKeepsCommandSettings(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	lower := filepath.Join(dir, "lower")
-	makeLower(t, lower)
+	dir, lower := lowerIn(t)
 	m, err := stageWith(t, lower, filepath.Join(dir, "s"), UserNS)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
@@ -24,73 +25,50 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, p, content string, mode fs.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // makeLower builds a small published tree.
-func makeLower(t *testing.T, dir string) {
+func makeLower(t testing.TB, dir string) {
 	t.Helper()
-	write(t, filepath.Join(dir, "etc/profile"), "export A=1\n", 0o644)
-	write(t, filepath.Join(dir, "usr/bin/tool"), "#!/bin/sh\necho tool\n", 0o755)
-	write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/CONTENTS"), "obj /usr/bin/old\n", 0o644)
-	write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/SLOT"), "0\n", 0o644)
-	write(t, filepath.Join(dir, "usr/share/doc/a.txt"), "a\n", 0o644)
-	write(t, filepath.Join(dir, "usr/share/doc/b.txt"), "b\n", 0o644)
+	testtree.Write(t, filepath.Join(dir, "etc/profile"), "export A=1\n", 0o644)
+	testtree.Write(t, filepath.Join(dir, "usr/bin/tool"), "#!/bin/sh\necho tool\n", 0o755)
+	testtree.Write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/CONTENTS"), "obj /usr/bin/old\n", 0o644)
+	testtree.Write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/SLOT"), "0\n", 0o644)
+	testtree.Write(t, filepath.Join(dir, "usr/share/doc/a.txt"), "a\n", 0o644)
+	testtree.Write(t, filepath.Join(dir, "usr/share/doc/b.txt"), "b\n", 0o644)
 	if err := os.Symlink("tool", filepath.Join(dir, "usr/bin/tool-link")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // snapshot describes every path under dir, for comparing trees.
-func snapshot(t *testing.T, dir string) map[string]string {
+func snapshot(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == dir {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
+	return testtree.Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) {
 		switch m := fi.Mode(); {
 		case m.IsRegular():
 			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = fmt.Sprintf("file %o %q", m.Perm(), b)
+			return fmt.Sprintf("file %o %q", m.Perm(), b), err
 		case m.IsDir():
-			out[rel] = fmt.Sprintf("dir %o", m.Perm())
+			return fmt.Sprintf("dir %o", m.Perm()), nil
 		case m&fs.ModeSymlink != 0:
-			l, _ := os.Readlink(p)
-			out[rel] = "symlink " + l
+			l, err := os.Readlink(p)
+			return "symlink " + l, err
 		case m&fs.ModeCharDevice != 0:
 			st := fi.Sys().(*syscall.Stat_t)
-			out[rel] = fmt.Sprintf("chardev %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+			return fmt.Sprintf("chardev %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
 		default:
-			out[rel] = "other " + m.String()
+			return "other " + m.String(), nil
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+}
+
+// lowerIn makes a temporary directory holding the makeLower tree at
+// dir/lower.
+func lowerIn(t *testing.T) (dir, lower string) {
+	t.Helper()
+	dir = t.TempDir()
+	lower = filepath.Join(dir, "lower")
+	makeLower(t, lower)
+	return dir, lower
 }
 
 // changes is the script each method runs through the merged view: a new
@@ -110,6 +88,28 @@ rm -r "$t/var/db/pkg/app-misc/old-1"
 ln -s new "$t/usr/bin/new-link"
 `
 
+// changedUpper is the upper layer that changes leaves on makeLower (as
+// snapshot describes it): whiteouts are 0:0 character devices.
+func changedUpper() map[string]string {
+	return map[string]string{
+		"etc":                       "dir 755",
+		"etc/profile":               `file 644 "export A=1\nexport B=2\n"`,
+		"usr":                       "dir 755",
+		"usr/bin":                   "dir 755",
+		"usr/bin/new":               `file 755 "hello\n"`,
+		"usr/bin/new-link":          "symlink new",
+		"usr/bin/tool":              "chardev 0:0",
+		"usr/share":                 "dir 755",
+		"usr/share/doc":             "dir 755",
+		"usr/share/doc/c.txt":       `file 644 "c\n"`,
+		"var":                       "dir 755",
+		"var/db":                    "dir 755",
+		"var/db/pkg":                "dir 755",
+		"var/db/pkg/app-misc":       "dir 755",
+		"var/db/pkg/app-misc/old-1": "chardev 0:0",
+	}
+}
+
 func opaqueXattr(p string) string {
 	for _, n := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
 		buf := make([]byte, 8)
@@ -125,9 +125,7 @@ func TestMountMethods(t *testing.T) {
 	for _, method := range []Method{Kernel, FUSE, UserNS} {
 		t.Run(string(method), func(t *testing.T) {
 			ctx := context.Background()
-			scratch := t.TempDir()
-			lower := filepath.Join(scratch, "lower")
-			makeLower(t, lower)
+			scratch, lower := lowerIn(t)
 			before := snapshot(t, lower)
 			o := Options{Lower: []string{lower}, Upper: filepath.Join(scratch, "upper"), Work: filepath.Join(scratch, "work"), Target: filepath.Join(scratch, "merged"), Method: method}
 			for _, d := range []string{o.Upper, o.Work, o.Target} {
@@ -183,23 +181,7 @@ func TestMountMethods(t *testing.T) {
 			if diff := cmp.Diff(before, snapshot(t, lower)); diff != "" {
 				t.Errorf("lower layer changed (-before +after):\n%s", diff)
 			}
-			want := map[string]string{
-				"etc":                       "dir 755",
-				"etc/profile":               `file 644 "export A=1\nexport B=2\n"`,
-				"usr":                       "dir 755",
-				"usr/bin":                   "dir 755",
-				"usr/bin/new":               `file 755 "hello\n"`,
-				"usr/bin/new-link":          "symlink new",
-				"usr/bin/tool":              "chardev 0:0",
-				"usr/share":                 "dir 755",
-				"usr/share/doc":             "dir 755",
-				"usr/share/doc/c.txt":       `file 644 "c\n"`,
-				"var":                       "dir 755",
-				"var/db":                    "dir 755",
-				"var/db/pkg":                "dir 755",
-				"var/db/pkg/app-misc":       "dir 755",
-				"var/db/pkg/app-misc/old-1": "chardev 0:0",
-			}
+			want := changedUpper()
 			got := snapshot(t, o.Upper)
 			if method == FUSE {
 				// fuse-overlayfs (1.10) also marks an opaque directory

@@ -54,23 +54,7 @@ func TestUserNSAsUnprivilegedUser(t *testing.T) {
 		t.Fatalf("helper as nobody: %v\n%s", err, out)
 	}
 	upper := filepath.Join(scratch, "upper")
-	want := map[string]string{
-		"etc":                       "dir 755",
-		"etc/profile":               `file 644 "export A=1\nexport B=2\n"`,
-		"usr":                       "dir 755",
-		"usr/bin":                   "dir 755",
-		"usr/bin/new":               `file 755 "hello\n"`,
-		"usr/bin/new-link":          "symlink new",
-		"usr/bin/tool":              "chardev 0:0",
-		"usr/share":                 "dir 755",
-		"usr/share/doc":             "dir 755",
-		"usr/share/doc/c.txt":       `file 644 "c\n"`,
-		"var":                       "dir 755",
-		"var/db":                    "dir 755",
-		"var/db/pkg":                "dir 755",
-		"var/db/pkg/app-misc":       "dir 755",
-		"var/db/pkg/app-misc/old-1": "chardev 0:0",
-	}
+	want := changedUpper()
 	if diff := cmp.Diff(want, snapshot(t, upper)); diff != "" {
 		t.Errorf("upper layer written by nobody (-want +got):\n%s", diff)
 	}
