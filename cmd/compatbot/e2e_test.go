@@ -529,13 +529,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("source mirror: %v", err)
 	}
 
-	// The merge deploys the tested result to test again.
+	// The merge deploys the tested result to test, which has it already.
 	p = e.pull()
 	p.State, p.Merged = "closed", true
 	e.gh.SetPull(e2eRepo, p)
 	e.prEvent("closed", time.Now())
-	if r := e.reply(-e2ePR); !strings.Contains(r, "Merged by @mia") {
+	if r := e.reply(-e2ePR); !strings.Contains(r, "Merged by @mia") || !strings.Contains(r, "Already on test") {
 		t.Errorf("merge reply:\n%s", r)
+	}
+	if tags := tagNames(t, testPub); len(tags) != 2 {
+		t.Errorf("the merge published the tested artifacts again: test tags %v", tags)
 	}
 
 	// Production: the author may not deploy their own PR, a writer may not

@@ -20,6 +20,7 @@ type Core interface {
 	DeployTest(ctx context.Context, req deploy.Request) (deploy.Result, error)
 	DeployProd(ctx context.Context, req deploy.Request) (deploy.Result, error)
 	RollbackFor(ctx context.Context, env, tag string, from deploy.Request) (deploy.Result, error)
+	Lineage(ctx context.Context, env string, target sets.Target) (string, error)
 }
 
 // Deployments records deploys as GitHub Deployments; GitHubAPI implements
@@ -102,6 +103,29 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 	items, err := d.items(ctx, env, req)
 	if err != nil {
 		return "", err
+	}
+	if env == deploy.EnvTest {
+		// Publishing an artifact again on top of itself (a /deploy test,
+		// then the merge) would change test's lineage without changing
+		// its content, and test's lineage is what later PRs are built on.
+		var todo []deploy.Item
+		var there []string
+		for _, it := range items {
+			lin, err := d.Core.Lineage(ctx, env, it.Target)
+			if err != nil {
+				return "", err
+			}
+			if lin == deploy.NextLineage(it.BaseLineage, it.Digest) {
+				there = append(there, fmt.Sprintf("%s (`%s`)", it.Target, shortDigest(it.Digest)))
+				continue
+			}
+			todo = append(todo, it)
+		}
+		if len(todo) == 0 {
+			return fmt.Sprintf("Already on test: the artifacts of %s are what the test repository has now for %s. Nothing was published again.",
+				short(req.HeadSHA), strings.Join(there, ", ")), nil
+		}
+		items = todo
 	}
 	dreq := deploy.Request{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Author: req.Author, Requester: req.Requester, Merged: req.Merged, Items: items}
 	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?,?, 'preparing') ON CONFLICT DO NOTHING`,
@@ -273,4 +297,12 @@ func (d *Deployer) Recovered(ctx context.Context, env string, req deploy.Request
 	for _, c := range calls {
 		d.status(ctx, req.Repo, c.dep, st, "settled after a restart of compatbot")
 	}
+}
+
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
 }

@@ -102,6 +102,19 @@ func TestDeployFlow(t *testing.T) {
 	if n := len(e.gh.Deployments(repoName)); n != 1 {
 		t.Errorf("repeated call made %d deployments", n)
 	}
+	// A second /deploy test of the same head (or the merge) publishes
+	// nothing again: test's lineage must stay what prod will compare with.
+	linBefore, _ := core.Lineage(ctx, "test", x86_2026)
+	again, err = pd.DeployTest(ctx, e.deployReq(e.headSHA, "test", "bob", 33, true, targets...))
+	if err != nil || !strings.Contains(again, "Already on test") {
+		t.Errorf("second /deploy test: %v\n%s", err, again)
+	}
+	if lin, _ := core.Lineage(ctx, "test", x86_2026); lin != linBefore {
+		t.Errorf("test lineage changed from %s to %s by a redeploy of the same artifact", linBefore, lin)
+	}
+	if n := len(e.gh.Deployments(repoName)); n != 1 {
+		t.Errorf("the redeploy made %d deployments", n)
+	}
 
 	// Production: refused while the PR is open.
 	_, err = pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 4, false, targets...))
