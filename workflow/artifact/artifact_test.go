@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/workflow/overlay"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -27,32 +28,24 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-func write(t testing.TB, p, content string, mode fs.FileMode) {
+// newLower makes a temporary directory with a small published tree at
+// dir/lower.
+func newLower(t testing.TB) (dir, lower string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	dir = t.TempDir()
+	lower = filepath.Join(dir, "lower")
+	testtree.Write(t, filepath.Join(lower, "etc/profile"), "export A=1\n", 0o644)
+	testtree.Write(t, filepath.Join(lower, "usr/bin/tool"), "#!/bin/sh\necho tool\n", 0o755)
+	testtree.Write(t, filepath.Join(lower, "usr/lib/libold.so.1"), "old lib\n", 0o755)
+	testtree.Write(t, filepath.Join(lower, "var/db/pkg/app-misc/old-1/CONTENTS"), "obj /usr/bin/old\n", 0o644)
+	testtree.Write(t, filepath.Join(lower, "var/db/pkg/app-misc/old-1/SLOT"), "0\n", 0o644)
+	testtree.Write(t, filepath.Join(lower, "usr/share/doc/a.txt"), "a\n", 0o644)
+	testtree.Write(t, filepath.Join(lower, "usr/share/doc/sub/b.txt"), "b\n", 0o644)
+	testtree.Write(t, filepath.Join(lower, "opt/was-a-dir/x"), "x\n", 0o644)
+	if err := os.Symlink("libold.so.1", filepath.Join(lower, "usr/lib/libold.so")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func makeLower(t testing.TB, dir string) {
-	t.Helper()
-	write(t, filepath.Join(dir, "etc/profile"), "export A=1\n", 0o644)
-	write(t, filepath.Join(dir, "usr/bin/tool"), "#!/bin/sh\necho tool\n", 0o755)
-	write(t, filepath.Join(dir, "usr/lib/libold.so.1"), "old lib\n", 0o755)
-	write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/CONTENTS"), "obj /usr/bin/old\n", 0o644)
-	write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/SLOT"), "0\n", 0o644)
-	write(t, filepath.Join(dir, "usr/share/doc/a.txt"), "a\n", 0o644)
-	write(t, filepath.Join(dir, "usr/share/doc/sub/b.txt"), "b\n", 0o644)
-	write(t, filepath.Join(dir, "opt/was-a-dir/x"), "x\n", 0o644)
-	if err := os.Symlink("libold.so.1", filepath.Join(dir, "usr/lib/libold.so")); err != nil {
-		t.Fatal(err)
-	}
+	return dir, lower
 }
 
 // The build: constant test data run by sh through the overlay. It adds,
@@ -115,42 +108,34 @@ func stageAndBuild(t testing.TB, lower, scratch string, method overlay.Method) (
 	return o.Upper, merged
 }
 
+// snapshot describes every path under dir with its mode and mtime, for
+// comparing trees exactly.
 func snapshot(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == dir {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
+	return testtree.Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) {
 		switch m := fi.Mode(); {
 		case m.IsRegular():
 			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = fmt.Sprintf("file %v %q mtime %d", m, b, fi.ModTime().Unix())
+			return fmt.Sprintf("file %v %q mtime %d", m, b, fi.ModTime().Unix()), err
 		case m.IsDir():
-			out[rel] = fmt.Sprintf("dir %v", m)
+			return fmt.Sprintf("dir %v", m), nil
 		case m&fs.ModeSymlink != 0:
 			l, _ := os.Readlink(p)
-			out[rel] = fmt.Sprintf("symlink %s mtime %d", l, fi.ModTime().Unix())
+			return fmt.Sprintf("symlink %s mtime %d", l, fi.ModTime().Unix()), nil
 		default:
-			out[rel] = "other " + m.String()
+			return "other " + m.String(), nil
 		}
-		return nil
 	})
+}
+
+// put stores upper in st and fails the test if that fails.
+func put(t testing.TB, st *Store, upper string, meta map[string]string) Artifact {
+	t.Helper()
+	art, err := st.Put(context.Background(), upper, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return art
 }
 
 func copyTree(t testing.TB, src, dst string) {
@@ -167,16 +152,11 @@ func TestPutApplyReproducesMergedView(t *testing.T) {
 	for _, method := range []overlay.Method{overlay.Kernel, overlay.FUSE} {
 		t.Run(string(method), func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			lower := filepath.Join(dir, "lower")
-			makeLower(t, lower)
+			dir, lower := newLower(t)
 			lowerBefore := snapshot(t, lower)
 			upper, merged := stageAndBuild(t, lower, filepath.Join(dir, "run"), method)
 			st := &Store{Dir: filepath.Join(dir, "store")}
-			art, err := st.Put(ctx, upper, map[string]string{"head": "abc123"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			art := put(t, st, upper, map[string]string{"head": "abc123"})
 			dst := filepath.Join(dir, "published")
 			copyTree(t, lower, dst)
 			if err := Apply(ctx, art, dst); err != nil {
@@ -207,9 +187,7 @@ func TestPutApplyReproducesMergedView(t *testing.T) {
 func TestManifestGolden(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	lower := filepath.Join(dir, "lower")
-	makeLower(t, lower)
+	dir, lower := newLower(t)
 	upper, _ := stageAndBuild(t, lower, filepath.Join(dir, "run"), overlay.Kernel)
 	setAllMTimes(t, upper, 1700000000)
 	m, err := BuildManifest(ctx, upper)
@@ -242,10 +220,7 @@ func TestManifestGolden(t *testing.T) {
 		t.Errorf("OpaqueDirs() (-want +got):\n%s", diff)
 	}
 	// Put's one-pass manifest equals BuildManifest's.
-	art, err := (&Store{Dir: filepath.Join(dir, "store")}).Put(ctx, upper, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	art := put(t, &Store{Dir: filepath.Join(dir, "store")}, upper, nil)
 	if diff := cmp.Diff(m, art.Manifest); diff != "" {
 		t.Errorf("Put manifest differs from BuildManifest (-build +put):\n%s", diff)
 	}
@@ -254,9 +229,7 @@ func TestManifestGolden(t *testing.T) {
 func TestSameUpperSameDigest(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	lower := filepath.Join(dir, "lower")
-	makeLower(t, lower)
+	dir, lower := newLower(t)
 	// Two independent builds (different times, inode numbers, mount
 	// methods) of the same change.
 	upper1, _ := stageAndBuild(t, lower, filepath.Join(dir, "run1"), overlay.Kernel)
@@ -266,14 +239,8 @@ func TestSameUpperSameDigest(t *testing.T) {
 	setAllMTimes(t, upper1, 1700000000)
 	setAllMTimes(t, upper2, 1700000000)
 	st := &Store{Dir: filepath.Join(dir, "store")}
-	a1, err := st.Put(ctx, upper1, map[string]string{"run": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a2, err := st.Put(ctx, upper2, map[string]string{"run": "2"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a1 := put(t, st, upper1, map[string]string{"run": "1"})
+	a2 := put(t, st, upper2, map[string]string{"run": "2"})
 	if a1.Digest != a2.Digest || a1.Size != a2.Size {
 		t.Errorf("same change, different artifacts: %s (%d bytes) vs %s (%d bytes)", a1.Digest, a1.Size, a2.Digest, a2.Size)
 	}
@@ -292,22 +259,14 @@ func TestSameUpperSameDigest(t *testing.T) {
 		t.Errorf("Verify: %v", err)
 	}
 	// One byte more in one file: another digest.
-	write(t, filepath.Join(upper1, "usr/bin/new"), "new tool!\n", 0o755)
-	a3, err := st.Put(ctx, upper1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testtree.Write(t, filepath.Join(upper1, "usr/bin/new"), "new tool!\n", 0o755)
+	a3 := put(t, st, upper1, nil)
 	if a3.Digest == a1.Digest {
 		t.Error("changed content, same digest")
 	}
 	// An mtime change alone: another digest.
-	a3b, err := func() (Artifact, error) {
-		setAllMTimes(t, upper1, 1700000001)
-		return st.Put(ctx, upper1, nil)
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
+	setAllMTimes(t, upper1, 1700000001)
+	a3b := put(t, st, upper1, nil)
 	if a3b.Digest == a3.Digest {
 		t.Error("changed mtimes, same digest")
 	}
@@ -315,10 +274,7 @@ func TestSameUpperSameDigest(t *testing.T) {
 	if err := os.Chmod(filepath.Join(upper1, "usr/bin/new"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	a4, err := st.Put(ctx, upper1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a4 := put(t, st, upper1, nil)
 	if a4.Digest == a3b.Digest {
 		t.Error("changed mode, same digest")
 	}
@@ -331,15 +287,10 @@ func TestSameUpperSameDigest(t *testing.T) {
 func TestVerifyDetectsCorruption(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	lower := filepath.Join(dir, "lower")
-	makeLower(t, lower)
+	dir, lower := newLower(t)
 	upper, _ := stageAndBuild(t, lower, filepath.Join(dir, "run"), overlay.Kernel)
 	st := &Store{Dir: filepath.Join(dir, "store")}
-	art, err := st.Put(ctx, upper, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	art := put(t, st, upper, nil)
 	tarb, _ := os.ReadFile(art.TarPath())
 	manb, _ := os.ReadFile(art.ManifestPath())
 	restore := func() {
@@ -412,11 +363,11 @@ func TestGetErrors(t *testing.T) {
 // support, or layers unpacked from images) mark deletions with .wh. files.
 func TestOCIWhiteoutFiles(t *testing.T) {
 	upper := t.TempDir()
-	write(t, filepath.Join(upper, "usr/bin/.wh.tool"), "", 0o644)
-	write(t, filepath.Join(upper, "usr/share/doc/.wh..wh..opq"), "", 0o644)
-	write(t, filepath.Join(upper, "usr/share/doc/.wh.ignored"), "", 0o644)
-	write(t, filepath.Join(upper, "usr/share/doc/c.txt"), "c\n", 0o644)
-	write(t, filepath.Join(upper, ".wh..wh.plnk/123"), "", 0o644)
+	testtree.Write(t, filepath.Join(upper, "usr/bin/.wh.tool"), "", 0o644)
+	testtree.Write(t, filepath.Join(upper, "usr/share/doc/.wh..wh..opq"), "", 0o644)
+	testtree.Write(t, filepath.Join(upper, "usr/share/doc/.wh.ignored"), "", 0o644)
+	testtree.Write(t, filepath.Join(upper, "usr/share/doc/c.txt"), "c\n", 0o644)
+	testtree.Write(t, filepath.Join(upper, ".wh..wh.plnk/123"), "", 0o644)
 	m, err := BuildManifest(context.Background(), upper)
 	if err != nil {
 		t.Fatal(err)
@@ -485,12 +436,9 @@ func TestApplyStaysInside(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	upper := filepath.Join(dir, "upper")
-	write(t, filepath.Join(upper, "lib/evil.so"), "x\n", 0o644)
+	testtree.Write(t, filepath.Join(upper, "lib/evil.so"), "x\n", 0o644)
 	st := &Store{Dir: filepath.Join(dir, "store")}
-	art, err := st.Put(ctx, upper, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	art := put(t, st, upper, nil)
 	outside := filepath.Join(dir, "outside")
 	if err := os.Mkdir(outside, 0o755); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +60,7 @@ func FuzzDecodeManifest(f *testing.F) {
 func TestPutCancelled(t *testing.T) {
 	upper := t.TempDir()
 	for i := range 3000 {
-		write(t, filepath.Join(upper, "d", strings.Repeat("x", i%50+1)+string(rune('a'+i%26))+itoa(i)), "x", 0o644)
+		testtree.Write(t, filepath.Join(upper, "d", strings.Repeat("x", i%50+1)+string(rune('a'+i%26))+itoa(i)), "x", 0o644)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -80,7 +81,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestApplyCancelled(t *testing.T) {
 	upper := t.TempDir()
 	for i := range 600 {
-		write(t, filepath.Join(upper, "d", strconv.Itoa(i)), "x", 0o644)
+		testtree.Write(t, filepath.Join(upper, "d", strconv.Itoa(i)), "x", 0o644)
 	}
 	st := &Store{Dir: filepath.Join(t.TempDir(), "store")}
 	art, err := st.Put(context.Background(), upper, nil)
@@ -105,7 +106,7 @@ func TestApplyCancelled(t *testing.T) {
 func TestPutStoreDiskFull(t *testing.T) {
 	requireRoot(t)
 	upper := t.TempDir()
-	write(t, filepath.Join(upper, "big"), strings.Repeat("x", 2<<20), 0o644)
+	testtree.Write(t, filepath.Join(upper, "big"), strings.Repeat("x", 2<<20), 0o644)
 	small := filepath.Join(t.TempDir(), "small")
 	if err := os.Mkdir(small, 0o755); err != nil {
 		t.Fatal(err)
