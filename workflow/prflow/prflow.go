@@ -236,9 +236,8 @@ func validTarget(t sets.Target) error {
 }
 
 // Build implements handlers.Builder: it queues the check run of every
-// target of req at once and starts the builds in the background. It
-// cancels the running builds of the PR's other head SHAs (a newer push
-// supersedes them). Calling it again for the same request starts nothing
+// target of req at once and starts the builds in the background. A push
+// (Trigger "") cancels the running builds of the PR's other head SHAs. Calling it again for the same request starts nothing
 // that is running or done.
 func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 	if o, n, ok := strings.Cut(req.Repo, "/"); !ok || o == "" || n == "" || strings.Contains(n, "/") {
@@ -253,7 +252,9 @@ func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 	if err := b.rememberInstallation(ctx, req.Repo, req.Installation); err != nil {
 		return err
 	}
-	if req.PR > 0 {
+	if req.PR > 0 && req.Trigger == "" {
+		// Only a push supersedes: a re-run or /rebuild of an older head
+		// must not stop the newest head's builds.
 		b.cancelOthers(req.Repo, req.PR, req.HeadSHA)
 	}
 	var rows []buildRow
