@@ -278,3 +278,26 @@ func mounted(t *testing.T, dir string) bool {
 	}
 	return false
 }
+
+func TestRerunOfOtherHeadDoesNotCancel(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder()
+	ctx := context.Background()
+	setPath := "sets/2026.06/linux-x86_64"
+	slow := e.commit(e.headSHA, map[string]string{setPath: e.file(e.headSHA, setPath) + "# slow\n"})
+	if err := b.Build(ctx, e.request(slow, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRun(slow, pipeline.CheckName(x86_2026), "in_progress")
+	rerun := e.request(e.headSHA, x86_2026)
+	rerun.Trigger = "rerun:d-1"
+	if err := b.Build(ctx, rerun); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.waitRun(e.headSHA, pipeline.CheckName(x86_2026), "completed"); r.Conclusion != "success" {
+		t.Fatalf("re-run = %s %q", r.Conclusion, r.Title)
+	}
+	if r := e.runsFor(slow)[pipeline.CheckName(x86_2026)][0]; r.Status != "in_progress" {
+		t.Errorf("a re-run of another head stopped the running build: %s %s %q", r.Status, r.Conclusion, r.Title)
+	}
+}
