@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -61,13 +62,13 @@ func TestLocalPublishesARealArtifact(t *testing.T) {
 		"usr": "dir/", "usr/bin": "dir/", "usr/lib": "dir/", "usr/share": "dir/", "usr/share/doc": "dir/", "etc": "dir/",
 		"usr/bin/bash": "bash-5.2", "usr/lib/libz.so": "zlib", "usr/share/doc/new": "doc",
 	}
-	if got := readTree(t, filepath.Join(dir, scope)); !cmp.Equal(got, want) {
+	if got := testtree.Contents(t, filepath.Join(dir, scope)); !cmp.Equal(got, want) {
 		t.Errorf("published tree: %s", cmp.Diff(want, got))
 	}
 	if inode(t, filepath.Join(l.revDir(1), scope, "usr/lib/libz.so")) != inode(t, filepath.Join(dir, scope, "usr/lib/libz.so")) {
 		t.Error("file the artifact did not touch was copied, not linked")
 	}
-	if got := readTree(t, filepath.Join(l.revDir(1), scope))["usr/bin/bash"]; got != "bash-5.1" {
+	if got := testtree.Contents(t, filepath.Join(l.revDir(1), scope))["usr/bin/bash"]; got != "bash-5.1" {
 		t.Errorf("base revision changed by the publish: bash = %q", got)
 	}
 }

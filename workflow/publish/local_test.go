@@ -11,11 +11,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -77,38 +77,6 @@ func publishChanges(t *testing.T, p Publisher, path, tag string, changes []chang
 	return rev
 }
 
-// readTree maps every path under dir to its content ("dir/" for
-// directories, "-> target" for symlinks).
-func readTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case rel == ".":
-		case fi.IsDir():
-			m[rel] = "dir/"
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			m[rel] = "-> " + target
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			m[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func inode(t *testing.T, p string) uint64 {
 	t.Helper()
 	fi, err := os.Lstat(p)
@@ -134,10 +102,10 @@ func TestLocalPublishLinksUnchangedFilesAndNeverWritesThroughThem(t *testing.T) 
 		t.Fatalf("second publish: revision %d, want 2", r2)
 	}
 	d1, d2 := filepath.Join(l.revDir(1), scope), filepath.Join(l.revDir(2), scope)
-	if got, want := readTree(t, d1), map[string]string{"a": "a1", "b": "dir/", "b/c": "c1", "d": "d1"}; !cmp.Equal(got, want) {
+	if got, want := testtree.Contents(t, d1), map[string]string{"a": "a1", "b": "dir/", "b/c": "c1", "d": "d1"}; !cmp.Equal(got, want) {
 		t.Errorf("revision 1 changed after revision 2 was published: %s", cmp.Diff(want, got))
 	}
-	if got, want := readTree(t, d2), map[string]string{"a": "a2-longer", "b": "dir/", "b/c": "c1", "e": "e2"}; !cmp.Equal(got, want) {
+	if got, want := testtree.Contents(t, d2), map[string]string{"a": "a2-longer", "b": "dir/", "b/c": "c1", "e": "e2"}; !cmp.Equal(got, want) {
 		t.Errorf("revision 2: %s", cmp.Diff(want, got))
 	}
 	if inode(t, filepath.Join(d1, "b/c")) != inode(t, filepath.Join(d2, "b/c")) {
@@ -170,7 +138,7 @@ func TestLocalTransactionStartsFromPublishedTreeAndAbortDiscards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readTree(t, tx.Dir()); !cmp.Equal(got, map[string]string{"keep": "k"}) {
+	if got := testtree.Contents(t, tx.Dir()); !cmp.Equal(got, map[string]string{"keep": "k"}) {
 		t.Errorf("transaction tree does not start as the published subtree: %v", got)
 	}
 	apply(t, tx.Dir(), []change{{path: "keep", content: "changed"}, {path: "new", content: "n"}})
@@ -181,7 +149,7 @@ func TestLocalTransactionStartsFromPublishedTreeAndAbortDiscards(t *testing.T) {
 		t.Errorf("Publish after Abort: %v, want ErrNoTransaction", err)
 	}
 	dir, rev, _ := l.Current(ctx)
-	if got := readTree(t, filepath.Join(dir, scope)); rev != 1 || !cmp.Equal(got, map[string]string{"keep": "k"}) {
+	if got := testtree.Contents(t, filepath.Join(dir, scope)); rev != 1 || !cmp.Equal(got, map[string]string{"keep": "k"}) {
 		t.Errorf("after abort: revision %d tree %v, want revision 1 unchanged", rev, got)
 	}
 	// The lock is free again.
@@ -192,44 +160,17 @@ func TestLocalTransactionStartsFromPublishedTreeAndAbortDiscards(t *testing.T) {
 	tx.Abort(ctx)
 }
 
-func TestLocalOneTransactionAcrossGoroutines(t *testing.T) {
+func TestLocalRollbackDuringTransaction(t *testing.T) {
 	ctx := context.Background()
 	l := newLocal(t)
-	const n = 8
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		won  []Tx
-		errs []error
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tx, err := l.Transaction(ctx, scope)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-			} else {
-				won = append(won, tx)
-			}
-		}()
-	}
-	wg.Wait()
-	if len(won) != 1 {
-		t.Fatalf("%d transactions opened concurrently, want exactly 1", len(won))
-	}
-	for _, err := range errs {
-		if !errors.Is(err, ErrTransactionOpen) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
-			t.Errorf("loser got %v, want ErrTransactionOpen naming pid %d", err, os.Getpid())
-		}
-	}
-	if _, err := l.Rollback(ctx, "nope"); !errors.Is(err, ErrTransactionOpen) {
-		t.Errorf("Rollback during a transaction: %v, want ErrTransactionOpen", err)
-	}
-	if err := won[0].Abort(ctx); err != nil {
+	publishChanges(t, l, scope, "v1", []change{{path: "f", content: "1"}})
+	tx, err := l.Transaction(ctx, scope)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer tx.Abort(ctx)
+	if _, err := l.Rollback(ctx, "v1"); !errors.Is(err, ErrTransactionOpen) {
+		t.Errorf("Rollback during a transaction: %v, want ErrTransactionOpen", err)
 	}
 }
 
@@ -276,98 +217,27 @@ func TestLocalBadTagsAndPaths(t *testing.T) {
 			t.Errorf("Transaction(%q) succeeded", bad)
 		}
 	}
-	tx, err := l.Transaction(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply(t, tx.Dir(), []change{{path: "f", content: "2"}})
-	for _, bad := range []string{"trunk", "bad tag", "v1"} {
-		if _, err := tx.Publish(ctx, bad, "m"); err == nil {
-			t.Errorf("Publish with tag %q succeeded", bad)
-		}
-	}
-	// Refused tags leave the transaction open and its changes intact.
-	rev, err := tx.Publish(ctx, "v2", "m")
-	if err != nil || rev != 2 {
-		t.Fatalf("Publish v2 after refusals = %d, %v", rev, err)
-	}
-	dir, _, _ := l.Current(ctx)
-	if got := readTree(t, dir)["f"]; got != "2" {
-		t.Errorf("f = %q, want 2", got)
-	}
 }
 
-func TestLocalTagsRollbackAndDiff(t *testing.T) {
+// Local specifics of a rollback (the shared behaviour is in
+// backends_test.go): the new revision holds exactly the old revision's
+// whole tree, and published revisions stay immutable.
+func TestLocalRollbackKeepsRevisionsImmutable(t *testing.T) {
 	ctx := context.Background()
 	l := newLocal(t)
 	publishChanges(t, l, scope, "t1", []change{{path: "a", content: "1"}, {path: "b", content: "b"}})
 	publishChanges(t, l, scope, "t2", []change{{path: "a", content: "2"}, {path: "c/d", content: "d"}})
 	publishChanges(t, l, scope, "t3", []change{{path: "b", del: true}})
-	tags, err := l.Tags(ctx)
-	if err != nil {
+	t1Tree := testtree.Contents(t, l.revDir(1))
+	if _, err := l.Rollback(ctx, "t1"); err != nil {
 		t.Fatal(err)
-	}
-	names := func(tags []Tag) (out []string) {
-		for _, tg := range tags {
-			out = append(out, fmt.Sprintf("%s@%d", tg.Name, tg.Revision))
-		}
-		return out
-	}
-	if got, want := names(tags), []string{"t3@3", "t2@2", "t1@1"}; !cmp.Equal(got, want) {
-		t.Fatalf("Tags = %v, want %v", got, want)
-	}
-	if tags[0].Description != "publish t3" || tags[0].Timestamp.IsZero() {
-		t.Errorf("tag t3 = %+v, want description and timestamp", tags[0])
-	}
-
-	changes, err := l.Diff(ctx, "t1", "t3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []PathChange{
-		{Path: scope + "/a", Kind: PathModified},
-		{Path: scope + "/b", Kind: PathRemoved},
-		{Path: scope + "/c", Kind: PathAdded, Dir: true},
-		{Path: scope + "/c/d", Kind: PathAdded},
-	}
-	if !cmp.Equal(changes, want) {
-		t.Errorf("Diff t1 t3: %s", cmp.Diff(want, changes))
-	}
-	if _, err := l.Diff(ctx, "t1", "nope"); !errors.Is(err, ErrUnknownTag) {
-		t.Errorf("Diff to unknown tag: %v", err)
-	}
-
-	t1Tree := readTree(t, l.revDir(1))
-	rev, err := l.Rollback(ctx, "t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rev != 4 {
-		t.Errorf("rollback made revision %d, want 4 (a new revision)", rev)
 	}
 	dir, cur, _ := l.Current(ctx)
-	if cur != 4 || !cmp.Equal(readTree(t, dir), t1Tree) {
-		t.Errorf("after rollback: revision %d, tree %s", cur, cmp.Diff(t1Tree, readTree(t, dir)))
+	if cur != 4 || !cmp.Equal(testtree.Contents(t, dir), t1Tree) {
+		t.Errorf("after rollback: revision %d, tree %s", cur, cmp.Diff(t1Tree, testtree.Contents(t, dir)))
 	}
-	tags, _ = l.Tags(ctx)
-	if got, want := names(tags), []string{"t1@4"}; !cmp.Equal(got, want) {
-		t.Errorf("tags after rollback = %v, want %v (newer tags removed, t1 moved)", got, want)
-	}
-	// Published revisions stay immutable: revision 3 still holds t3's tree.
-	if got := readTree(t, filepath.Join(l.revDir(3), scope)); got["a"] != "2" || got["b"] != "" {
+	if got := testtree.Contents(t, filepath.Join(l.revDir(3), scope)); got["a"] != "2" || got["b"] != "" {
 		t.Errorf("revision 3 changed by rollback: %v", got)
-	}
-	if _, err := l.Rollback(ctx, "t3"); !errors.Is(err, ErrUnknownTag) {
-		t.Errorf("rollback to removed tag: %v, want ErrUnknownTag", err)
-	}
-	if _, err := l.Rollback(ctx, "trunk"); err == nil {
-		t.Error("rollback to trunk accepted")
-	}
-	// Publishing continues from the rolled-back tree.
-	publishChanges(t, l, scope, "t5", []change{{path: "z", content: "z"}})
-	dir, _, _ = l.Current(ctx)
-	if got := readTree(t, filepath.Join(dir, scope)); !cmp.Equal(got, map[string]string{"a": "1", "b": "b", "z": "z"}) {
-		t.Errorf("publish after rollback: %v", got)
 	}
 }
 
@@ -579,7 +449,7 @@ func treeOf(changes ...[]change) map[string]string {
 			}
 			m[c.path] = c.content
 			for d := filepath.Dir(c.path); d != "."; d = filepath.Dir(d) {
-				m[d] = "dir/"
+				m[d] = testtree.Dir
 			}
 		}
 	}
@@ -645,7 +515,7 @@ func TestLocalCrashAtEachStep(t *testing.T) {
 					want = newT
 				}
 			}
-			got := readTree(t, filepath.Join(l.Root(), "current", scope))
+			got := testtree.Contents(t, filepath.Join(l.Root(), "current", scope))
 			if !cmp.Equal(got, want) {
 				t.Errorf("current after recovery: %s", cmp.Diff(want, got))
 			}

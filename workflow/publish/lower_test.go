@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
 )
 
@@ -25,7 +26,7 @@ func TestLowerServesThePublishedSubtree(t *testing.T) {
 	}
 	// A later publish does not move a build's lower layer.
 	publishChanges(t, l, scope, "v2", []change{{path: "bin/sh", content: "sh2"}})
-	if got := readTree(t, dir)["bin/sh"]; got != "sh" {
+	if got := testtree.Contents(t, dir)["bin/sh"]; got != "sh" {
 		t.Errorf("lower layer changed under the build: %q", got)
 	}
 	for _, bad := range []sets.Target{{Version: "2025.06"}, {Version: "..", OS: "linux", Arch: "x86_64"}, {Version: "a/b", OS: "linux", Arch: "x86_64"}} {
