@@ -94,10 +94,7 @@ func TestCrashRecovery(t *testing.T) {
 			r := newRig(t)
 			ctx := context.Background()
 			a := r.artifact(prefixA)
-			ra, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: a}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			ra := r.deployTest(1, a)
 			oldTree := r.targetTree(EnvTest, x86)
 			b := r.artifact(prefixB)
 			linB := NextLineage(NextLineage("", a), b)
@@ -167,9 +164,7 @@ func TestCrashRecovery(t *testing.T) {
 				t.Errorf("second Recover: %+v %v", recs, err)
 			}
 			// And deploying works again.
-			if _, err := r.d.DeployTest(ctx, req(3, sha(3), Item{Target: x86, Digest: a})); err != nil {
-				t.Fatal(err)
-			}
+			r.deployTest(3, a)
 		})
 	}
 }
@@ -186,10 +181,7 @@ func TestCrashDuringRollback(t *testing.T) {
 			r := newRig(t)
 			ctx := context.Background()
 			a := r.artifact(prefixA)
-			ra, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: a}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			ra := r.deployTest(1, a)
 			treeA := r.targetTree(EnvTest, x86)
 			if _, err := r.d.DeployTest(ctx, req(2, sha(2), Item{Target: x86, Digest: r.artifact(map[string]string{"startprefix": "B\n"})})); err != nil {
 				t.Fatal(err)

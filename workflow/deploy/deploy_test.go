@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/google/go-cmp/cmp"
 )
@@ -17,7 +18,7 @@ import (
 var prefixA = map[string]string{"startprefix": "#!/bin/sh\n", "usr/bin/bash": "bash-5.2\n", "etc/motd": "hello\n"}
 
 func treeA() map[string]string {
-	return map[string]string{"startprefix": "#!/bin/sh\n", "usr": "dir", "usr/bin": "dir", "usr/bin/bash": "bash-5.2\n", "etc": "dir", "etc/motd": "hello\n"}
+	return map[string]string{"startprefix": "#!/bin/sh\n", "usr": testtree.Dir, "usr/bin": testtree.Dir, "usr/bin/bash": "bash-5.2\n", "etc": testtree.Dir, "etc/motd": "hello\n"}
 }
 
 func TestDeployTestPublishesTagAndTree(t *testing.T) {
@@ -102,9 +103,7 @@ func TestApplyFailureAbortsTransaction(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	good := r.artifact(prefixA)
-	if _, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: good})); err != nil {
-		t.Fatal(err)
-	}
+	r.deployTest(1, good)
 	before := r.current(EnvTest)
 	missing := "sha256:" + strings.Repeat("ab", 32)
 	res, err := r.d.DeployTest(ctx, req(2, sha(2), Item{Target: x86, Digest: good}, Item{Target: arm, Digest: missing}, Item{Target: sets.Target{Version: "2025.06", OS: "linux", Arch: "riscv64"}, Digest: good}))
@@ -274,15 +273,9 @@ func TestRollback(t *testing.T) {
 	ctx := context.Background()
 	a := r.artifact(prefixA)
 	b := r.artifact(map[string]string{"etc/motd": "<whiteout>", "usr/bin/bash": "bash-5.3\n"})
-	ra, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: a}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ra := r.deployTest(1, a)
 	treeAfterA := r.targetTree(EnvTest, x86)
-	rb, err := r.d.DeployTest(ctx, req(2, sha(2), Item{Target: x86, Digest: b}))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, rb.Markdown())
-	}
+	rb := r.deployTest(2, b)
 	if _, ok := r.targetTree(EnvTest, x86)["etc/motd"]; ok {
 		t.Fatal("the whiteout did not delete etc/motd")
 	}
@@ -420,10 +413,7 @@ func TestChangelogCommitRetried(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	r.clog.failNext = 3 // the deploy's flush, History's flush, the explicit flush
-	res, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: r.artifact(prefixA)}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.deployTest(1, r.artifact(prefixA))
 	contains(t, "reply", res.Markdown(), "changelog commit is pending", "409 Conflict")
 	if n, _ := r.d.PendingChangelog(ctx); n != 1 {
 		t.Fatalf("pending %d, want 1", n)
@@ -628,9 +618,7 @@ func TestLineageSurvivesDatabaseLoss(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	dg := r.artifact(prefixA)
-	if _, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg})); err != nil {
-		t.Fatal(err)
-	}
+	r.deployTest(1, dg)
 	r.db.Close()
 	if err := os.Remove(filepath.Join(r.dir, "state.db")); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/publish"
@@ -236,44 +237,25 @@ func sha(n int) string {
 	return hex.EncodeToString(s[:20])
 }
 
-// tree reads a directory as path → content ("dir" for directories,
-// "-> target" for symlinks), for exact comparisons.
+// tree reads a directory as testtree.Contents does; a directory that does
+// not exist (nothing published yet) reads as empty.
 func tree(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		switch {
-		case de.IsDir():
-			out[rel] = "dir"
-		case de.Type()&fs.ModeSymlink != 0:
-			tg, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = "-> " + tg
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = string(b)
-		}
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return out
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}
 	}
+	return testtree.Contents(t, dir)
+}
+
+// deployTest deploys digest to test for x86 as PR pr (head sha(pr)) and
+// fails the test if the deploy fails.
+func (r *rig) deployTest(pr int, digest string) Result {
+	r.t.Helper()
+	res, err := r.d.DeployTest(context.Background(), req(pr, sha(pr), Item{Target: x86, Digest: digest}))
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatalf("deploy PR %d to test: %v\n%s", pr, err, res.Markdown())
 	}
-	return out
+	return res
 }
 
 func (r *rig) current(env string) map[string]string {
@@ -322,7 +304,7 @@ func (r *rig) noOpenTransaction(env string) {
 }
 
 func markers(lineage, digest string) map[string]string {
-	return map[string]string{".compatbot": "dir", ".compatbot/lineage": lineage + "\n", ".compatbot/artifact": digest + "\n"}
+	return map[string]string{".compatbot": testtree.Dir, ".compatbot/lineage": lineage + "\n", ".compatbot/artifact": digest + "\n"}
 }
 
 func merge(ms ...map[string]string) map[string]string {
