@@ -107,8 +107,7 @@ func TestApplyFailureAbortsTransaction(t *testing.T) {
 	before := r.current(EnvTest)
 	missing := "sha256:" + strings.Repeat("ab", 32)
 	res, err := r.d.DeployTest(ctx, req(2, sha(2), Item{Target: x86, Digest: good}, Item{Target: arm, Digest: missing}, Item{Target: sets.Target{Version: "2025.06", OS: "linux", Arch: "riscv64"}, Digest: good}))
-	var se *StepError
-	if !asStepError(err, &se) || se.Step != "apply" || se.Target != arm {
+	if se := failedAt(t, err, "apply"); se.Target != arm {
 		t.Fatalf("got %v, want a StepError at apply for %s", err, arm)
 	}
 	if res.Items[0].State != stVerified || res.Items[1].State != stAborted || res.Items[2].State != stAborted || res.Items[2].FailedStep != "" {
@@ -138,12 +137,20 @@ func waitPending(r *rig, n int) {
 	}
 }
 
-func asStepError(err error, se **StepError) bool {
-	e, ok := err.(*StepError)
-	if ok {
-		*se = e
+// failedAt is err as the StepError of step whose message holds every one
+// of subs; anything else fails the test.
+func failedAt(t testing.TB, err error, step string, subs ...string) *StepError {
+	t.Helper()
+	se, ok := err.(*StepError)
+	if !ok || se.Step != step {
+		t.Fatalf("got %v, want a StepError at step %q", err, step)
 	}
-	return ok
+	for _, sub := range subs {
+		if !strings.Contains(err.Error(), sub) {
+			t.Fatalf("got %v, want a StepError at step %q saying %q", err, step, sub)
+		}
+	}
+	return se
 }
 
 func TestProdRules(t *testing.T) {
@@ -169,8 +176,8 @@ func TestProdRules(t *testing.T) {
 			dg := r.artifact(map[string]string{"usr/bin/bash": "bash\n"}) // no startprefix
 			rq := req(3, sha(3), Item{Target: x86, Digest: dg})
 			res, err := r.d.DeployTest(ctx, rq)
-			var se *StepError
-			if !asStepError(err, &se) || se.Step != "verify" || res.Items[0].Published() != true {
+			failedAt(r.t, err, "verify")
+			if !res.Items[0].Published() {
 				r.t.Fatalf("test deploy: %v %+v", err, res)
 			}
 			return rq
@@ -572,10 +579,7 @@ func TestStepFailuresAbort(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, err := r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg}))
-		var se *StepError
-		if !asStepError(err, &se) || se.Step != "open transaction" || !strings.Contains(err.Error(), "already open") {
-			t.Fatalf("got %v", err)
-		}
+		failedAt(t, err, "open transaction", "already open")
 		contains(t, "reply", res.Markdown(), "Failed at step **open transaction**")
 		if err := tx.Abort(ctx); err != nil {
 			t.Fatal(err)
@@ -601,10 +605,7 @@ func TestStepFailuresAbort(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = r.d.DeployTest(ctx, req(1, sha(1), Item{Target: x86, Digest: dg}))
-		var se *StepError
-		if !asStepError(err, &se) || se.Step != "apply" || !strings.Contains(err.Error(), "the artifact is corrupt") {
-			t.Fatalf("got %v, want \"the artifact is corrupt\" at apply", err)
-		}
+		failedAt(t, err, "apply", "the artifact is corrupt")
 		r.noOpenTransaction(EnvTest)
 		if tags := r.tags(EnvTest); len(tags) != 0 {
 			t.Errorf("tags %v: a corrupted artifact was published", tags)
