@@ -200,7 +200,9 @@ func checkTagName(name string) {
 	}
 }
 
-func transaction(repo, sub string) {
+// lock takes the repository's transaction lock as cvmfs_server does,
+// refusing with exit 17 while another transaction (or ingest) holds it.
+func lock(repo string) *os.File {
 	// O_EXCL makes the check-and-create atomic between concurrent callers.
 	f, err := os.OpenFile(lockFile(repo), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
@@ -209,6 +211,11 @@ func transaction(repo, sub string) {
 	if err != nil {
 		die(1, "%v", err)
 	}
+	return f
+}
+
+func transaction(repo, sub string) {
+	f := lock(repo)
 	fmt.Fprintf(f, "%s\n", sub)
 	f.Close()
 	if sub != "" {
@@ -424,14 +431,7 @@ func list(dir string) map[string]ent {
 }
 
 func ingest(repo, base string) {
-	f, err := os.OpenFile(lockFile(repo), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		die(17, "Repository %s is already in a transaction", repo)
-	}
-	if err != nil {
-		die(1, "%v", err)
-	}
-	f.Close()
+	lock(repo).Close()
 	dst := filepath.Join(mnt(repo), filepath.FromSlash(base))
 	tr := tar.NewReader(os.Stdin)
 	for {
