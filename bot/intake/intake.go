@@ -202,8 +202,7 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	}
 	in.insPayload, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_payloads(seq, payload) VALUES (?, ?)`)
 	if err != nil {
-		in.ins.Close()
-		w.close()
+		w.close(func() { in.ins.Close() })
 		return nil, err
 	}
 	return in, nil
@@ -214,12 +213,11 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 func (in *Intake) Close() error {
 	var err error
 	in.closeOnce.Do(func() {
-		in.w.close()
+		in.w.close(func() { err = errors.Join(in.ins.Close(), in.insPayload.Close()) })
 		close(in.stopCkpt)
 		<-in.ckptDone
 		// Leave a short WAL behind for the next start.
 		in.opts.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-		err = errors.Join(in.ins.Close(), in.insPayload.Close())
 	})
 	return err
 }

@@ -63,7 +63,10 @@ func (w *writer) do(o *op) error {
 	return o.err
 }
 
-func (w *writer) close() {
+// close stops the loop, then runs release (statements prepared on the
+// connection must be closed before it: modernc's driver crashes on a
+// statement whose connection is gone), then closes the connection.
+func (w *writer) close(release ...func()) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -74,6 +77,9 @@ func (w *writer) close() {
 	w.mu.Unlock()
 	close(w.quit)
 	<-w.exited
+	for _, f := range release {
+		f()
+	}
 	w.conn.Close()
 }
 

@@ -131,6 +131,16 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
 		return 1
 	}
+	// The processor may own work that outlives a delivery (builds running
+	// in the background): it stops them, after the intake and before the
+	// database closes, so they are left for Recover on the next start.
+	if c, ok := proc.(io.Closer); ok {
+		defer func() {
+			if err := c.Close(); err != nil {
+				log.Warn("closing the processor", "error", err)
+			}
+		}()
+	}
 	// A processor may say which events it handles; others are stored as
 	// ignored and never processed.
 	var events []string

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -696,5 +697,43 @@ func TestServeKill9UnderLoad(t *testing.T) {
 	t.Logf("%d deliveries acknowledged over %d kill -9 cycles; %d completed twice", len(acked), cycles, twice)
 	if twice > cycles*workers {
 		t.Errorf("%d repeated completions; at most %d (those running at each kill) are possible", twice, cycles*workers)
+	}
+}
+
+// closingProcessor records its Close, which serve must call on shutdown so
+// background work (builds) stops before the database closes.
+type closingProcessor struct {
+	logProcessor
+	closed *atomic.Bool
+}
+
+func (p closingProcessor) Close() error { p.closed.Store(true); return nil }
+
+func TestServeClosesProcessorOnShutdown(t *testing.T) {
+	closed := new(atomic.Bool)
+	withProcessor(t, closingProcessor{closed: closed})
+	cfg, err := config.Load(writeServeConfig(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan int, 1)
+	up := make(chan string, 1)
+	go func() { done <- serve(ctx, cfg, &logs, func(a string) { up <- a }) }()
+	select {
+	case <-up:
+	case code := <-done:
+		t.Fatalf("serve exited %d: %s", code, logs.String())
+	}
+	if closed.Load() {
+		t.Fatal("processor closed while serving")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, logs.String())
+	}
+	if !closed.Load() {
+		t.Error("serve returned without closing the processor")
 	}
 }
