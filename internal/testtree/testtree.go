@@ -1,6 +1,7 @@
 // Package testtree holds the file-tree helpers that tests of several
-// workflow packages share: writing a file with exact mode bits and reading a
-// directory back as a map for exact comparisons. Only tests import it.
+// workflow packages share: building a tree (files with exact mode bits,
+// symlinks, overlayfs whiteouts) and reading a directory back as a map for
+// exact comparisons. Only tests import it.
 package testtree
 
 import (
@@ -8,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Write creates p (and its parent directories) with content and exactly
@@ -15,13 +18,69 @@ import (
 // bits of mode.
 func Write(t testing.TB, p, content string, mode fs.FileMode) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	mkdirAll(t, filepath.Dir(p))
 	if err := os.WriteFile(p, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// File is one entry of a tree Build writes.
+type File struct {
+	Content string
+	Mode    fs.FileMode // of a regular file; 0o644 when zero
+	// Link, when set, makes the entry a symlink to Link.
+	Link string
+	// Whiteout makes the entry a 0:0 character device, overlayfs' mark of
+	// a deleted file in an upper layer (needs root).
+	Whiteout bool
+}
+
+// Prefix is a small published prefix that build tests change: a
+// profile, a tool, one installed package's vdb entry and a doc directory.
+// It is a fresh map; tests add what they need before Build.
+func Prefix() map[string]File {
+	return map[string]File{
+		"etc/profile":                        {Content: "export A=1\n"},
+		"usr/bin/tool":                       {Content: "#!/bin/sh\necho tool\n", Mode: 0o755},
+		"var/db/pkg/app-misc/old-1/CONTENTS": {Content: "obj /usr/bin/old\n"},
+		"var/db/pkg/app-misc/old-1/SLOT":     {Content: "0\n"},
+		"usr/share/doc/a.txt":                {Content: "a\n"},
+	}
+}
+
+// Build writes files (keyed by slash-separated paths relative to dir)
+// under dir, creating parent directories 0755.
+func Build(t testing.TB, dir string, files map[string]File) {
+	t.Helper()
+	for rel, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		switch {
+		case f.Link != "":
+			mkdirAll(t, filepath.Dir(p))
+			if err := os.Symlink(f.Link, p); err != nil {
+				t.Fatal(err)
+			}
+		case f.Whiteout:
+			mkdirAll(t, filepath.Dir(p))
+			if err := unix.Mknod(p, unix.S_IFCHR, 0); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			mode := f.Mode
+			if mode == 0 {
+				mode = 0o644
+			}
+			Write(t, p, f.Content, mode)
+		}
+	}
+}
+
+func mkdirAll(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,9 +1,11 @@
 package testtree
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,6 +33,41 @@ func TestWriteAndContents(t *testing.T) {
 	perms := Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) { return fi.Mode().Type().String(), nil })
 	if perms["l"] != "L---------" || perms["a"] != "d---------" || len(perms) != 5 {
 		t.Errorf("Walk: %v", perms)
+	}
+}
+
+func TestBuild(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("whiteouts are character devices: this test must run as root (CI does)")
+	}
+	dir := t.TempDir()
+	Build(t, dir, map[string]File{
+		"etc/profile":  {Content: "A=1\n"},
+		"usr/bin/tool": {Content: "#!/bin/sh\n", Mode: 0o755},
+		"usr/bin/link": {Link: "tool"},
+		"var/gone":     {Whiteout: true},
+	})
+	got := Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) {
+		if fi.Mode()&fs.ModeCharDevice != 0 {
+			st := fi.Sys().(*syscall.Stat_t)
+			return fmt.Sprintf("chardev %d", st.Rdev), nil
+		}
+		return fi.Mode().String(), nil
+	})
+	want := map[string]string{
+		"etc": "drwxr-xr-x", "etc/profile": "-rw-r--r--",
+		"usr": "drwxr-xr-x", "usr/bin": "drwxr-xr-x", "usr/bin/tool": "-rwxr-xr-x", "usr/bin/link": "Lrwxrwxrwx",
+		"var": "drwxr-xr-x", "var/gone": "chardev 0",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Build (-want +got):\n%s", diff)
+	}
+	// Contents reads files; a device has nothing to read.
+	if err := os.Remove(filepath.Join(dir, "var/gone")); err != nil {
+		t.Fatal(err)
+	}
+	if c := Contents(t, dir); c["etc/profile"] != "A=1\n" || c["usr/bin/link"] != "-> tool" {
+		t.Errorf("Contents: %v", c)
 	}
 }
 

@@ -34,17 +34,12 @@ func newLower(t testing.TB) (dir, lower string) {
 	t.Helper()
 	dir = t.TempDir()
 	lower = filepath.Join(dir, "lower")
-	testtree.Write(t, filepath.Join(lower, "etc/profile"), "export A=1\n", 0o644)
-	testtree.Write(t, filepath.Join(lower, "usr/bin/tool"), "#!/bin/sh\necho tool\n", 0o755)
-	testtree.Write(t, filepath.Join(lower, "usr/lib/libold.so.1"), "old lib\n", 0o755)
-	testtree.Write(t, filepath.Join(lower, "var/db/pkg/app-misc/old-1/CONTENTS"), "obj /usr/bin/old\n", 0o644)
-	testtree.Write(t, filepath.Join(lower, "var/db/pkg/app-misc/old-1/SLOT"), "0\n", 0o644)
-	testtree.Write(t, filepath.Join(lower, "usr/share/doc/a.txt"), "a\n", 0o644)
-	testtree.Write(t, filepath.Join(lower, "usr/share/doc/sub/b.txt"), "b\n", 0o644)
-	testtree.Write(t, filepath.Join(lower, "opt/was-a-dir/x"), "x\n", 0o644)
-	if err := os.Symlink("libold.so.1", filepath.Join(lower, "usr/lib/libold.so")); err != nil {
-		t.Fatal(err)
-	}
+	files := testtree.Prefix()
+	files["usr/lib/libold.so.1"] = testtree.File{Content: "old lib\n", Mode: 0o755}
+	files["usr/lib/libold.so"] = testtree.File{Link: "libold.so.1"}
+	files["usr/share/doc/sub/b.txt"] = testtree.File{Content: "b\n"}
+	files["opt/was-a-dir/x"] = testtree.File{Content: "x\n"}
+	testtree.Build(t, lower, files)
 	return dir, lower
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/state"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -206,21 +205,11 @@ func putArtifact(t testing.TB, store *artifact.Store, files map[string]string) s
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(upper)
+	tree := map[string]testtree.File{}
 	for p, c := range files {
-		full := filepath.Join(upper, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if c == "<whiteout>" {
-			if err := unix.Mknod(full, unix.S_IFCHR, 0); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[p] = testtree.File{Content: c, Whiteout: c == "<whiteout>"}
 	}
+	testtree.Build(t, upper, tree)
 	art, err := store.Put(context.Background(), upper, nil)
 	if err != nil {
 		t.Fatal(err)

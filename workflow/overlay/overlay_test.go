@@ -28,15 +28,10 @@ func requireRoot(t *testing.T) {
 // makeLower builds a small published tree.
 func makeLower(t testing.TB, dir string) {
 	t.Helper()
-	testtree.Write(t, filepath.Join(dir, "etc/profile"), "export A=1\n", 0o644)
-	testtree.Write(t, filepath.Join(dir, "usr/bin/tool"), "#!/bin/sh\necho tool\n", 0o755)
-	testtree.Write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/CONTENTS"), "obj /usr/bin/old\n", 0o644)
-	testtree.Write(t, filepath.Join(dir, "var/db/pkg/app-misc/old-1/SLOT"), "0\n", 0o644)
-	testtree.Write(t, filepath.Join(dir, "usr/share/doc/a.txt"), "a\n", 0o644)
-	testtree.Write(t, filepath.Join(dir, "usr/share/doc/b.txt"), "b\n", 0o644)
-	if err := os.Symlink("tool", filepath.Join(dir, "usr/bin/tool-link")); err != nil {
-		t.Fatal(err)
-	}
+	files := testtree.Prefix()
+	files["usr/share/doc/b.txt"] = testtree.File{Content: "b\n"}
+	files["usr/bin/tool-link"] = testtree.File{Link: "tool"}
+	testtree.Build(t, dir, files)
 }
 
 // snapshot describes every path under dir, for comparing trees.
