@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/compatbot/compatbot/bot/ghclient"
 	"net/http"
 	"slices"
 	"strings"
@@ -172,7 +173,7 @@ func (r *Resolver) Level(ctx context.Context, owner, repo, login string) (string
 		Permission string `json:"permission"`
 		RoleName   string `json:"role_name"`
 	}
-	if _, err := r.Client.Do(ctx, req, &out); err != nil {
+	if _, err := r.Client.Do(ghclient.WithNotFoundAnswer(ctx), req, &out); err != nil {
 		if statusOf(err) == http.StatusNotFound {
 			return "none", nil
 		}
@@ -195,7 +196,7 @@ func (r *Resolver) InTeam(ctx context.Context, orgSlug, login string) (bool, err
 	if !ok {
 		return false, fmt.Errorf("team %q is not org/slug", orgSlug)
 	}
-	m, _, err := r.Client.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
+	m, _, err := r.Client.Teams.GetTeamMembershipBySlug(ghclient.WithNotFoundAnswer(ctx), org, slug, login)
 	if err != nil {
 		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusForbidden {
 			return false, nil

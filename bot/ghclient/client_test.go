@@ -168,6 +168,10 @@ func TestRetries(t *testing.T) {
 			ctx: func(ctx context.Context) context.Context {
 				return ghclient.WithEventTime(ctx, time.Now().Add(-time.Hour))
 			}, call: getRepoCall, wantErr: true, wantCalls: 1},
+		{name: "404 that is an answer not retried after webhook", route: getRepo, n: 1, fail: githubfake.NotFound(),
+			ctx: func(ctx context.Context) context.Context {
+				return ghclient.WithNotFoundAnswer(ghclient.WithEventTime(ctx, time.Now()))
+			}, call: getRepoCall, wantErr: true, wantCalls: 1},
 		{name: "404 without event time final", route: getRepo, n: 1, fail: githubfake.NotFound(), call: getRepoCall, wantErr: true, wantCalls: 1},
 	}
 	for _, tc := range tests {

@@ -66,3 +66,11 @@ type stats struct {
 func (s *stats) snapshot() Stats {
 	return Stats{Calls: s.calls.Load(), Retries: s.retries.Load(), RateLimitWaits: s.waits.Load(), RateLimited: s.limited.Load()}
 }
+
+// WithNotFoundAnswer marks requests whose 404 is an answer (a user who is
+// not a team member or collaborator, a file not there yet) rather than
+// GitHub lagging behind a webhook, so the fresh-404 retries are skipped:
+// they would cost seconds per "no".
+func WithNotFoundAnswer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, eventTimeKey{}, time.Time{})
+}
