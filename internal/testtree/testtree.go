@@ -5,9 +5,11 @@
 package testtree
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -114,6 +116,52 @@ func Walk(t testing.TB, dir string, describe func(p string, fi fs.FileInfo) (str
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Snapshot describes every path under dir by type, permission bits in
+// octal (with setuid, setgid and sticky as 4000, 2000, 1000) and content:
+// "dir 755", `file 644 "text\n"`, "symlink target", "chardev 0:0" (an
+// overlayfs whiteout). With mtimes, files and symlinks also carry their
+// mtime in seconds (" mtime 1700000000"); directories never do, as
+// creating an entry changes its directory's.
+func Snapshot(t testing.TB, dir string, mtimes bool) map[string]string {
+	t.Helper()
+	return Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) {
+		m := fi.Mode()
+		mtime := ""
+		if mtimes {
+			mtime = fmt.Sprintf(" mtime %d", fi.ModTime().Unix())
+		}
+		switch {
+		case m.IsRegular():
+			b, err := os.ReadFile(p)
+			return fmt.Sprintf("file %o %q", unixPerm(m), b) + mtime, err
+		case m.IsDir():
+			return fmt.Sprintf("dir %o", unixPerm(m)), nil
+		case m&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			return "symlink " + l + mtime, err
+		case m&fs.ModeCharDevice != 0:
+			st := fi.Sys().(*syscall.Stat_t)
+			return fmt.Sprintf("chardev %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
+		default:
+			return "other " + m.String(), nil
+		}
+	})
+}
+
+func unixPerm(m fs.FileMode) uint32 {
+	p := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
 }
 
 // Dir is what Contents says of a directory.

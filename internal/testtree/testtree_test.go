@@ -5,8 +5,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -61,6 +63,30 @@ func TestBuild(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Build (-want +got):\n%s", diff)
+	}
+	if err := os.Chmod(filepath.Join(dir, "usr/bin/tool"), 0o755|fs.ModeSetuid|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Unix(1700000000, 0)
+	if err := os.Chtimes(filepath.Join(dir, "etc/profile"), ts, ts); err != nil {
+		t.Fatal(err)
+	}
+	snap := map[string]string{
+		"etc": "dir 755", "etc/profile": `file 644 "A=1\n" mtime 1700000000`,
+		"usr": "dir 755", "usr/bin": "dir 755",
+		"var": "dir 755", "var/gone": "chardev 0:0",
+	}
+	got = Snapshot(t, dir, true)
+	if !strings.HasPrefix(got["usr/bin/tool"], `file 5755 "#!/bin/sh\n" mtime `) || !strings.HasPrefix(got["usr/bin/link"], "symlink tool mtime ") {
+		t.Errorf("Snapshot with mtimes: tool %q, link %q", got["usr/bin/tool"], got["usr/bin/link"])
+	}
+	delete(got, "usr/bin/tool")
+	delete(got, "usr/bin/link")
+	if diff := cmp.Diff(snap, got); diff != "" {
+		t.Errorf("Snapshot (-want +got):\n%s", diff)
+	}
+	if got := Snapshot(t, dir, false)["usr/bin/link"]; got != "symlink tool" {
+		t.Errorf("Snapshot without mtimes: link %q", got)
 	}
 	// Contents reads files; a device has nothing to read.
 	if err := os.Remove(filepath.Join(dir, "var/gone")); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -107,20 +106,7 @@ func stageAndBuild(t testing.TB, lower, scratch string, method overlay.Method) (
 // comparing trees exactly.
 func snapshot(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	return testtree.Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) {
-		switch m := fi.Mode(); {
-		case m.IsRegular():
-			b, err := os.ReadFile(p)
-			return fmt.Sprintf("file %v %q mtime %d", m, b, fi.ModTime().Unix()), err
-		case m.IsDir():
-			return fmt.Sprintf("dir %v", m), nil
-		case m&fs.ModeSymlink != 0:
-			l, _ := os.Readlink(p)
-			return fmt.Sprintf("symlink %s mtime %d", l, fi.ModTime().Unix()), nil
-		default:
-			return "other " + m.String(), nil
-		}
-	})
+	return testtree.Snapshot(t, dir, true)
 }
 
 // put stores upper in st and fails the test if that fails.

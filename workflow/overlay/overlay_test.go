@@ -2,12 +2,9 @@ package overlay
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/compatbot/compatbot/internal/testtree"
@@ -37,23 +34,7 @@ func makeLower(t testing.TB, dir string) {
 // snapshot describes every path under dir, for comparing trees.
 func snapshot(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	return testtree.Walk(t, dir, func(p string, fi fs.FileInfo) (string, error) {
-		switch m := fi.Mode(); {
-		case m.IsRegular():
-			b, err := os.ReadFile(p)
-			return fmt.Sprintf("file %o %q", m.Perm(), b), err
-		case m.IsDir():
-			return fmt.Sprintf("dir %o", m.Perm()), nil
-		case m&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			return "symlink " + l, err
-		case m&fs.ModeCharDevice != 0:
-			st := fi.Sys().(*syscall.Stat_t)
-			return fmt.Sprintf("chardev %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
-		default:
-			return "other " + m.String(), nil
-		}
-	})
+	return testtree.Snapshot(t, dir, false)
 }
 
 // lowerIn makes a temporary directory holding the makeLower tree at
