@@ -241,9 +241,6 @@ type target struct {
 	baseRef      string // branch name
 }
 
-func (t target) owner() string { o, _, _ := strings.Cut(t.repo.FullName, "/"); return o }
-func (t target) name() string  { _, n, _ := strings.Cut(t.repo.FullName, "/"); return n }
-
 func (h *Handler) client(ctx context.Context, inst int64) (*github.Client, error) {
 	c, err := h.opts.Clients.Client(ctx, inst)
 	if err != nil {

@@ -104,7 +104,7 @@ func (j Job) Validate() error {
 		{"target arch", j.Target.Arch}, {"set name", j.SetName},
 	} {
 		if !safeName.MatchString(f.v) || strings.Contains(f.v, "..") {
-			return fmt.Errorf("build: invalid %s %q: want letters, digits and ._+- not starting with - or .", f.name, f.v)
+			return fmt.Errorf("build: invalid %s %q: want letters, digits and ._+-, not starting with - or a dot", f.name, f.v)
 		}
 	}
 	if len(j.Command) == 0 {

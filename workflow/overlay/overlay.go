@@ -431,7 +431,7 @@ func checkUpperFS(o Options, prefix string) error {
 		// Deletions are 0/0 character devices in the upper layer.
 		wh := filepath.Join(o.Work, ".compatbot-whiteout-probe")
 		_ = unix.Unlink(wh)
-		if err = unix.Mknod(wh, unix.S_IFCHR|0o000, 0); err == nil {
+		if err = unix.Mknod(wh, unix.S_IFCHR, 0); err == nil { // mode 0, device 0/0
 			_ = unix.Unlink(wh)
 			return nil
 		}
