@@ -281,6 +281,7 @@ func (s *Server) takeFailure(route string) (Failure, bool) {
 func (s *Server) checkJWT(auth string) error {
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok {
+		//lint:ignore ST1005 GitHub's own message, verbatim
 		return fmt.Errorf("A JSON web token could not be decoded")
 	}
 	claims := &jwt.RegisteredClaims{}
@@ -291,6 +292,7 @@ func (s *Server) checkJWT(auth string) error {
 		return s.pub, nil
 	})
 	if err != nil {
+		//lint:ignore ST1005 GitHub's own message, verbatim
 		return fmt.Errorf("A JSON web token could not be decoded")
 	}
 	if claims.Issuer != strconv.FormatInt(s.AppID, 10) {

@@ -174,6 +174,19 @@ func (c *Cvmfs) tagRevision(ctx context.Context, tag string) (Revision, error) {
 	return 0, fmt.Errorf("repository %s: tag %q: %w", c.repo, tag, ErrUnknownTag)
 }
 
+// unknownTag turns a failed command about tags into ErrUnknownTag when one
+// of them is not in the tag list, so callers can tell "no such tag" from a
+// broken server the same way for every backend; cvmfs_server only says so
+// in prose. Otherwise err is returned as it is.
+func (c *Cvmfs) unknownTag(ctx context.Context, err error, tags ...string) error {
+	for _, t := range tags {
+		if _, terr := c.tagRevision(ctx, t); errors.Is(terr, ErrUnknownTag) {
+			return fmt.Errorf("%w (%v)", terr, err)
+		}
+	}
+	return err
+}
+
 func (c *Cvmfs) allTags(ctx context.Context) ([]Tag, error) {
 	out, err := c.run(ctx, "tag", "-l", "-x", c.repo)
 	if err != nil {
@@ -244,7 +257,7 @@ func (c *Cvmfs) Rollback(ctx context.Context, tag string) (Revision, error) {
 		if errors.As(err, &ce) && ce.Exit == exitTransactionOpen {
 			return 0, &TransactionOpenError{Repository: c.repo, Holder: strings.TrimSpace(ce.Output)}
 		}
-		return 0, err
+		return 0, c.unknownTag(ctx, err, tag)
 	}
 	return c.tagRevision(ctx, "trunk")
 }
@@ -277,7 +290,7 @@ func (c *Cvmfs) Diff(ctx context.Context, fromTag, toTag string) ([]PathChange, 
 	}
 	out, err := c.run(ctx, "diff", "-m", "-i", "-s", fromTag, "-d", toTag, c.repo)
 	if err != nil {
-		return nil, err
+		return nil, c.unknownTag(ctx, err, fromTag, toTag)
 	}
 	return ParseDiff(out)
 }
