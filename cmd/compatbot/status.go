@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/compatbot/compatbot/bot/config"
+	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/compattest"
 	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/publish"
+	"github.com/compatbot/compatbot/workflow/setscheck"
+	"github.com/compatbot/compatbot/workflow/vdb"
 )
 
 func init() {
@@ -18,7 +24,7 @@ func init() {
 }
 
 const statusUsage = `Usage:
-  compatbot status [--config FILE]
+  compatbot status [--config FILE] [--repo DIR [--ref REF]]
 
 For each target (test, prod) and each version/os-arch compatbot deployed
 there: the current revision, the tag and PR of the deploy that made the
@@ -26,12 +32,24 @@ tree, the artifact digest, and how many deploys are waiting. It reads the
 publish targets and the bot's database (<data_dir>/deploy.db) of the
 configuration; without --config, data_dir is ./var.
 
-Exit status: 0 shown, 2 usage, configuration or database errors.
+With --repo (the managed compat-layer git repository), it also shows the
+drift: whether what is installed in each published tree (its package
+database, var/db/pkg) satisfies every atom of the set on the default branch
+(or REF), listing the atoms that are not; and the sets never deployed.
+
+Examples:
+  compatbot status --config /etc/compatbot/compatbot.yml
+  compatbot status --repo ~/compat-layer --ref origin/main
+
+Exit status: 0 shown (drift included), 2 usage, configuration, repository
+or database errors.
 `
 
 func statusCmd(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("status", statusUsage, stdout, stderr)
 	cfgPath := fl.String("config", "", "the configuration `FILE` (YAML)")
+	repoDir := fl.String("repo", "", "the managed compat-layer git repository `DIR`, for drift")
+	ref := fl.String("ref", "", "the `REF` whose sets are the reference (default: the default branch)")
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
@@ -70,13 +88,26 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot status: %v\n", err)
 		return 2
 	}
-	if len(st) == 0 {
+	var refSets *sets.Repo
+	if *repoDir != "" {
+		if refSets, err = loadReferenceSets(context.Background(), *repoDir, *ref); err != nil {
+			fmt.Fprintf(stderr, "compatbot status: %v\n", err)
+			return 2
+		}
+	} else if *ref != "" {
+		fmt.Fprintln(stderr, "compatbot status: --ref needs --repo")
+		return 2
+	}
+	if len(st) == 0 && refSets == nil {
 		fmt.Fprintln(stdout, "Nothing deployed yet.")
 		return 0
 	}
+	var details []string
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tVERSION\tOS-ARCH\tREVISION\tTAG\tPR\tDIGEST\tPENDING")
+	fmt.Fprintln(tw, "TARGET\tVERSION\tOS-ARCH\tREVISION\tTAG\tPR\tDIGEST\tPENDING\tDRIFT")
+	deployed := map[string]bool{}
 	for _, s := range st {
+		deployed[s.Env+" "+s.Target.String()] = true
 		pr, digest := "-", dashIfEmpty(s.Digest)
 		if s.PR > 0 {
 			pr = fmt.Sprintf("#%d", s.PR)
@@ -84,8 +115,72 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		if len(digest) > 19 {
 			digest = digest[:19]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s-%s\t%d\t%s\t%s\t%s\t%d\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, s.Revision, dashIfEmpty(s.Tag), pr, digest, s.Pending)
+		drift := "-"
+		if refSets != nil {
+			var more string
+			drift, more = targetDrift(context.Background(), pubs[s.Env], s, refSets)
+			if more != "" {
+				details = append(details, fmt.Sprintf("%s %s:\n%s", s.Env, s.Target, more))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s-%s\t%d\t%s\t%s\t%s\t%d\t%s\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, s.Revision, dashIfEmpty(s.Tag), pr, digest, s.Pending, drift)
+	}
+	if refSets != nil {
+		for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
+			for _, t := range refSets.Targets() {
+				if !deployed[env+" "+t.String()] {
+					fmt.Fprintf(tw, "%s\t%s\t%s-%s\t-\t-\t-\t-\t-\tnot deployed\n", env, t.Version, t.OS, t.Arch)
+				}
+			}
+		}
 	}
 	tw.Flush()
+	for _, d := range details {
+		fmt.Fprintf(stdout, "\n%s", d)
+	}
 	return 0
+}
+
+// loadReferenceSets reads the sets drift is measured against: REF, or the
+// repository's default branch.
+func loadReferenceSets(ctx context.Context, dir, ref string) (*sets.Repo, error) {
+	if ref == "" {
+		def, err := gitrepo.DefaultBranch(ctx, dir)
+		if err != nil {
+			return nil, fmt.Errorf("--repo %s: %w", dir, err)
+		}
+		ref = def
+	}
+	r, err := setscheck.LoadAt(ctx, dir, ref)
+	if err != nil {
+		return nil, fmt.Errorf("--repo %s at %s: %w", dir, ref, err)
+	}
+	return r, nil
+}
+
+// targetDrift compares what the published tree of s has installed with the
+// reference set of its target: "in sync", or how many atoms are not
+// satisfied plus one line per atom.
+func targetDrift(ctx context.Context, pub publish.Publisher, s deploy.TargetStatus, ref *sets.Repo) (string, string) {
+	sf := ref.Set(s.Target)
+	if sf == nil {
+		return "no set on the reference", ""
+	}
+	dir, _, err := pub.Current(ctx)
+	if err != nil {
+		return "unreadable", "  " + err.Error() + "\n"
+	}
+	installed, err := vdb.Read(filepath.Join(dir, s.Path))
+	if err != nil {
+		return "unreadable", "  " + err.Error() + "\n"
+	}
+	c := compattest.Satisfied(sf, installed)
+	if c.Passed {
+		return "in sync", ""
+	}
+	var b strings.Builder
+	for _, a := range c.Annotations {
+		fmt.Fprintf(&b, "  %s:%d: %s\n", a.Path, a.StartLine, a.Message)
+	}
+	return c.Summary, b.String()
 }

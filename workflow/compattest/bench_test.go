@@ -28,7 +28,7 @@ func BenchmarkAtomsAndChanges1000(b *testing.B) {
 	sf := sets.ParseSetFile("sets/x", []byte(set.String()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if c := atomsSatisfied(sf, upper); !c.Passed {
+		if c := Satisfied(sf, upper); !c.Passed {
 			b.Fatal(c.Summary)
 		}
 		if ch, _ := packageChanges(lower, upper); len(ch) != 500 {

@@ -162,7 +162,7 @@ func Run(ctx context.Context, in Input) Result {
 	if upErr != nil {
 		res.Checks = append(res.Checks, CheckResult{Name: AtomsSatisfied, Summary: "cannot read the package database: " + upErr.Error()})
 	} else {
-		res.Checks = append(res.Checks, atomsSatisfied(in.Set, upper))
+		res.Checks = append(res.Checks, Satisfied(in.Set, upper))
 	}
 	if upErr != nil || lowErr != nil {
 		res.Checks = append(res.Checks, CheckResult{Name: PackageChanges, Summary: "cannot read the package database: " + firstErr(upErr, lowErr).Error()})
@@ -203,7 +203,11 @@ func Line(p sets.Package) string {
 	return s
 }
 
-func atomsSatisfied(sf *sets.SetFile, installed []vdb.Installed) CheckResult {
+// Satisfied is the atoms-satisfied check: every atom of sf (version, slot
+// and repo honoured; blockers inverted) against the installed packages,
+// with an annotation on the set line of each one that is not. `compatbot
+// status` uses it too, for drift between a published tree and the sets.
+func Satisfied(sf *sets.SetFile, installed []vdb.Installed) CheckResult {
 	c := CheckResult{Name: AtomsSatisfied, Passed: true}
 	if sf == nil {
 		c.Passed, c.Summary = false, "no set file given"
