@@ -64,6 +64,8 @@ type Options struct {
 	Deployer Deployer
 	// Builder is called after a passing sets check; nil builds nothing.
 	Builder Builder
+	// Targets adds the deploy targets' state to /status; nil leaves it out.
+	Targets TargetStatus
 	// Check defaults to setscheck.CheckRefs.
 	Check CheckFunc
 	// ObserveCalls, if set, is told how many GitHub API requests each

@@ -92,3 +92,11 @@ func Tag(t sets.Target, pr int, sha string) string {
 	}
 	return fmt.Sprintf("%s-%s-%s-pr%d-%s", t.Version, t.OS, t.Arch, pr, short(sha))
 }
+
+// TargetStatus describes the deploy targets for /status: for each target,
+// version and os-arch the current tag, the drift between what is installed
+// and the sets at ref (the default branch, read from gitDir), and the
+// pending deploys, as Markdown.
+type TargetStatus interface {
+	TargetStatus(ctx context.Context, repo, gitDir, ref string) (markdown string, err error)
+}

@@ -468,7 +468,24 @@ func (h *Handler) status(ctx context.Context, p *pullState) (string, error) {
 	if first {
 		b.WriteString("\nNo deploy requests.\n")
 	}
-	return b.String(), rows.Err()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if h.opts.Targets != nil {
+		if err := h.load(ctx, p); err != nil {
+			return "", err
+		}
+		def := p.repo.DefaultBranch
+		if def == "" {
+			def = p.baseRef
+		}
+		md, err := h.opts.Targets.TargetStatus(ctx, p.repo.FullName, p.gitDir, "refs/heads/"+def)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\nDeploy targets (drift against `" + def + "`):\n\n" + md)
+	}
+	return b.String(), nil
 }
 
 func dash(s string) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/compatbot/compatbot/bot/githubfake"
 	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
 )
 
 func reacted(e *env, id int64) []string {
@@ -465,5 +466,34 @@ func TestRulesComeFromTheDefaultBranch(t *testing.T) {
 	}
 	if r := replyTo(e, c.ID); !strings.Contains(r, "config on the default branch is invalid") || !strings.Contains(r, "compatbot.yml:2") {
 		t.Errorf("broken config:\n%s", r)
+	}
+}
+
+type recTargets struct{ repo, gitDir, ref string }
+
+func (r *recTargets) TargetStatus(ctx context.Context, repo, gitDir, ref string) (string, error) {
+	r.repo, r.gitDir, r.ref = repo, gitDir, ref
+	return "| target | tag | drift |\n|---|---|---|\n| test 2026.06 linux-x86_64 | `2026.06-linux-x86_64-pr2-abcdef0` | in sync |\n", nil
+}
+
+func TestStatusShowsDeployTargets(t *testing.T) {
+	tg := &recTargets{}
+	e := newEnv(t, func(o *Options) { o.Targets = tg })
+	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.comment("rita", "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := replyTo(e, c.ID)
+	if !strings.Contains(reply, "Deploy targets (drift against `main`)") || !strings.Contains(reply, "| test 2026.06 linux-x86_64 | `2026.06-linux-x86_64-pr2-abcdef0` | in sync |") {
+		t.Errorf("reply lacks the targets:\n%s", reply)
+	}
+	if tg.repo != repoName || tg.ref != "refs/heads/main" || tg.gitDir == "" {
+		t.Errorf("TargetStatus got repo %q, ref %q, gitDir %q", tg.repo, tg.ref, tg.gitDir)
+	}
+	if sha, err := gitrepo.ResolveCommit(context.Background(), tg.gitDir, tg.ref); err != nil || sha != e.baseSHA {
+		t.Errorf("%s in %s resolves to %q (%v), want the default branch %s", tg.ref, tg.gitDir, sha, err, e.baseSHA)
 	}
 }
