@@ -184,3 +184,49 @@ func targetDrift(ctx context.Context, pub publish.Publisher, s deploy.TargetStat
 	}
 	return c.Summary, b.String()
 }
+
+// deployTargets is /status's view of the deploy targets (handlers'
+// TargetStatus hook): the same rows as `compatbot status --repo`, as
+// Markdown, with the sets read from the bot's git cache.
+type deployTargets struct {
+	d    *deploy.Deployer
+	pubs map[string]publish.Publisher
+}
+
+func (t deployTargets) TargetStatus(ctx context.Context, repo, gitDir, ref string) (string, error) {
+	refSets, err := setscheck.LoadAt(ctx, gitDir, ref)
+	if err != nil {
+		return "", err
+	}
+	st, err := t.d.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("| target | version | os-arch | tag | PR | drift | pending |\n|---|---|---|---|---|---|---|\n")
+	deployed := map[string]bool{}
+	var details []string
+	for _, s := range st {
+		deployed[s.Env+" "+s.Target.String()] = true
+		drift, more := targetDrift(ctx, t.pubs[s.Env], s, refSets)
+		if more != "" {
+			details = append(details, fmt.Sprintf("%s %s:\n\n```\n%s```\n", s.Env, s.Target, more))
+		}
+		pr := "–"
+		if s.PR > 0 {
+			pr = fmt.Sprintf("#%d", s.PR)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s-%s | `%s` | %s | %s | %d |\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, dashIfEmpty(s.Tag), pr, drift, s.Pending)
+	}
+	for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
+		for _, tg := range refSets.Targets() {
+			if !deployed[env+" "+tg.String()] {
+				fmt.Fprintf(&b, "| %s | %s | %s-%s | – | – | not deployed | – |\n", env, tg.Version, tg.OS, tg.Arch)
+			}
+		}
+	}
+	for _, d := range details {
+		b.WriteString("\n" + d)
+	}
+	return b.String(), nil
+}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+
+	"github.com/compatbot/compatbot"
+	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/state"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +74,40 @@ func TestTargetDrift(t *testing.T) {
 	}
 	if got, _ := targetDrift(ctx, pub, deploy.TargetStatus{Env: "test", Target: sets.Target{Version: "2030.01", OS: "linux", Arch: "x86_64"}}, load("")); got != "no set on the reference" {
 		t.Errorf("target without a set: %q", got)
+	}
+}
+
+// With nothing deployed, /status lists every set of the reference as not
+// deployed on both targets.
+func TestDeployTargetsNothingDeployed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := gitrepo.InitFromDirs(ctx, filepath.Join(dir, "repo"), gitrepo.CommitSpec{Branch: "main", Tree: compatbot.ExampleBase, Message: "base"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(filepath.Join(dir, "deploy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pubs := map[string]publish.Publisher{}
+	for _, env := range []string{"test", "prod"} {
+		if pubs[env], err = publish.Open(publish.TargetConfig{Backend: "local", Repository: env + ".example.org", BaseDir: filepath.Join(dir, env)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := &artifact.Store{Dir: filepath.Join(dir, "artifacts")}
+	d, err := deploy.New(deploy.Options{DB: db, Targets: pubs, Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := deployTargets{d: d, pubs: pubs}.TargetStatus(ctx, "eessi/compat-layer", filepath.Join(dir, "repo"), "refs/heads/main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| test | 2025.06 | linux-x86_64 | – | – | not deployed | – |", "| prod | 2026.06 | linux-aarch64 | – | – | not deployed | – |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("status lacks %q:\n%s", want, md)
+		}
 	}
 }
