@@ -19,6 +19,7 @@ import (
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -40,7 +41,15 @@ func localCheckBuild(ctx context.Context, gitDir string, rev *setscheck.Revision
 	if err != nil {
 		return nil, err
 	}
-	return runLocalBuild(ctx, opts, gitDir, rev, stderr)
+	builds, err := runLocalBuild(ctx, opts, gitDir, rev, stderr)
+	if err != nil {
+		return nil, err
+	}
+	checks := make([]report.Check, len(builds))
+	for i, b := range builds {
+		checks[i] = b.Check
+	}
+	return checks, nil
 }
 
 const buildUsage = `Usage:
@@ -89,6 +98,28 @@ type localBuildOptions struct {
 	// tree first (check --build), so the changes shown are the PR's and not
 	// "everything added".
 	SeedFromBase bool
+	// Lower serves the published trees builds start from; nil means plain
+	// directories under DataDir/published (pipeline.DirLower).
+	Lower pipeline.Lower
+}
+
+func (o localBuildOptions) lower() pipeline.Lower {
+	if o.Lower != nil {
+		return o.Lower
+	}
+	return pipeline.DirLower{Root: filepath.Join(o.DataDir, "published")}
+}
+
+// localBuild is one changed target's local build: its check run and,
+// when it was built, the pipeline's outcome and the lineage of the tree it
+// was built on (what a deploy to production compares).
+type localBuild struct {
+	Target      sets.Target
+	Check       report.Check
+	Outcome     *pipeline.Outcome
+	BaseLineage string
+	// Changes are the set's package changes (for the changelog).
+	Changes []sets.Change
 }
 
 // defaultLocalBuildOptions are what "check --build" uses: DataDir
@@ -156,9 +187,9 @@ func shortSHA(s string) string {
 // a check with conclusion failure.
 //
 // "compatbot check --build" calls it through checkBuildHook with
-// defaultLocalBuildOptions; "check --example --build" so builds the example
-// PR's changed targets with the fake installer.
-func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, rev *setscheck.Revisions, progress io.Writer) ([]report.Check, error) {
+// defaultLocalBuildOptions; the local cycle (cycle.go) with the test
+// target's published tree as opts.Lower.
+func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, rev *setscheck.Revisions, progress io.Writer) ([]localBuild, error) {
 	if rev == nil || rev.Head == nil || rev.Base == nil {
 		return nil, errors.New("no revisions to build")
 	}
@@ -179,19 +210,19 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 	for _, sf := range rev.Head.Sets {
 		headSets[sets.Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch}] = sf
 	}
-	var checks []report.Check
+	var builds []localBuild
 	for _, d := range diffs {
 		t := d.Target
 		if t.Arch != build.HostArch() {
-			checks = append(checks, report.Check{Name: pipeline.CheckName(t), Conclusion: report.Skipped,
+			builds = append(builds, localBuild{Target: t, Check: report.Check{Name: pipeline.CheckName(t), Conclusion: report.Skipped,
 				Title:   fmt.Sprintf("No build host for %s-%s here", t.OS, t.Arch),
-				Summary: fmt.Sprintf("The local runner builds %s only; the bot builds %s on a build host of that arch.", build.HostArch(), t)})
+				Summary: fmt.Sprintf("The local runner builds %s only; the bot builds %s on a build host of that arch.", build.HostArch(), t)}})
 			continue
 		}
 		sf := headSets[t]
 		if sf == nil {
-			checks = append(checks, report.Check{Name: pipeline.CheckName(t), Conclusion: report.Neutral,
-				Title: "Set removed", Summary: "The PR removes this target's set; there is nothing to build."})
+			builds = append(builds, localBuild{Target: t, Check: report.Check{Name: pipeline.CheckName(t), Conclusion: report.Neutral,
+				Title: "Set removed", Summary: "The PR removes this target's set; there is nothing to build."}})
 			continue
 		}
 		lowerRoot := filepath.Join(opts.DataDir, "published")
@@ -200,17 +231,25 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 				return nil, err
 			}
 		}
-		c, err := buildOne(ctx, opts, t, sf.Name, filepath.Join(work, filepath.FromSlash(sf.Path)), sf.Path, work, rev.HeadSHA, progress)
+		lowerDir, _, err := opts.lower().Current(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: published tree: %w", t, err)
+		}
+		lineage, err := deploy.ReadLineage(lowerDir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		out, err := buildOne(ctx, opts, t, sf.Name, filepath.Join(work, filepath.FromSlash(sf.Path)), sf.Path, work, rev.HeadSHA, progress)
 		if err != nil {
 			return nil, err
 		}
-		checks = append(checks, c)
+		builds = append(builds, localBuild{Target: t, Check: out.Check, Outcome: &out, BaseLineage: lineage, Changes: d.Changes})
 	}
-	return checks, nil
+	return builds, nil
 }
 
 // buildOne runs the pipeline for one target.
-func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setName, setFile, setPath, work, headSHA string, progress io.Writer) (report.Check, error) {
+func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setName, setFile, setPath, work, headSHA string, progress io.Writer) (pipeline.Outcome, error) {
 	id := runID(t, headSHA)
 	p := pipeline.Params{
 		ID: id, DataDir: opts.DataDir, Target: t,
@@ -219,13 +258,13 @@ func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setNam
 			DistDir: filepath.Join(opts.DataDir, "distfiles")},
 		Tests:       pipeline.TestConfig{AllowLibcUpdate: opts.AllowLibcUpdate},
 		Runner:      &build.LocalRunner{},
-		Lower:       pipeline.DirLower{Root: filepath.Join(opts.DataDir, "published")},
+		Lower:       opts.lower(),
 		Store:       &artifact.Store{Dir: filepath.Join(opts.DataDir, "artifacts")},
 		LogURL:      filepath.Join(opts.DataDir, "runs", id, "build.log"),
 		KeepScratch: opts.KeepScratch,
 	}
 	if err := os.MkdirAll(p.Build.DistDir, 0o755); err != nil {
-		return report.Check{}, err
+		return pipeline.Outcome{}, err
 	}
 	p.Progress = func(c report.Check) {
 		fmt.Fprintf(progress, "compatbot: %s: %s\n", c.Name, c.Title)
@@ -233,10 +272,10 @@ func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setNam
 	fmt.Fprintf(progress, "compatbot: %s: log at %s\n", pipeline.CheckName(t), p.LogURL)
 	out, err := pipeline.Run(ctx, p)
 	if err != nil {
-		return report.Check{}, err
+		return pipeline.Outcome{}, err
 	}
 	fmt.Fprintf(progress, "compatbot: %s: %s (%s)\n", out.Check.Name, out.Check.Conclusion, out.Check.Title)
-	return out.Check, nil
+	return out, nil
 }
 
 // seed builds the base set into the published tree of t when that tree
@@ -403,7 +442,8 @@ func buildCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	work, _ := os.Getwd()
-	c, err := buildOne(context.Background(), opts, t, filepath.Base(abs), abs, filepath.ToSlash(*setFile), work, headOf(work), stderr)
+	out, err := buildOne(context.Background(), opts, t, filepath.Base(abs), abs, filepath.ToSlash(*setFile), work, headOf(work), stderr)
+	c := out.Check
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot build: %v\n", err)
 		return 2

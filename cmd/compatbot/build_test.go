@@ -88,13 +88,21 @@ func TestRunLocalBuildExample(t *testing.T) {
 	}
 	opts := localBuildOptions{DataDir: t.TempDir(), Command: []string{fe, "@{{.Set}}"}, Env: map[string]string{}, SeedFromBase: true}
 	var progress bytes.Buffer
-	checks, err := runLocalBuild(ctx, opts, repo, rev, &progress)
+	builds, err := runLocalBuild(ctx, opts, repo, rev, &progress)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
+	var checks []report.Check
 	byName := map[string]report.Check{}
-	for _, c := range checks {
-		byName[c.Name] = c
+	for _, b := range builds {
+		checks = append(checks, b.Check)
+		byName[b.Check.Name] = b.Check
+		// Built targets carry their artifact and the set's changes for
+		// a deploy; skipped ones carry nothing.
+		built := b.Check.Conclusion == report.Success
+		if built != (b.Outcome != nil && b.Outcome.Artifact != nil) || built != (len(b.Changes) > 0) {
+			t.Errorf("%s: %s, outcome %v, %d changes", b.Check.Name, b.Check.Conclusion, b.Outcome, len(b.Changes))
+		}
 	}
 	other := "aarch64"
 	if build.HostArch() == "aarch64" {
@@ -125,9 +133,9 @@ func TestRunLocalBuildExample(t *testing.T) {
 		t.Errorf("progress:\n%s", progress.String())
 	}
 	// A second run reuses the published trees and builds the same.
-	checks, err = runLocalBuild(ctx, opts, repo, rev, &progress)
-	if err != nil || len(checks) != 4 {
-		t.Fatalf("second run: %v %d", err, len(checks))
+	builds, err = runLocalBuild(ctx, opts, repo, rev, &progress)
+	if err != nil || len(builds) != 4 {
+		t.Fatalf("second run: %v %d", err, len(builds))
 	}
 }
 

@@ -52,16 +52,48 @@ func exampleRepo(t *testing.T) string {
 	return dir
 }
 
+// lintErrorRepo is the example repository with zstd's reason stripped
+// from the head's linux-x86_64 set: the example PR lints clean, and this
+// is the lint error a PR can have.
+func lintErrorRepo(t *testing.T) string {
+	t.Helper()
+	head := filepath.Join(t.TempDir(), "head")
+	if err := os.CopyFS(head, os.DirFS("../../testdata/compat-layer/pr")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(head, "sets/2026.06/linux-x86_64")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "\n# EasyBuild unpacks .tar.zst sources\napp-arch/zstd\n", "app-arch/zstd\n", 1)
+	if s == string(b) {
+		t.Fatalf("%s: no zstd line with a reason to strip", p)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "example")
+	err = gitrepo.InitFromDirs(context.Background(), dir,
+		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS("../../testdata/compat-layer/base"), Message: "base"},
+		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(head), Message: "head"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestCheckRefsExample(t *testing.T) {
 	dir := exampleRepo(t)
 	c, rev, err := CheckRefs(context.Background(), dir, "main", "pr")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != CheckName || c.Conclusion != report.Failure {
-		t.Errorf("name %q conclusion %q, want %q failure", c.Name, c.Conclusion, CheckName)
+	// The example PR lints clean; python needs approval.
+	if c.Name != CheckName || c.Conclusion != report.ActionRequired {
+		t.Errorf("name %q conclusion %q, want %q action_required", c.Name, c.Conclusion, CheckName)
 	}
-	if want := "1 lint error, 2 packages need approval: 10 changes"; c.Title != want {
+	if want := "2 packages need approval: 10 changes"; c.Title != want {
 		t.Errorf("title %q, want %q", c.Title, want)
 	}
 	if len(rev.BaseSHA) != 40 || len(rev.HeadSHA) != 40 || rev.BaseSHA == rev.HeadSHA {
@@ -71,7 +103,14 @@ func TestCheckRefsExample(t *testing.T) {
 	ann, _ := json.MarshalIndent(c.Annotations, "", "  ")
 	golden(t, "example_annotations.json", string(ann)+"\n")
 
-	// The head's lint error is annotated on its exact line and column.
+	// A lint error is annotated on its exact line and column.
+	c, _, err = CheckRefs(context.Background(), lintErrorRepo(t), "main", "pr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "1 lint error, 2 packages need approval: 10 changes"; c.Conclusion != report.Failure || c.Title != want {
+		t.Errorf("without zstd's reason: %s %q, want failure %q", c.Conclusion, c.Title, want)
+	}
 	found := false
 	for _, a := range c.Annotations {
 		if a.Path == "sets/2026.06/linux-x86_64" && a.StartLine == 16 && a.StartCol == 1 && a.Level == report.Error {
