@@ -133,17 +133,21 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 		b, err = prflow.New(prflow.Options{DB: db, DataDir: filepath.Join(cfg.DataDir, "build"),
 			Build: pipeline.BuildConfig{Command: cfg.Build.Command, Env: cfg.Build.Env, Timeout: cfg.Build.Timeout.D(), Sandbox: cfg.Build.Sandbox,
 				DistDir: filepath.Join(cfg.DataDir, "distfiles")},
-			Lower:    publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
-			Store:    store,
-			Reporter: prflow.ChecksReporter{Runs: runs, Clients: clients},
-			Mirror:   &mirror.Mirror{Dir: cfg.Mirror.Dir},
-			LogURL:   func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
-			Logger:   log,
+			Lower: publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
+			// A /deploy prod refused because production moved on rebuilds
+			// on production's tree, with sources from the mirror only.
+			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
+			Store:     store,
+			Reporter:  prflow.ChecksReporter{Runs: runs, Clients: clients},
+			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
+			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
+			Logger:    log,
 		})
 		if err != nil {
 			return nil, err
 		}
 		opts.Builder = b
+		pd.Rebuild = b
 		mux.Handle("GET /builds/{id}/log", b.LogHandler())
 	}
 	h, err := handlers.New(opts)

@@ -193,6 +193,10 @@ type Item struct {
 	BaseLineage string
 	// Changes are the package changes for the changelog (optional).
 	Changes []sets.Change
+	// BaseEnv is the environment whose tree the artifact was built on
+	// when that is not the one it is deployed to: a rebuild on the
+	// production base ("prod") deployed to test. See rebase.go.
+	BaseEnv string `json:",omitempty"`
 }
 
 func (r Request) approver() string {

@@ -247,6 +247,13 @@ func (d *Deployer) runItem(ctx context.Context, env string, pub publish.Publishe
 	if err != nil {
 		return fail("read lineage", err)
 	}
+	rebaseFrom, err := d.rebaseSource(ctx, env, it, ir.Path, prev)
+	if err != nil {
+		return fail("rebase", err)
+	}
+	if rebaseFrom != "" {
+		prev = it.BaseLineage
+	}
 	base, err := TagName(it.Target, req.PR, req.HeadSHA)
 	if err != nil {
 		return fail("tag", err)
@@ -275,6 +282,11 @@ func (d *Deployer) runItem(ctx context.Context, env string, pub publish.Publishe
 		return abort("journal", err)
 	}
 	d.failpointHere("before-apply")
+	if rebaseFrom != "" {
+		if err := replaceTree(tx.Dir(), rebaseFrom); err != nil {
+			return abort("rebase", err)
+		}
+	}
 	if err := d.artifacts.ApplyDigest(ctx, it.Digest, tx.Dir()); err != nil {
 		return abort("apply", err)
 	}

@@ -39,7 +39,18 @@ type Deployer struct {
 	DB          *state.DB
 	Core        Core
 	Deployments Deployments // nil: no GitHub Deployments
-	Logger      *slog.Logger
+	// Rebuild, when set, starts the rebuild on the production base of a
+	// target whose /deploy prod is refused because production moved on
+	// since its artifact was built (the Builder implements it).
+	Rebuild ProdRebuilder
+	Logger  *slog.Logger
+}
+
+// ProdRebuilder starts a rebuild of a PR head's target on production's
+// current tree (lineage prodLineage), with sources from the mirror only,
+// and answers with one Markdown line for the PR. *Builder implements it.
+type ProdRebuilder interface {
+	RebuildOnProd(ctx context.Context, repo string, pr int, sha string, t sets.Target, prodLineage string) (string, error)
 }
 
 // Environment is the GitHub Deployment environment of a compatbot
@@ -104,6 +115,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 	if err != nil {
 		return "", err
 	}
+	var rebased []string
 	if env == deploy.EnvTest {
 		// Publishing an artifact again on top of itself (a /deploy test,
 		// then the merge) would change test's lineage without changing
@@ -114,6 +126,9 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 			lin, err := d.Core.Lineage(ctx, env, it.Target)
 			if err != nil {
 				return "", err
+			}
+			if it.BaseEnv != "" && lin != it.BaseLineage {
+				rebased = append(rebased, it.Target.String())
 			}
 			if lin == deploy.NextLineage(it.BaseLineage, it.Digest) {
 				there = append(there, fmt.Sprintf("%s (`%s`)", it.Target, shortDigest(it.Digest)))
@@ -159,8 +174,17 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 	}
 	if r, ok := deploy.IsRefusal(err); ok {
 		d.status(ctx, req.Repo, depID, "failure", "refused")
+		reason := r.Reason
+		if env == deploy.EnvProd && req.Merged {
+			more, rerr := d.rebuildOnProd(ctx, req, items)
+			if rerr != nil {
+				d.forget(ctx, req)
+				return "", rerr
+			}
+			reason += more
+		}
 		d.forget(ctx, req)
-		return "", &handlers.Refusal{Reason: r.Reason}
+		return "", &handlers.Refusal{Reason: reason}
 	}
 	var step *deploy.StepError
 	if err != nil && !errors.As(err, &step) && res.RequestID == 0 {
@@ -171,6 +195,10 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		return "", err
 	}
 	reply := deploy.ReplyText(res, err)
+	if len(rebased) > 0 && res.OK() {
+		reply += fmt.Sprintf("\n\nThe artifact of %s was rebuilt on production's tree, so test's tree for it was first made production's tree: test now has exactly what production will have after `/deploy prod`. Changes that were only on test for it (this PR's earlier artifact, other PRs not promoted yet) are no longer on test.",
+			strings.Join(rebased, ", "))
+	}
 	st, desc := "success", fmt.Sprintf("published to %s and verified", env)
 	if !res.OK() {
 		st, desc = "failure", "deploy failed; see the PR comment"
@@ -178,6 +206,35 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 	d.status(ctx, req.Repo, depID, st, desc)
 	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
 	return reply, dbErr
+}
+
+// rebuildOnProd starts the rebuild on the production base of every item
+// built on a tree production no longer has, and says so for the refusal.
+// The rebuilt artifact goes through test again: it is a new digest.
+func (d *Deployer) rebuildOnProd(ctx context.Context, req handlers.DeployRequest, items []deploy.Item) (string, error) {
+	if d.Rebuild == nil {
+		return "", nil
+	}
+	var lines []string
+	for _, it := range items {
+		lin, err := d.Core.Lineage(ctx, deploy.EnvProd, it.Target)
+		if err != nil {
+			return "", err
+		}
+		if lin == it.BaseLineage {
+			continue
+		}
+		line, err := d.Rebuild.RebuildOnProd(ctx, req.Repo, req.PR, req.HeadSHA, it.Target, lin)
+		if err != nil {
+			return "", fmt.Errorf("prflow: rebuild %s on the production base: %w", it.Target, err)
+		}
+		lines = append(lines, "- "+line)
+	}
+	if len(lines) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("\n\n**Rebuild on the production base**\n\n%s\n\nThe rebuilt artifact is a new digest, so it must go through test again: when its check run passes, write `/deploy test`, then `/deploy prod`.",
+		strings.Join(lines, "\n")), nil
 }
 
 func (d *Deployer) forget(ctx context.Context, req handlers.DeployRequest) {
@@ -222,7 +279,13 @@ func (d *Deployer) items(ctx context.Context, env string, req handlers.DeployReq
 		case o.Digest == "":
 			why = append(why, fmt.Sprintf("- %s: its build at %s ended %s (%s)", t, short(req.HeadSHA), o.Conclusion, o.Title))
 		default:
-			items = append(items, deploy.Item{Target: t, Digest: o.Digest, BaseLineage: o.BaseLineage, Changes: o.Changes})
+			it := deploy.Item{Target: t, Digest: o.Digest, BaseLineage: o.BaseLineage, Changes: o.Changes}
+			if isProdBase(o.Trigger) {
+				// Built on production's tree: test gets production's tree
+				// plus this artifact (deploy's rebase rule).
+				it.BaseEnv = deploy.EnvProd
+			}
+			items = append(items, it)
 		}
 	}
 	if len(why) > 0 {

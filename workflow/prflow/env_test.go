@@ -155,8 +155,8 @@ func prTree(t testing.TB, dir string) string {
 		t.Fatal(err)
 	}
 	fixed := strings.Replace(string(b), "app-arch/zstd\n", "app-arch/zstd # EasyBuild unpacks .tar.zst sources\n", 1)
-	if fixed == string(b) {
-		t.Fatal("the example PR changed: no reasonless app-arch/zstd line to fix")
+	if fixed == string(b) && !strings.Contains(fixed, "app-arch/zstd #") {
+		t.Fatal("the example PR changed: no app-arch/zstd line")
 	}
 	if err := os.WriteFile(p, []byte(fixed), 0o644); err != nil {
 		t.Fatal(err)

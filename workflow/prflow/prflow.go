@@ -77,8 +77,13 @@ type Options struct {
 	Lower    pipeline.Lower
 	Store    pipeline.Store
 	Reporter Reporter
-	// Mirror, when set, receives the build's DISTDIR after a passing build.
+	// Mirror, when set, receives the build's DISTDIR after a passing build,
+	// and is the only source of a production-base rebuild.
 	Mirror *mirror.Mirror
+	// ProdLower is production's published tree (publish.Lower over the
+	// prod publisher): the lower layer of a rebuild on the production
+	// base. nil: such rebuilds fail saying so.
+	ProdLower pipeline.Lower
 	// MaxConcurrent bounds the builds running at once (default 1).
 	MaxConcurrent int
 	// LogURL links a run's live log (default: none).
@@ -160,7 +165,10 @@ CREATE TABLE prflow_deploy_calls (
 	deployment_id INTEGER NOT NULL DEFAULT 0,
 	reply TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (repo, comment_id, line)
-);`}
+);`, `
+-- The Manifest (DIST lines) of the sources a passing build put into the
+-- mirror: a production-base rebuild takes exactly these from the mirror.
+ALTER TABLE prflow_builds ADD COLUMN distfiles TEXT NOT NULL DEFAULT '';`}
 
 // EnsureSchema creates prflow's tables in db.
 func EnsureSchema(ctx context.Context, db *state.DB) error {
@@ -293,7 +301,7 @@ func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 			continue
 		}
 		if r.Target.Arch != b.opts.Arch {
-			c := report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Skipped,
+			c := report.Check{Name: r.checkName(), Conclusion: report.Skipped,
 				Title:   fmt.Sprintf("No build host for %s-%s", r.Target.OS, r.Target.Arch),
 				Summary: fmt.Sprintf("compatbot builds %s here and has no build host for %s, so %s was not built or tested. It cannot be deployed until it is.", b.opts.Arch, r.Target.Arch, r.Target)}
 			if err := b.finish(ctx, &r, c, nil); err != nil {
@@ -302,7 +310,7 @@ func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 			continue
 		}
 		if err := b.opts.Reporter.Queue(ctx, r.checkRef()); err != nil {
-			return fmt.Errorf("prflow: queue %s: %w", pipeline.CheckName(r.Target), err)
+			return fmt.Errorf("prflow: queue %s: %w", r.checkName(), err)
 		}
 		start = append(start, r)
 	}
@@ -392,7 +400,7 @@ func (b *Builder) run(ctx context.Context, r buildRow) {
 		if errors.Is(context.Cause(ctx), errShutdown) {
 			return
 		}
-		c := report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Cancelled,
+		c := report.Check{Name: r.checkName(), Conclusion: report.Cancelled,
 			Title: "Cancelled: " + context.Cause(ctx).Error(), Summary: "The build was stopped while it waited for a build slot."}
 		b.finishLogged(&r, c, nil)
 		return
@@ -407,7 +415,7 @@ func (b *Builder) run(ctx context.Context, r buildRow) {
 		return // left running: Recover builds it again
 	}
 	if err != nil {
-		out = &outcome{check: report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Failure,
+		out = &outcome{check: report.Check{Name: r.checkName(), Conclusion: report.Failure,
 			Title: "The build could not start", Summary: fmt.Sprintf("compatbot could not prepare the build of %s: %v", r.Target, err)}}
 	}
 	b.finishLogged(&r, out.check, out)
@@ -419,6 +427,7 @@ type outcome struct {
 	lineage      string
 	baseRevision string
 	changes      []sets.Change
+	distfiles    string // Manifest of the mirrored sources
 }
 
 // execute prepares the checkout and runs the pipeline. The error is for
@@ -436,7 +445,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	}
 	out := &outcome{}
 	if sf == nil {
-		out.check = report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Neutral, Title: "Set removed",
+		out.check = report.Check{Name: r.checkName(), Conclusion: report.Neutral, Title: "Set removed",
 			Summary: fmt.Sprintf("Commit %s has no set for %s; there is nothing to build.", short(r.HeadSHA), r.Target)}
 		return out, nil
 	}
@@ -452,13 +461,25 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	work := filepath.Join(b.opts.DataDir, "checkouts", r.RunID)
 	if err := exportTree(ctx, r.GitDir, r.HeadSHA, work); err != nil {
 		if ctx.Err() != nil {
-			out.check = report.Check{Name: pipeline.CheckName(r.Target), Conclusion: report.Cancelled, Title: "Cancelled: " + context.Cause(ctx).Error()}
+			out.check = report.Check{Name: r.checkName(), Conclusion: report.Cancelled, Title: "Cancelled: " + context.Cause(ctx).Error()}
 			return out, nil
 		}
 		return nil, fmt.Errorf("check out %s: %w", short(r.HeadSHA), err)
 	}
 	defer os.RemoveAll(work)
-	lower := &lineageLower{inner: b.opts.Lower}
+	lowerSrc, buildCfg := b.opts.Lower, b.opts.Build
+	var pb *prodBase
+	if isProdBase(r.Trigger) {
+		var fail *report.Check
+		pb, fail = b.prepareProdBase(ctx, r)
+		if fail != nil {
+			out.check = *fail
+			return out, nil
+		}
+		defer os.RemoveAll(pb.distDir)
+		lowerSrc, buildCfg = b.opts.ProdLower, pb.build
+	}
+	lower := &lineageLower{inner: lowerSrc}
 	logURL := ""
 	if b.opts.LogURL != nil {
 		logURL = b.opts.LogURL(r.RunID)
@@ -467,12 +488,13 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	res, err := pipeline.Run(ctx, pipeline.Params{
 		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
 		SetName: sf.Name, SetFile: filepath.Join(work, filepath.FromSlash(sf.Path)), SetPath: sf.Path,
-		WorkDir: work, HeadSHA: r.HeadSHA, Build: b.opts.Build, Tests: b.opts.Tests,
+		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.opts.Tests,
 		Runner: b.opts.Runner, Lower: lower, Store: b.opts.Store, LogURL: logURL,
 		Progress: func(c report.Check) {
 			if c.Title == "Queued" {
 				return // the run was queued when the build was requested
 			}
+			c.Name = ref.Name
 			if err := b.opts.Reporter.Progress(bgCtx(ctx), ref, c); err != nil {
 				b.log.Warn("prflow: progress update failed", "check", c.Name, "sha", r.HeadSHA, "error", err)
 			}
@@ -482,10 +504,18 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 		return nil, err
 	}
 	out.check = res.Check
+	out.check.Name = r.checkName()
 	out.baseRevision = res.BaseRevision
 	lower.mu.Lock()
 	out.lineage, err = lower.lineage, lower.err
 	lower.mu.Unlock()
+	if pb != nil {
+		pb.describe(out, err)
+		if out.check.Conclusion == report.Success && res.Artifact != nil {
+			out.digest = res.Artifact.Digest
+		}
+		return out, nil
+	}
 	if res.Artifact != nil {
 		if err != nil {
 			// Without the base's lineage the artifact cannot be promoted
@@ -502,6 +532,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 				b.log.Warn("prflow: mirroring DISTDIR failed", "error", err)
 			} else {
 				out.check.Text += fmt.Sprintf("\n\n%d source files are in the mirror.\n", len(ents))
+				out.distfiles = recordManifest(ents)
 			}
 		}
 	}
@@ -553,8 +584,8 @@ func (b *Builder) finish(ctx context.Context, r *buildRow, c report.Check, out *
 	if err != nil {
 		return err
 	}
-	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE prflow_builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, reported=0, finished_at=? WHERE `+keyWhere,
-		append([]any{string(c.Conclusion), c.Title, o.digest, o.lineage, o.baseRevision, string(ch), string(cj), time.Now().Unix()}, r.key().args()...)...); err != nil {
+	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE prflow_builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, distfiles=?, reported=0, finished_at=? WHERE `+keyWhere,
+		append([]any{string(c.Conclusion), c.Title, o.digest, o.lineage, o.baseRevision, string(ch), string(cj), o.distfiles, time.Now().Unix()}, r.key().args()...)...); err != nil {
 		return err
 	}
 	r.State, r.Conclusion, r.CheckJSON = "done", string(c.Conclusion), string(cj)
@@ -607,6 +638,7 @@ type buildRow struct {
 	CheckJSON    string
 	Reported     bool
 	FinishedAt   time.Time
+	Distfiles    string
 }
 
 func (r buildRow) key() buildKey {
@@ -620,10 +652,10 @@ func (k buildKey) args() []any {
 const keyWhere = `repo=? AND pr=? AND head_sha=? AND version=? AND os=? AND arch=? AND trigger=?`
 
 func (r buildRow) checkRef() CheckRef {
-	return CheckRef{Repo: r.Repo, Installation: r.Installation, PR: r.PR, HeadSHA: r.HeadSHA, Name: pipeline.CheckName(r.Target), Trigger: r.Trigger}
+	return CheckRef{Repo: r.Repo, Installation: r.Installation, PR: r.PR, HeadSHA: r.HeadSHA, Name: r.checkName(), Trigger: r.Trigger}
 }
 
-const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at`
+const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at, distfiles`
 
 func (b *Builder) rows(ctx context.Context, where string, args ...any) ([]buildRow, error) {
 	return queryRows(ctx, b.opts.DB, where, args...)
@@ -641,7 +673,7 @@ func queryRows(ctx context.Context, db *state.DB, where string, args ...any) ([]
 		var changes string
 		var fin int64
 		if err := rows.Scan(&r.Repo, &r.PR, &r.HeadSHA, &r.Target.Version, &r.Target.OS, &r.Target.Arch, &r.Trigger, &r.Installation, &r.BaseRef, &r.BaseSHA, &r.GitDir,
-			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin); err != nil {
+			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin, &r.Distfiles); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(changes), &r.Changes); err != nil {
@@ -694,6 +726,11 @@ func outcomes(ctx context.Context, db *state.DB, repo string, pr int, sha string
 	}
 	out := map[sets.Target]Outcome{}
 	for _, r := range rows {
+		if isProdBase(r.Trigger) && (r.State != "done" || r.Digest == "") {
+			// A production-base rebuild that has not passed (yet) leaves
+			// the head's own result in place: it is a separate variant.
+			continue
+		}
 		o := Outcome{Target: r.Target, Trigger: r.Trigger, Conclusion: report.Conclusion(r.Conclusion), Title: r.Title, Digest: r.Digest,
 			BaseLineage: r.BaseLineage, BaseRevision: r.BaseRevision, Changes: r.Changes, RunID: r.RunID, Finished: r.FinishedAt}
 		if r.State != "done" {
