@@ -779,3 +779,71 @@ func mountedUnder(t *testing.T, prefix string) bool {
 	}
 	return false
 }
+
+// TestEndToEndProdBase: production moves on after the PR's artifact was
+// tested (a hotfix published to prod), so /deploy prod of the merged PR
+// is refused and the server rebuilds the head on production's tree, from
+// the mirror only, under its own "(prod base)" check run; that artifact
+// goes to test, then to production, on top of the hotfix.
+func TestEndToEndProdBase(t *testing.T) {
+	e := newE2E(t)
+	e.start()
+	ctx := context.Background()
+	e.prEvent("opened", time.Now().Add(-time.Minute))
+	e.waitChecks(e.headSHA, check2025, check2026)
+	if r := e.command("bob", "/deploy test", time.Now()); strings.Contains(r, "refused") {
+		t.Fatalf("/deploy test:\n%s", r)
+	}
+	p := e.pull()
+	p.State, p.Merged = "closed", true
+	e.gh.SetPull(e2eRepo, p)
+	e.prEvent("closed", time.Now())
+
+	prodPub := e.target("prod")
+	tx, err := prodPub.Transaction(ctx, "2026.06/compat/linux/x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hotfixLin := deploy.NextLineage("", "sha256:"+strings.Repeat("cd", 32))
+	for p, c := range map[string]string{"etc/hotfix": "prod only\n", deploy.LineageFile: hotfixLin + "\n"} {
+		fp := filepath.Join(tx.Dir(), filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(fp), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(fp, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Publish(ctx, "hotfix-1", "hotfix"); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.command("mia", "/deploy prod", time.Now())
+	for _, want := range []string{"production has moved on", "`compat 2026.06 linux-x86_64 (prod base)` started", "must go through test again"} {
+		if !strings.Contains(r, want) {
+			t.Errorf("refused /deploy prod does not say %q:\n%s", want, r)
+		}
+	}
+	runs := e.waitChecks(e.headSHA, check2026+" (prod base)")
+	if pb := runs[check2026+" (prod base)"]; pb.Conclusion != "success" {
+		t.Fatalf("prod-base rebuild = %s %q\n%s", pb.Conclusion, pb.Title, pb.Summary)
+	}
+	if n := e.runCounts(e.headSHA)[check2026]; n != 1 {
+		t.Errorf("%d runs of %s, want the head's one run untouched", n, check2026)
+	}
+	if r := e.command("bob", "/deploy test", time.Now()); strings.Contains(r, "refused") || !strings.Contains(r, "first made production's tree") {
+		t.Fatalf("/deploy test of the rebuilt artifact:\n%s", r)
+	}
+	if r := e.command("mia", "/deploy prod", time.Now()); strings.Contains(r, "refused") || !strings.Contains(r, "2026.06-linux-x86_64-pr1-"+e.headSHA[:7]) {
+		t.Fatalf("/deploy prod after the rebuild went through test:\n%s", r)
+	}
+	cur, _, err := prodPub.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"2026.06/compat/linux/x86_64/etc/hotfix", "2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0/SLOT", "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2/SLOT"} {
+		if _, err := os.Stat(filepath.Join(cur, p)); err != nil {
+			t.Errorf("prod tree: %v", err)
+		}
+	}
+}
