@@ -43,7 +43,8 @@ var (
 // from tests) behind the real ghclient and bot/checks, a real SQLite file,
 // a real git repository, the real local publish backend as the lower
 // layer, the real artifact store, and fakeemerge (Gentoo's emerge cannot
-// run here) wrapped in a script that also leaves a source file in DISTDIR,
+// run here) wrapped in a script that also leaves a source file in DISTDIR
+// (or, when fetching is off as in a production-base rebuild, requires it),
 // can be held while a file exists, and sleeps when the set says "# slow".
 type env struct {
 	t       testing.TB
@@ -83,7 +84,14 @@ func newEnv(t testing.TB) *env {
 	// read, never evaluated.
 	if err := os.WriteFile(script, []byte(`#!/bin/sh
 set -e
-printf 'sources of %s\n' "$COMPAT_SET" > "$COMPAT_DISTDIR/$COMPAT_SET-$COMPAT_VERSION.tar.gz"
+src="$COMPAT_DISTDIR/$COMPAT_SET-$COMPAT_VERSION.tar.gz"
+if [ "$FETCHCOMMAND" = false ]; then
+	# A rebuild on the production base may not fetch: its sources must be
+	# in DISTDIR already, from the mirror, with the tested content.
+	grep -qx "sources of $COMPAT_SET" "$src" || { echo "no mirrored source $src" >&2; exit 3; }
+else
+	printf 'sources of %s\n' "$COMPAT_SET" > "$src"
+fi
 while [ -e "`+e.hold+`" ]; do sleep 0.05; done
 if grep -q '# slow' "$COMPAT_SET_FILE"; then sleep 30; fi
 exec "`+fe+`" "$@"

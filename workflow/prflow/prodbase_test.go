@@ -234,3 +234,38 @@ func TestProdBaseRebuildThroughTestToProd(t *testing.T) {
 		t.Errorf("prod's artifact marker %q, want the rebuilt %s", b, rebuilt)
 	}
 }
+
+// A production-base rebuild cut short by a shutdown runs again on
+// Recover as the same variant, under the same check run.
+func TestProdBaseRebuildRecovered(t *testing.T) {
+	r := newProdBaseRig(t)
+	e, ctx := r.e, context.Background()
+	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 2, true, x86_2026))
+	refusal(t, err, "started")
+	e.waitRun(e.headSHA, ProdBaseCheckName(x86_2026), "in_progress")
+	r.b.Close()
+	os.Remove(e.hold)
+
+	b2 := e.builder(func(o *Options) {
+		o.ProdLower = publish.Lower{P: e.prodPub, Empty: filepath.Join(e.dataDir, "empty")}
+	})
+	n, err := b2.Recover(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Recover restarted %d builds, %v; want the prod-base rebuild", n, err)
+	}
+	b2.Wait()
+	run := e.waitRun(e.headSHA, ProdBaseCheckName(x86_2026), "completed")
+	if run.Conclusion != "success" {
+		t.Fatalf("recovered rebuild: %s %q\n%s", run.Conclusion, run.Title, run.Summary)
+	}
+	if n := len(e.runsFor(e.headSHA)[ProdBaseCheckName(x86_2026)]); n != 1 {
+		t.Errorf("%d prod-base runs, want 1", n)
+	}
+	outs, _ := b2.Outcomes(ctx, repoName, 7, e.headSHA)
+	if o := outs[x86_2026]; o.BaseLineage != r.prodLin || o.Digest == r.digest || o.Digest == "" {
+		t.Errorf("outcome after the recovered rebuild = %+v", o)
+	}
+}
