@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compatbot/compatbot"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
@@ -22,8 +23,8 @@ func init() {
 }
 
 const checkUsage = `Usage:
-  compatbot check [--repo DIR] [--base REF] [--head REF]
-  compatbot check --example [--data-dir DIR]
+  compatbot check [--repo DIR] [--base REF] [--head REF] [--build | --deploy [--data-dir DIR]] [--env NAME=VALUE]...
+  compatbot check --example [--data-dir DIR] [--env NAME=VALUE]...
 
 Runs on your machine what compatbot does for a pull request: lints the sets
 of the head commit, diffs them against the base, applies the policy of the
@@ -33,23 +34,39 @@ the Markdown of the "compat sets" check run.
 --base defaults to origin's default branch (refs/remotes/origin/HEAD), else
 main, else master; --head defaults to HEAD.
 
---example writes the example compat-layer repository embedded in compatbot
-into a fresh git repository at --data-dir (branches main and pr: the base and
-the head of an example pull request) and checks pr against main.
+--example runs the whole cycle on the example pull request embedded in
+compatbot, in --data-dir (default var/example, recreated on every run): a
+git repository at DIR/repo (branches main and pr, the base and head of
+PR #1), the sets check, a build of each changed target of this machine's
+arch with the fake installer (other arches: no build host), "/deploy test"
+and "/deploy prod" into local publish targets DIR/targets/test and
+DIR/targets/prod (the needs-approval findings approved by you, the local
+user), the changelog committed to main of DIR/repo and kept in
+DIR/deploy.db, and where all of it is. Each step prints its report; the
+cycle stops at the first step that fails.
 
-Exit status: 0 when the check concludes success or action_required (packages
-that need approval are listed; approving is a person's job, not a failure),
-1 when it concludes failure (a lint error or a change the policy refuses),
-2 on usage errors or when a revision cannot be read.
-
---build then builds and tests each changed target like the bot does (in
-a local overlay under var/build, with the fake installer of a compatbot
+--build builds and tests each changed target like the bot does (in a
+local overlay under var/build, with the fake installer of a compatbot
 checkout; see 'compatbot build --help') and prints one more check per
 target. It is skipped when the sets check fails.
+
+--deploy runs the cycle of --example on --repo (PR number 1; --data-dir
+default var/check, recreated on every run). Your repository is only read:
+the PR counts as merged and the changelog stays in DIR/deploy.db.
+
+--env NAME=VALUE is passed to the build command (repeatable), e.g.
+FAKEEMERGE_FAIL=dev-util/direnv makes the fake installer fail that package.
+
+Exit status: 0 when the check concludes success or action_required (packages
+that need approval are listed; approving is a person's job, not a failure)
+and every later step ran through, 1 when it concludes failure (a lint error
+or a change the policy refuses), a build fails or the cycle stopped,
+2 on usage errors or when a revision cannot be read.
 
 Examples:
   compatbot check --example
   compatbot check --repo ~/compat-layer --base origin/main --head my-branch
+  compatbot check --repo ~/compat-layer --head my-branch --deploy
 `
 
 // checkBuildHook is where "check --build" plugs in: when set (by the build
@@ -69,10 +86,32 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	base := fl.String("base", "", "base `REF` of the pull request (default: origin/HEAD, main or master)")
 	head := fl.String("head", "HEAD", "head `REF` of the pull request")
 	example := fl.Bool("example", false, "check the example pull request embedded in compatbot")
-	dataDir := fl.String("data-dir", filepath.Join("var", "example-repo"), "where --example creates its git repository (`DIR`, recreated each run)")
+	dataDir := fl.String("data-dir", "", "`DIR` of --example (default var/example) or --deploy (default var/check); recreated each run")
 	build := fl.Bool("build", false, "also build and test each changed target in a local overlay (see 'compatbot build --help'); only when the sets check did not fail")
+	deployFl := fl.Bool("deploy", false, "run the whole local cycle of --example on --repo (implies --build)")
+	env := envFlag{}
+	fl.Var(env, "env", "extra `NAME=VALUE` for the build command (repeatable)")
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "compatbot check: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	cycle := *example || *deployFl
+	if *dataDir == "" {
+		*dataDir = filepath.Join("var", "check")
+		if *example {
+			*dataDir = filepath.Join("var", "example")
+		}
+	}
+	var dataAbs string
+	if cycle {
+		var err error
+		if dataAbs, err = filepath.Abs(*dataDir); err != nil {
+			fmt.Fprintf(stderr, "compatbot check: %v\n", err)
+			return 2
+		}
 	}
 	if *build && checkBuildHook == nil {
 		fmt.Fprintln(stderr, "compatbot check: --build is not available in this binary yet")
@@ -86,12 +125,17 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "compatbot check: --example makes its own repository; drop --repo, --base and --head")
 			return 2
 		}
-		if err := makeExample(ctx, *dataDir); err != nil {
+		exRepo := filepath.Join(dataAbs, "repo")
+		if err := prepareDataDir(dataAbs); err != nil {
 			fmt.Fprintf(stderr, "compatbot check --example: %v\n", err)
 			return 2
 		}
-		fmt.Fprintf(stderr, "compatbot: example repository at %s (branches main and pr); checking pr against main\n\n", *dataDir)
-		*repo, *base, *head = *dataDir, "main", "pr"
+		if err := makeExample(ctx, exRepo); err != nil {
+			fmt.Fprintf(stderr, "compatbot check --example: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "compatbot: example repository at %s (branches main and pr); checking pr against main\n\n", exRepo)
+		*repo, *base, *head = exRepo, "main", "pr"
 	}
 	if *base == "" {
 		b, err := defaultBase(ctx, *repo)
@@ -105,6 +149,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot check: %v\n", err)
 		return 2
+	}
+	if cycle {
+		return checkCycle(ctx, *example, dataAbs, *repo, *base, env, c, rev, stdout, stderr)
 	}
 	fmt.Fprint(stdout, c.Markdown())
 	failed := c.Conclusion == report.Failure
@@ -123,6 +170,63 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkCycle is --example and --deploy: the sets check c as step 1, then
+// runCycle.
+func checkCycle(ctx context.Context, example bool, dataDir, repo, base string, env envFlag, c report.Check, rev *setscheck.Revisions, stdout, stderr io.Writer) int {
+	if !example {
+		if err := prepareDataDir(dataDir); err != nil {
+			fmt.Fprintf(stderr, "compatbot check --deploy: %v\n", err)
+			return 2
+		}
+	}
+	absRepo, err := filepath.Abs(repo)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot check: %v\n", err)
+		return 2
+	}
+	opts, err := defaultLocalBuildOptions()
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot check: %v\n", err)
+		return 2
+	}
+	for k, v := range env {
+		opts.Env[k] = v
+	}
+	cfg := cycleConfig{DataDir: dataDir, Repo: absRepo, Base: base, RepoName: "local/" + repoSlug(absRepo), PR: examplePR,
+		User: localUser(), Build: opts, CommitChangelog: example}
+	if example {
+		cfg.RepoName = "example/compat-layer"
+	}
+	fmt.Fprintf(stdout, "# compatbot check: PR #%d of %s, the whole cycle on this machine\n\n", cfg.PR, cfg.RepoName)
+	fmt.Fprintf(stdout, "Head `%s` against base `%s` (`%s`); everything goes to %s.\n", shortSHA(rev.HeadSHA), base, shortSHA(rev.BaseSHA), dataDir)
+	stepHeader(stdout, 1)
+	fmt.Fprint(stdout, c.Markdown())
+	err = runCycle(ctx, cfg, c, rev, stdout, stderr)
+	var stop *cycleStopped
+	switch {
+	case errors.As(err, &stop):
+		fmt.Fprintf(stdout, "\n---\n\n**The cycle stopped at step %d (%s):** %s\n", stop.Step, cycleSteps[stop.Step-1], stop.Reason)
+		fmt.Fprintf(stderr, "compatbot check: %v\n", err)
+		return 1
+	case err != nil:
+		fmt.Fprintf(stderr, "compatbot check: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "\n---\n\n**The cycle ran through:** PR #%d is built, on `test` and on `prod`, and in the changelog.\n", cfg.PR)
+	return 0
+}
+
+// repoSlug is a repository directory's name as the name part of
+// owner/name in deploy requests.
+func repoSlug(dir string) string {
+	s := unsafeRun.ReplaceAllString(filepath.Base(dir), "-")
+	s = strings.TrimLeft(s, ".-")
+	if s == "" {
+		return "repo"
+	}
+	return s
 }
 
 // defaultBase picks the branch a PR would target.
