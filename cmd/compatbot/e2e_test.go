@@ -580,6 +580,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("no changelog commit records the prod publish of %s; commits: %d", tag2026, len(e.gh.FileCommits(e2eRepo)))
 	}
 
+	// /status shows the deploy targets: what is published where, and the
+	// drift against the default branch's sets.
+	if r := e.command("rita", "/status", time.Now()); !strings.Contains(r, "Deploy targets (drift against `main`)") ||
+		!strings.Contains(r, "| prod | 2026.06 | linux-x86_64 | `"+tag2026+"` | #1 |") {
+		t.Errorf("/status reply lacks the deploy targets:\n%s", r)
+	}
+
 	// Rollback: prod goes back to the tag before the last deploy.
 	r = e.command("mia", "/rollback prod", time.Now())
 	if strings.Contains(r, "refused") {

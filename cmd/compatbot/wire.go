@@ -121,7 +121,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 	}
 
 	opts := handlers.Options{DB: db, Clients: clients, GitCache: &gitrepo.Cache{Dir: filepath.Join(cfg.DataDir, "git")},
-		PublicURL: cfg.PublicURL, Deployer: pd, ObserveCalls: metrics.ObserveAPICalls, Logger: log}
+		PublicURL: cfg.PublicURL, Deployer: pd, Targets: deployTargets{d: core, pubs: pubs}, ObserveCalls: metrics.ObserveAPICalls, Logger: log}
 	var b *prflow.Builder
 	if len(cfg.Build.Command) == 0 {
 		log.Warn("build.command is not configured: PRs are checked but not built, and nothing can be deployed")
