@@ -236,7 +236,7 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 	if err != nil {
 		return &cycleStopped{6, err.Error()}
 	}
-	fmt.Fprintln(out, "| target | version/os-arch | tag | revision | tree |")
+	fmt.Fprintln(out, "| target | version/os-arch | tag | target revision now | tree |")
 	fmt.Fprintln(out, "|---|---|---|---:|---|")
 	for _, s := range st {
 		root := filepath.Join(cfg.DataDir, "targets", s.Env)
