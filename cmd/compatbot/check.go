@@ -94,10 +94,6 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "compatbot check: unexpected argument %q\n", fl.Arg(0))
-		return 2
-	}
 	cycle := *example || *deployFl
 	if *dataDir == "" {
 		*dataDir = filepath.Join("var", "check")
