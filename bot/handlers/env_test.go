@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/compatbot/compatbot"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
@@ -64,7 +66,7 @@ func newEnv(t testing.TB, configure ...func(*Options)) *env {
 	work := filepath.Join(t.TempDir(), "work")
 	if err := gitrepo.InitFromDirs(ctx, work,
 		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(exampleTD + "/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(failingPR(t)), Message: "2026.06 updates"}); err != nil {
+		gitrepo.CommitSpec{Branch: "pr", Tree: failingPR(t), Message: "2026.06 updates"}); err != nil {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
@@ -286,32 +288,14 @@ func (e *env) runsFor(sha string) []githubfake.CheckRun {
 
 func intakeIsPermanent(err error) bool { return intake.IsPermanent(err) }
 
-// failingPR is the example PR with one lint error: app-arch/zstd loses its
-// reason on linux-x86_64 (line 16), so these tests see a failing sets
+// failingPR is the example PR with one lint error (app-arch/zstd without
+// a reason on linux-x86_64, line 16), so these tests see a failing sets
 // check, its failure annotation and no build.
-func failingPR(t testing.TB) string {
+func failingPR(t testing.TB) fs.FS {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "pr")
-	if err := os.CopyFS(dir, os.DirFS(exampleTD+"/pr")); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "sets/2026.06/linux-x86_64")
-	b, err := os.ReadFile(p)
+	head, err := compatbot.ExampleHeadLintError()
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(b), "\n")
-	found := false
-	for i, l := range lines {
-		if strings.HasPrefix(l, "app-arch/zstd") {
-			lines[i], found = "app-arch/zstd", true
-		}
-	}
-	if !found {
-		t.Fatal("example PR has no app-arch/zstd line on linux-x86_64")
-	}
-	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return head
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/compatbot/compatbot"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,26 +58,14 @@ func exampleRepo(t *testing.T) string {
 // is the lint error a PR can have.
 func lintErrorRepo(t *testing.T) string {
 	t.Helper()
-	head := filepath.Join(t.TempDir(), "head")
-	if err := os.CopyFS(head, os.DirFS("../../testdata/compat-layer/pr")); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(head, "sets/2026.06/linux-x86_64")
-	b, err := os.ReadFile(p)
+	head, err := compatbot.ExampleHeadLintError()
 	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(b), "\n# EasyBuild unpacks .tar.zst sources\napp-arch/zstd\n", "app-arch/zstd\n", 1)
-	if s == string(b) {
-		t.Fatalf("%s: no zstd line with a reason to strip", p)
-	}
-	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "example")
 	err = gitrepo.InitFromDirs(context.Background(), dir,
 		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS("../../testdata/compat-layer/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(head), Message: "head"})
+		gitrepo.CommitSpec{Branch: "pr", Tree: head, Message: "head"})
 	if err != nil {
 		t.Fatal(err)
 	}
