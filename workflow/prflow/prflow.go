@@ -98,13 +98,12 @@ type Builder struct {
 	log  *slog.Logger
 	sem  chan struct{}
 
-	base     context.Context
-	stop     context.CancelCauseFunc
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	active   map[buildKey]*job
-	closed   bool
-	reportMu sync.Mutex
+	base   context.Context
+	stop   context.CancelCauseFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[buildKey]*job
+	closed bool
 }
 
 type buildKey struct {
