@@ -2,6 +2,7 @@ package sets
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -121,7 +122,14 @@ func CompareVerdict(a, b string) (string, error) {
 	}
 	atomB, err := ParseAtomLoose(b)
 	if err != nil {
-		return "", err
+		// qatom skips "_word" parts of a version that are no PMS suffix
+		// (static.tests: ">=a-3.10.0_p1_r1" is >=a-3.10.0_p1).
+		if alt := dropUnknownSuffixes(b); alt != b {
+			atomB, err = ParseAtomLoose(alt)
+		}
+		if err != nil {
+			return "", err
+		}
 	}
 	if atomB.Version == nil {
 		return "", fmt.Errorf("%q: want a package-version or an atom with an operator", b)
@@ -156,4 +164,36 @@ func sameName(a, b Package) bool {
 		return false
 	}
 	return a.Category == "" || b.Category == "" || a.Category == b.Category
+}
+
+var unknownSuffix = regexp.MustCompile(`_([A-Za-z]+)[0-9]*`)
+
+// dropUnknownSuffixes removes from the version of an atom the "_word[N]"
+// parts that are not one of PMS's suffixes, as portage-utils' atom_explode
+// does by scanning only for the suffixes it knows. Only CompareVerdict
+// (qatom's semantics) uses it; set files stay strict.
+func dropUnknownSuffixes(s string) string {
+	start := strings.LastIndex(s, "/") + 1
+	v := -1
+	for i := start; i+1 < len(s); i++ {
+		if s[i] == '-' && isDigit(s[i+1]) {
+			v = i + 1
+			break
+		}
+	}
+	if v < 0 {
+		return s
+	}
+	end := len(s)
+	if j := strings.IndexAny(s[v:], ":[*"); j >= 0 {
+		end = v + j
+	}
+	ver := unknownSuffix.ReplaceAllStringFunc(s[v:end], func(m string) string {
+		switch unknownSuffix.FindStringSubmatch(m)[1] {
+		case "alpha", "beta", "pre", "rc", "p":
+			return m
+		}
+		return ""
+	})
+	return s[:v] + ver + s[end:]
 }
