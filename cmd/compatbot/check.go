@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{Name: "check", Summary: "what the bot reports on a PR, run locally (lint, policy, diff)", Run: checkCmd})
+	register(command{Name: "check", Summary: "what the bot does for a PR, run locally: sets check; with --build, --deploy or --example the whole cycle", Run: checkCmd})
 	checkBuildHook = localCheckBuild // build.go
 }
 
