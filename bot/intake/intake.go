@@ -72,12 +72,10 @@ type Intake struct {
 	opts   Options
 	events map[string]bool
 	w      *writer
-	ins    *sql.Stmt
-	// insPayload stores the payload of a new row.
-	insPayload *sql.Stmt
-	s          *sched
-	log        *slog.Logger
-	debug      bool
+	stmts  *stmtCache // the writer's INSERT statements
+	s      *sched
+	log    *slog.Logger
+	debug  bool
 
 	received  *metrics.CounterVec
 	dups      *metrics.Counter
@@ -184,6 +182,8 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 		return nil, err
 	}
 	in.w = w
+	in.stmts = newStmtCache(w.conn)
+	w.insertMany = in.stmts.insertMany
 	// The writer never checkpoints: a checkpoint inside a commit copies the
 	// WAL into the database file and fsyncs it while every waiting webhook
 	// holds its acknowledgement. A background goroutine does it instead.
@@ -194,17 +194,6 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	in.stopCkpt = make(chan struct{})
 	in.ckptDone = make(chan struct{})
 	go in.checkpointer()
-	in.ins, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_deliveries(id, dkey, event, action, key, installation, state, attempts, received_at, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dkey) DO NOTHING`)
-	if err != nil {
-		w.close()
-		return nil, err
-	}
-	in.insPayload, err = w.conn.PrepareContext(ctx, `INSERT INTO intake_payloads(seq, payload) VALUES (?, ?)`)
-	if err != nil {
-		w.close(func() { in.ins.Close() })
-		return nil, err
-	}
 	return in, nil
 }
 
@@ -213,7 +202,7 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 func (in *Intake) Close() error {
 	var err error
 	in.closeOnce.Do(func() {
-		in.w.close(func() { err = errors.Join(in.ins.Close(), in.insPayload.Close()) })
+		in.w.close(func() { err = in.stmts.close() })
 		close(in.stopCkpt)
 		<-in.ckptDone
 		// Leave a short WAL behind for the next start.
@@ -252,41 +241,21 @@ type insertResult struct {
 // insert stores d durably in state st and, once committed, indexes it for
 // processing when queued.
 func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
-	var res insertResult
 	attempts, started := 0, int64(0)
 	if st == StateRunning {
 		attempts, started = 1, d.ReceivedAt.UnixNano()
 	}
-	o := &op{run: func(ctx context.Context, c *sql.Conn) error {
-		r, err := in.ins.ExecContext(ctx, d.ID, dedupKey(d.ID), d.Event, d.Action, d.Key, d.Installation, st, attempts, d.ReceivedAt.UnixNano(), started)
-		if err != nil {
-			return err
-		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return err
-		}
-		res.duplicate = n == 0
-		if res.duplicate {
-			return nil
-		}
-		if res.seq, err = r.LastInsertId(); err != nil {
-			return err
-		}
-		payload := d.Payload
-		if payload == nil {
-			payload = []byte{}
-		}
-		_, err = in.insPayload.ExecContext(ctx, res.seq, payload)
-		return err
-	}}
-	o.after = func() {
-		if !res.duplicate && st == StateQueued {
-			in.s.add(d.Key, res.seq, time.Time{})
+	ins := &insertOp{d: d, dkey: dedupKey(d.ID), st: st, attempts: attempts, started: started}
+	o := &op{ins: ins}
+	if st == StateQueued {
+		o.after = func() {
+			if !ins.res.duplicate {
+				in.s.add(d.Key, ins.res.seq, time.Time{})
+			}
 		}
 	}
 	err := in.w.do(o)
-	return res, err
+	return ins.res, err
 }
 
 // ServeHTTP is the webhook endpoint: verify, store durably, acknowledge.

@@ -18,6 +18,7 @@ var ErrClosed = errors.New("intake is closed")
 // submission order, before the submitter is released.
 type op struct {
 	run   func(ctx context.Context, c *sql.Conn) error
+	ins   *insertOp // instead of run: a new delivery, batched with its neighbours
 	after func()
 	err   error
 	done  chan struct{}
@@ -37,6 +38,8 @@ type writer struct {
 	maxBatch int
 	linger   time.Duration
 	onBatch  func(n int)
+	// insertMany runs a run of consecutive insert ops (op.ins set).
+	insertMany func(ctx context.Context, ops []*op) error
 }
 
 func newWriter(ctx context.Context, db *sql.DB, maxBatch int, linger time.Duration, onBatch func(int)) (*writer, error) {
@@ -181,8 +184,20 @@ func (w *writer) tx(ctx context.Context, batch []*op) error {
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	for _, o := range batch {
-		if err := o.run(ctx, w.conn); err != nil {
+	for i := 0; i < len(batch); {
+		var err error
+		if batch[i].ins == nil {
+			err = batch[i].run(ctx, w.conn)
+			i++
+		} else {
+			j := i + 1
+			for j < len(batch) && batch[j].ins != nil {
+				j++
+			}
+			err = w.insertMany(ctx, batch[i:j])
+			i = j
+		}
+		if err != nil {
 			w.conn.ExecContext(ctx, "ROLLBACK")
 			return err
 		}
