@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -199,7 +198,7 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 		return nil, nil
 	}
 	work := filepath.Join(opts.DataDir, "checkouts", shortSHA(rev.HeadSHA))
-	if err := exportTree(ctx, gitDir, rev.HeadSHA, work); err != nil {
+	if err := gitrepo.ExportTree(ctx, gitDir, rev.HeadSHA, work); err != nil {
 		return nil, fmt.Errorf("checking out head %s: %w", shortSHA(rev.HeadSHA), err)
 	}
 	baseSets := map[sets.Target]*sets.SetFile{}
@@ -290,7 +289,7 @@ func seed(ctx context.Context, opts localBuildOptions, gitDir, baseSHA string, s
 		return nil
 	}
 	baseWork := filepath.Join(opts.DataDir, "checkouts", shortSHA(baseSHA))
-	if err := exportTree(ctx, gitDir, baseSHA, baseWork); err != nil {
+	if err := gitrepo.ExportTree(ctx, gitDir, baseSHA, baseWork); err != nil {
 		return fmt.Errorf("checking out base %s: %w", shortSHA(baseSHA), err)
 	}
 	logPath := filepath.Join(opts.DataDir, "runs", "seed-"+runID(t, baseSHA), "build.log")
@@ -310,35 +309,6 @@ func seed(ctx context.Context, opts localBuildOptions, gitDir, baseSHA string, s
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, ".compatbot", "revision"), []byte(baseSHA+"\n"), 0o644)
-}
-
-// exportTree writes the tree of commit sha into dir (recreated), the
-// checkout a build runs in.
-func exportTree(ctx context.Context, gitDir, sha, dir string) error {
-	fsys, err := gitrepo.TreeFS(ctx, gitDir, sha)
-	if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(p))
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return nil // symlinks and submodules are not part of a set
-		}
-		b, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
 }
 
 // parseCommand reads --command: a JSON array, or words split on spaces.

@@ -16,6 +16,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
@@ -339,7 +340,7 @@ func publishBase(ctx context.Context, cfg cycleConfig, opts localBuildOptions, r
 	}
 	work := filepath.Join(opts.DataDir, "checkouts", "base-"+shortSHA(rev.BaseSHA))
 	if _, err := os.Stat(work); err != nil {
-		if err := exportTree(ctx, cfg.Repo, rev.BaseSHA, work); err != nil {
+		if err := gitrepo.ExportTree(ctx, cfg.Repo, rev.BaseSHA, work); err != nil {
 			return "", fmt.Errorf("checking out base %s: %w", shortSHA(rev.BaseSHA), err)
 		}
 	}

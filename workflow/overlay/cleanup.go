@@ -40,6 +40,35 @@ func RemoveScratch(scratchDir string) error {
 	return os.RemoveAll(scratchDir)
 }
 
+// DetachBelow lazily detaches every mount strictly below dir, deepest
+// first, and returns the mount points it detached. It is for the mounts a
+// crashed process left (the kernel keeps a mount after its process dies):
+// lazily, since an orphaned build may still hold files open. dir itself
+// is left alone, as it may be a filesystem the operator mounted.
+func DetachBelow(dir string) (detached []string, err error) {
+	dir = filepath.Clean(dir)
+	mps, err := mountsUnder(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, mp := range mps {
+		if mp == dir {
+			continue
+		}
+		if err := detach(mp); err != nil {
+			return detached, err
+		}
+		detached = append(detached, mp)
+	}
+	return detached, nil
+}
+
+// MountsUnder lists this mount namespace's mount points at or below dir,
+// deepest first, as /proc/self/mountinfo has them (unescaped).
+func MountsUnder(dir string) ([]string, error) {
+	return mountsUnder(filepath.Clean(dir))
+}
+
 func detach(mp string) error {
 	err := unix.Unmount(mp, unix.MNT_DETACH)
 	if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // After a crash the overlay is still mounted: staging again on the same
@@ -51,6 +53,42 @@ func TestRemoveScratchAfterCrash(t *testing.T) {
 	}
 	if err := RemoveScratch("relative"); err == nil {
 		t.Error("RemoveScratch with a relative path succeeded")
+	}
+}
+
+// DetachBelow detaches what a crash left under a runs directory but not
+// the runs directory itself, which may be a filesystem of its own.
+func TestDetachBelow(t *testing.T) {
+	requireRoot(t)
+	dir, lower := lowerIn(t)
+	runs := filepath.Join(dir, "runs")
+	if err := os.Mkdir(runs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", runs, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(runs, unix.MNT_DETACH) })
+	m, err := Stage(context.Background(), lower, filepath.Join(runs, "run 1")) // a space: escaped in mountinfo
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Visible() {
+		t.Fatalf("overlay method %s: the test needs a mount others see (root)", m.Method())
+	}
+	t.Cleanup(func() { m.Unmount() })
+	if got, err := MountsUnder(runs); err != nil || !cmp.Equal(got, []string{m.Target(), runs}) {
+		t.Fatalf("MountsUnder before = %q, %v; want %q", got, err, []string{m.Target(), runs})
+	}
+	got, err := DetachBelow(runs + "/")
+	if err != nil || !cmp.Equal(got, []string{m.Target()}) {
+		t.Fatalf("DetachBelow = %q, %v; want %q", got, err, []string{m.Target()})
+	}
+	if left, err := MountsUnder(runs); err != nil || !cmp.Equal(left, []string{runs}) {
+		t.Errorf("MountsUnder after = %q, %v; want only %q", left, err, runs)
+	}
+	if got, err := DetachBelow(runs); err != nil || len(got) != 0 {
+		t.Errorf("DetachBelow again = %q, %v; want nothing", got, err)
 	}
 }
 

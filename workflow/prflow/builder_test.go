@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -267,16 +268,11 @@ func TestRecoverDetachesStaleMounts(t *testing.T) {
 
 func mounted(t *testing.T, dir string) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mps, err := overlay.MountsUnder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && unescapeMountinfo(f[4]) == dir {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(mps, filepath.Clean(dir))
 }
 
 func TestRerunOfOtherHeadDoesNotCancel(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -35,6 +34,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/mirror"
+	"github.com/compatbot/compatbot/workflow/overlay"
 	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
@@ -324,7 +324,7 @@ func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
 // whose check run update was lost. Call it once on start, before Build;
 // the builds run in the background.
 func (b *Builder) Recover(ctx context.Context) (restarted int, err error) {
-	if gone, err := unmountStale(filepath.Join(b.opts.DataDir, "runs")); err != nil {
+	if gone, err := overlay.DetachBelow(filepath.Join(b.opts.DataDir, "runs")); err != nil {
 		b.log.Warn("prflow: stale overlay mounts of crashed builds", "error", err)
 	} else if len(gone) > 0 {
 		b.log.Warn("prflow: detached overlay mounts left by a crash", "mounts", gone)
@@ -458,7 +458,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 		}
 	}
 	work := filepath.Join(b.opts.DataDir, "checkouts", r.RunID)
-	if err := exportTree(ctx, r.GitDir, r.HeadSHA, work); err != nil {
+	if err := gitrepo.ExportTree(ctx, r.GitDir, r.HeadSHA, work); err != nil {
 		if ctx.Err() != nil {
 			out.check = report.Check{Name: r.checkName(), Conclusion: report.Cancelled, Title: "Cancelled: " + context.Cause(ctx).Error()}
 			return out, nil
@@ -793,39 +793,6 @@ var unsafeRun = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
 func runID(r buildRow) string {
 	s := fmt.Sprintf("pr%d-%s-%s-%s-%s-%d", r.PR, r.Target.Version, r.Target.OS, r.Target.Arch, short(r.HeadSHA), time.Now().UnixNano())
 	return unsafeRun.ReplaceAllString(s, "_")
-}
-
-// exportTree writes the tree of commit sha into dir: the checkout the
-// build runs in. Only regular files: symlinks from a PR could point
-// anywhere on the build host.
-func exportTree(ctx context.Context, gitDir, sha, dir string) error {
-	fsys, err := gitrepo.TreeFS(ctx, gitDir, sha)
-	if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(p))
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		data, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o644)
-	})
 }
 
 func bgCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
