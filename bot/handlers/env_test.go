@@ -9,11 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,6 +21,7 @@ import (
 	"github.com/compatbot/compatbot/bot/ghclient"
 	"github.com/compatbot/compatbot/bot/githubfake"
 	"github.com/compatbot/compatbot/bot/intake"
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/state"
 )
@@ -48,9 +45,9 @@ type env struct {
 	bare     string
 	cloneURL string
 	baseSHA  string
-	headSHA  string // the example PR's head (has a lint error)
-	gitDown  atomic.Bool
-	gitCalls atomic.Int64
+	headSHA  string        // the example PR's head (has a lint error)
+	gitDown  *atomic.Bool  // the git remote answers 503 while set
+	gitCalls *atomic.Int64 // requests the git remote served while up
 	seq      int
 }
 
@@ -79,23 +76,8 @@ func newEnv(t testing.TB, configure ...func(*Options)) *env {
 	gh, key := githubfake.New(appID)
 	t.Cleanup(gh.Close)
 	e.gh = gh
-	execPath := e.git("", "--exec-path")
-	backend := &cgi.Handler{Path: filepath.Join(execPath, "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	gitSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e.gitDown.Load() {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		e.gitCalls.Add(1)
-		user, pass, ok := r.BasicAuth()
-		if !ok || user != "x-access-token" || !gh.TokenValid(pass) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, r)
-	}))
-	t.Cleanup(gitSrv.Close)
+	gitSrv := testgit.ServeRepos(t, root, testgit.TokenAuth(gh.TokenValid))
+	e.gitDown, e.gitCalls = &gitSrv.Down, &gitSrv.Requests
 	e.cloneURL = gitSrv.URL + "/eessi/compat-layer.git"
 
 	r := gh.AddRepo("eessi", "compat-layer", inst, e.cloneURL)
@@ -132,42 +114,15 @@ func newEnv(t testing.TB, configure ...func(*Options)) *env {
 
 func (e *env) git(dir string, args ...string) string {
 	e.t.Helper()
-	if dir != "" {
-		args = append([]string{"--git-dir", dir}, args...)
-	}
-	cmd := exec.Command("git", args...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testgit.Git(e.t, dir, args...)
 }
 
 // commit makes a new commit on top of parent in the remote, with files
 // replaced, and returns its SHA.
 func (e *env) commit(parent string, files map[string]string) string {
 	e.t.Helper()
-	idx := filepath.Join(e.t.TempDir(), "index")
-	run := func(stdin string, args ...string) string {
-		cmd := exec.Command("git", append([]string{"--git-dir", e.bare}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_INDEX_FILE="+idx, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			e.t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	run("", "read-tree", parent)
-	for p, content := range files {
-		blob := run(content, "hash-object", "-w", "--stdin")
-		run("", "update-index", "--add", "--cacheinfo", "100644,"+blob+","+p)
-	}
-	tree := run("", "write-tree")
 	e.seq++
-	return run("", "commit-tree", tree, "-p", parent, "-m", fmt.Sprintf("change %d", e.seq))
+	return testgit.Commit(e.t, e.bare, parent, files, fmt.Sprintf("change %d", e.seq))
 }
 
 // push points the PR at sha, on GitHub and in the git remote.

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compatbot/compatbot"
-	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
 )
@@ -56,7 +55,7 @@ func TestCheckExampleRefusesForeignDir(t *testing.T) {
 }
 
 func TestCheckErrors(t *testing.T) {
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	notRepo := t.TempDir()
 	tests := []struct {
 		name    string
@@ -92,7 +91,7 @@ func TestCheckHelp(t *testing.T) {
 // The build step plugs into checkBuildHook; its checks are printed after
 // the sets report and a failed build fails the command.
 func TestCheckBuildHook(t *testing.T) {
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	saved := checkBuildHook
 	defer func() { checkBuildHook = saved }()
 	checkBuildHook = nil
@@ -110,21 +109,7 @@ func TestCheckBuildHook(t *testing.T) {
 	}
 	// A head that fails the sets check is not built.
 	gotSHA = ""
-	if code, _, _ := runCmd(checkRun, "--repo", lintErrorRepo(t), "--head", "pr", "--build"); code != 1 || gotSHA != "" {
+	if code, _, _ := runCmd(checkRun, "--repo", testgit.LintErrorRepo(t), "--head", "pr", "--build"); code != 1 || gotSHA != "" {
 		t.Errorf("exit %d; build ran on a head with lint errors (%q)", code, gotSHA)
 	}
-}
-
-// lintErrorRepo is the example repository whose head has the lint error
-// the example PR no longer has (zstd without a reason).
-func lintErrorRepo(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "lint-error")
-	err := gitrepo.InitFromDirs(context.Background(), dir,
-		gitrepo.CommitSpec{Branch: "main", Tree: compatbot.ExampleBase, Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(noReasonTree(t)), Message: "head"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/changelog"
 	"github.com/compatbot/compatbot/workflow/publish"
@@ -263,7 +264,7 @@ func TestCheckExampleCycleBuildFails(t *testing.T) {
 // reads: main does not move, the history stays in the database.
 func TestCheckDeployRepo(t *testing.T) {
 	useFakeEmerge(t)
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	main := gitOut(t, repo, "rev-parse", "refs/heads/main")
 	data := filepath.Join(t.TempDir(), "check")
 	code, out, errs := runCmd(checkRun, "--repo", repo, "--base", "main", "--head", "pr", "--deploy", "--data-dir", data)
@@ -298,7 +299,7 @@ func TestCheckDeployRepo(t *testing.T) {
 
 func TestGitChangelog(t *testing.T) {
 	ctx := context.Background()
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	g := gitChangelog{Dir: repo}
 	if _, err := g.ReadFile(ctx, "o/r", "main", "changelog/2026.06.md"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)

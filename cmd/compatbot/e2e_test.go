@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +21,7 @@ import (
 	"github.com/compatbot/compatbot/bot/githubfake"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/webhook"
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/publish"
@@ -120,17 +119,7 @@ func newE2E(t *testing.T) *e2e {
 	gh, key := githubfake.New(e2eAppID)
 	t.Cleanup(gh.Close)
 	e.gh = gh
-	backend := &cgi.Handler{Path: filepath.Join(e.git("", "--exec-path"), "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"}}
-	gitSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if !ok || user != "x-access-token" || !gh.TokenValid(pass) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, r)
-	}))
-	t.Cleanup(gitSrv.Close)
+	gitSrv := testgit.ServeRepos(t, gitRoot, testgit.TokenAuth(gh.TokenValid))
 	e.cloneURL = gitSrv.URL + "/eessi/compat-layer.git"
 	r := gh.AddRepo("eessi", "compat-layer", e2eInst, e.cloneURL)
 	r.GitDir = e.bare
@@ -184,17 +173,7 @@ changelog: {branch: main}
 
 func (e *e2e) git(dir string, args ...string) string {
 	e.t.Helper()
-	if dir != "" {
-		args = append([]string{"--git-dir", dir}, args...)
-	}
-	cmd := exec.Command("git", args...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testgit.Git(e.t, dir, args...)
 }
 
 // TestE2EServerChild is the server process of the end-to-end tests: the

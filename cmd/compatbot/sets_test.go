@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -11,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/compatbot/compatbot"
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/sets"
-	"github.com/compatbot/compatbot/workflow/gitrepo"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -35,20 +34,6 @@ func golden(t *testing.T, name, got string) {
 	if got != string(want) {
 		t.Errorf("%s differs (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", p, got, want)
 	}
-}
-
-// exampleRepo makes the example repository (main = base, pr = head) as a
-// real git repository.
-func exampleRepo(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "example")
-	err := gitrepo.InitFromDirs(context.Background(), dir,
-		gitrepo.CommitSpec{Branch: "main", Tree: compatbot.ExampleBase, Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: compatbot.ExampleHead, Message: "head"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 func runCmd(f func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {
@@ -77,7 +62,7 @@ func noReasonTree(t *testing.T) string {
 }
 
 func TestSetsLint(t *testing.T) {
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	tests := []struct {
 		name string
 		args []string
@@ -113,7 +98,7 @@ func TestSetsLintBrokenSet(t *testing.T) {
 }
 
 func TestSetsUsageErrors(t *testing.T) {
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	tests := []struct {
 		name    string
 		args    []string
@@ -152,7 +137,7 @@ func TestSetsHelp(t *testing.T) {
 }
 
 func TestSetsDiff(t *testing.T) {
-	repo := exampleRepo(t)
+	repo := testgit.ExampleRepo(t)
 	for _, format := range []string{"text", "markdown", "json"} {
 		t.Run(format, func(t *testing.T) {
 			code, out, errs := runCmd(setsRun, "diff", "--repo", repo, "--base", "main", "--head", "pr", "--format", format)

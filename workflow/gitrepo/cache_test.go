@@ -1,77 +1,47 @@
-package gitrepo
+package gitrepo_test
 
 import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+
+	"github.com/compatbot/compatbot/internal/testgit"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
 )
 
-// gitServer serves the repositories under root over git's smart HTTP
-// protocol with the real git-http-backend, refusing any request that lacks
-// the Basic credentials GitHub expects for an installation token.
-type gitServer struct {
-	*httptest.Server
-	root     string
-	requests atomic.Int32
-	rejected atomic.Int32
-}
-
-func newGitServer(t *testing.T, token string) *gitServer {
+// newGitServer serves repositories over git's smart HTTP protocol with
+// the real git-http-backend, refusing any request that lacks the Basic
+// credentials GitHub expects for the installation token testToken.
+func newGitServer(t *testing.T) *testgit.Server {
 	t.Helper()
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Fatalf("git-http-backend: %v", err)
-	}
-	s := &gitServer{root: t.TempDir()}
-	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"}}
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token))
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.requests.Add(1)
-		if r.Header.Get("Authorization") != want {
-			s.rejected.Add(1)
-			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	return testgit.ServeRepos(t, t.TempDir(), testgit.TokenAuth(func(tok string) bool { return tok == testToken }))
 }
 
 // publish makes work (a repository with a work tree) available as
-// owner/name.git on the server.
-func (s *gitServer) publish(t *testing.T, work, owner, name string) string {
+// owner/name.git on srv.
+func publish(t *testing.T, srv *testgit.Server, work, owner, name string) string {
 	t.Helper()
-	dst := filepath.Join(s.root, owner, name+".git")
-	os.MkdirAll(filepath.Dir(dst), 0o755)
-	gitOut(t, work, "clone", "--quiet", "--bare", work, dst)
+	dst := filepath.Join(srv.Root, owner, name+".git")
+	testgit.Git(t, "", "clone", "--quiet", "--bare", work, dst)
 	// Served HEAD is main, as on GitHub where main is the default branch.
-	gitOut(t, dst, "symbolic-ref", "HEAD", "refs/heads/main")
-	return s.URL + "/" + owner + "/" + name + ".git"
+	testgit.Git(t, dst, "symbolic-ref", "HEAD", "refs/heads/main")
+	return srv.URL + "/" + owner + "/" + name + ".git"
 }
 
 const testToken = "ghs_s3cretInstallationToken0123456789"
 
 func TestCacheFetch(t *testing.T) {
 	ctx := context.Background()
-	srv := newGitServer(t, testToken)
-	work := initExample(t)
-	url := srv.publish(t, work, "eessi", "compat-layer")
-	cache := &Cache{Dir: t.TempDir()}
+	srv := newGitServer(t)
+	work := testgit.ExampleRepo(t)
+	url := publish(t, srv, work, "eessi", "compat-layer")
+	cache := &gitrepo.Cache{Dir: t.TempDir()}
 
 	dir, err := cache.Fetch(ctx, url, testToken)
 	if err != nil {
@@ -81,36 +51,36 @@ func TestCacheFetch(t *testing.T) {
 	if want := filepath.Join(cache.Dir, host, "eessi", "compat-layer.git"); dir != want {
 		t.Errorf("dir = %s, want %s", dir, want)
 	}
-	if got, want := gitOut(t, dir, "rev-parse", "pr"), gitOut(t, work, "rev-parse", "pr"); got != want {
+	if got, want := testgit.Git(t, dir, "rev-parse", "pr"), testgit.Git(t, work, "rev-parse", "pr"); got != want {
 		t.Errorf("pr = %s, want %s", got, want)
 	}
-	if br, err := DefaultBranch(ctx, dir); err != nil || br != "main" {
+	if br, err := gitrepo.DefaultBranch(ctx, dir); err != nil || br != "main" {
 		t.Errorf("DefaultBranch = %q, %v; want main", br, err)
 	}
-	if srv.rejected.Load() != 0 {
-		t.Errorf("%d requests went without the token", srv.rejected.Load())
+	if srv.Rejected.Load() != 0 {
+		t.Errorf("%d requests went without the token", srv.Rejected.Load())
 	}
 	assertNoSecret(t, cache.Dir)
 
 	// A new commit upstream, and a PR ref fetched explicitly.
-	upstream := filepath.Join(srv.root, "eessi", "compat-layer.git")
-	gitOut(t, upstream, "update-ref", "refs/pull/7/head", gitOut(t, upstream, "rev-parse", "pr"))
-	gitOut(t, upstream, "update-ref", "refs/heads/main", gitOut(t, upstream, "rev-parse", "pr"))
+	upstream := filepath.Join(srv.Root, "eessi", "compat-layer.git")
+	testgit.Git(t, upstream, "update-ref", "refs/pull/7/head", testgit.Git(t, upstream, "rev-parse", "pr"))
+	testgit.Git(t, upstream, "update-ref", "refs/heads/main", testgit.Git(t, upstream, "rev-parse", "pr"))
 	if _, err := cache.Fetch(ctx, url, testToken, "+refs/heads/*:refs/heads/*", "+refs/pull/7/head:refs/pull/7/head"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := gitOut(t, dir, "rev-parse", "main"), gitOut(t, work, "rev-parse", "pr"); got != want {
+	if got, want := testgit.Git(t, dir, "rev-parse", "main"), testgit.Git(t, work, "rev-parse", "pr"); got != want {
 		t.Errorf("after second fetch main = %s, want %s", got, want)
 	}
-	if _, err := ResolveCommit(ctx, dir, "refs/pull/7/head"); err != nil {
+	if _, err := gitrepo.ResolveCommit(ctx, dir, "refs/pull/7/head"); err != nil {
 		t.Errorf("PR ref not fetched: %v", err)
 	}
 }
 
 func TestCacheFetchWrongToken(t *testing.T) {
-	srv := newGitServer(t, testToken)
-	url := srv.publish(t, initExample(t), "eessi", "compat-layer")
-	cache := &Cache{Dir: t.TempDir()}
+	srv := newGitServer(t)
+	url := publish(t, srv, testgit.ExampleRepo(t), "eessi", "compat-layer")
+	cache := &gitrepo.Cache{Dir: t.TempDir()}
 	const wrong = "ghs_wrongTokenWrongTokenWrong"
 	_, err := cache.Fetch(context.Background(), url, wrong)
 	if err == nil {
@@ -136,10 +106,10 @@ func TestCacheFetchWrongToken(t *testing.T) {
 }
 
 func TestCacheFetchConcurrent(t *testing.T) {
-	srv := newGitServer(t, testToken)
-	work := initExample(t)
-	url := srv.publish(t, work, "eessi", "compat-layer")
-	cache := &Cache{Dir: t.TempDir()}
+	srv := newGitServer(t)
+	work := testgit.ExampleRepo(t)
+	url := publish(t, srv, work, "eessi", "compat-layer")
+	cache := &gitrepo.Cache{Dir: t.TempDir()}
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -158,7 +128,7 @@ func TestCacheFetchConcurrent(t *testing.T) {
 }
 
 func TestCacheFetchRefusesBadInput(t *testing.T) {
-	cache := &Cache{Dir: t.TempDir()}
+	cache := &gitrepo.Cache{Dir: t.TempDir()}
 	ctx := context.Background()
 	for _, tt := range []struct{ url, refspec, want string }{
 		{"https://x-access-token:abc@github.com/o/r.git", "", "must not carry credentials"},
@@ -198,17 +168,17 @@ func assertNoSecret(t *testing.T, dir string) {
 
 // A redirect must not carry the token to another server.
 func TestCacheFetchDoesNotFollowRedirects(t *testing.T) {
-	other := newGitServer(t, testToken)
-	other.publish(t, initExample(t), "eessi", "compat-layer")
+	other := newGitServer(t)
+	publish(t, other, testgit.ExampleRepo(t), "eessi", "compat-layer")
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
-	cache := &Cache{Dir: t.TempDir()}
+	cache := &gitrepo.Cache{Dir: t.TempDir()}
 	if _, err := cache.Fetch(context.Background(), redirector.URL+"/eessi/compat-layer.git", testToken); err == nil {
 		t.Error("fetch through a redirect succeeded")
 	}
-	if n := other.requests.Load(); n != 0 {
+	if n := other.Requests.Load(); n != 0 {
 		t.Errorf("the redirect target got %d requests", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/compatbot/compatbot/bot/ghclient"
 	"github.com/compatbot/compatbot/bot/githubfake"
 	"github.com/compatbot/compatbot/bot/handlers"
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
@@ -174,33 +175,13 @@ func prTree(t testing.TB, dir string) string {
 
 func (e *env) rev(ref string) string {
 	e.t.Helper()
-	out, err := exec.Command("git", "-C", e.git, "rev-parse", ref).CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("git rev-parse %s: %v\n%s", ref, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testgit.Git(e.t, e.git, "rev-parse", ref)
 }
 
 // commit makes a child of parent with files replaced and returns its SHA.
 func (e *env) commit(parent string, files map[string]string) string {
 	e.t.Helper()
-	idx := filepath.Join(e.t.TempDir(), "index")
-	run := func(stdin string, args ...string) string {
-		cmd := exec.Command("git", append([]string{"-C", e.git}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_INDEX_FILE="+idx, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			e.t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	run("", "read-tree", parent)
-	for p, content := range files {
-		blob := run(content, "hash-object", "-w", "--stdin")
-		run("", "update-index", "--add", "--cacheinfo", "100644,"+blob+","+p)
-	}
-	return run("", "commit-tree", run("", "write-tree"), "-p", parent, "-m", "change")
+	return testgit.Commit(e.t, e.git, parent, files, "change")
 }
 
 func (e *env) file(ref, path string) string {

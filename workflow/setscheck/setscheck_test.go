@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/compatbot/compatbot"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -39,41 +39,8 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-// exampleRepo commits the example trees of testdata/compat-layer as a real
-// git repository: main is the base, pr the head of the example PR.
-func exampleRepo(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "example")
-	err := gitrepo.InitFromDirs(context.Background(), dir,
-		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS("../../testdata/compat-layer/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS("../../testdata/compat-layer/pr"), Message: "head"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// lintErrorRepo is the example repository with zstd's reason stripped
-// from the head's linux-x86_64 set: the example PR lints clean, and this
-// is the lint error a PR can have.
-func lintErrorRepo(t *testing.T) string {
-	t.Helper()
-	head, err := compatbot.ExampleHeadLintError()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "example")
-	err = gitrepo.InitFromDirs(context.Background(), dir,
-		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS("../../testdata/compat-layer/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: head, Message: "head"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func TestCheckRefsExample(t *testing.T) {
-	dir := exampleRepo(t)
+	dir := testgit.ExampleRepo(t)
 	c, rev, err := CheckRefs(context.Background(), dir, "main", "pr")
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +60,7 @@ func TestCheckRefsExample(t *testing.T) {
 	golden(t, "example_annotations.json", string(ann)+"\n")
 
 	// A lint error is annotated on its exact line and column.
-	c, _, err = CheckRefs(context.Background(), lintErrorRepo(t), "main", "pr")
+	c, _, err = CheckRefs(context.Background(), testgit.LintErrorRepo(t), "main", "pr")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +86,7 @@ func TestCheckRefsExample(t *testing.T) {
 }
 
 func TestLoadAt(t *testing.T) {
-	dir := exampleRepo(t)
+	dir := testgit.ExampleRepo(t)
 	r, err := LoadAt(context.Background(), dir, "pr")
 	if err != nil {
 		t.Fatal(err)
