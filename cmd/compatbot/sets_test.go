@@ -11,6 +11,7 @@ import (
 
 	"github.com/compatbot/compatbot"
 	"github.com/compatbot/compatbot/internal/testgit"
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
 )
 
@@ -19,21 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // golden compares got with testdata/name, rewriting it under -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", p, got, want)
-	}
+	testtree.Golden(t, name, got, *update)
 }
 
 func runCmd(f func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/report"
 )
@@ -121,22 +122,7 @@ func TestSuccessAndChanges(t *testing.T) {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", p, got, want)
-	}
+	testtree.Golden(t, name, got, *update)
 }
 
 func TestAtomsNotSatisfied(t *testing.T) {

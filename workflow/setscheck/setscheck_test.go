@@ -13,6 +13,7 @@ import (
 	"testing/fstest"
 
 	"github.com/compatbot/compatbot/internal/testgit"
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -22,21 +23,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", p, got, want)
-	}
+	testtree.Golden(t, name, got, *update)
 }
 
 func TestCheckRefsExample(t *testing.T) {
