@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -23,7 +24,14 @@ import (
 )
 
 // prPayload is shaped like a pull_request delivery, padded to size bytes
-// with a PR body, so the decoder walks a realistic document.
+// with a PR body, so the decoder walks a realistic document. The body is
+// words drawn at random from a vocabulary, like prose, rather than one
+// repeated byte: what is stored and checksummed looks like a delivery.
+var benchWords = strings.Fields(`the a of to and in for is on that with by this be as are from at or an it
+	compat layer gentoo prefix eessi set sets package packages version update upgrade security fix build
+	test deploy prod overlay lmod python gcc binutils glibc cvmfs repository tag rollback changelog mirror
+	x86_64 aarch64 2025.06 2026.06 CVE-2025-31115 maintainer reviewer contributor see issue #1234 ok`)
+
 func prPayload(pr, size int) []byte {
 	head := fmt.Sprintf(`{"action":"synchronize","number":%d,"pull_request":{"url":"https://api.github.com/repos/eessi/compat-layer/pulls/%d","id":%d,"number":%d,"state":"open","title":"Add sys-devel/gcc-13.2.0 to 2025.06","user":{"login":"contributor","id":1,"type":"User"},"head":{"ref":"gcc13","sha":"4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c","repo":{"full_name":"contributor/compat-layer"}},"base":{"ref":"main","sha":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"},"body":"`, pr, pr, 1000+pr, pr)
 	tail := `"},"before":"0a1b","after":"4f1c","repository":{"id":99,"full_name":"eessi/compat-layer","private":false,"default_branch":"main"},"installation":{"id":12345},"sender":{"login":"contributor"}}`
@@ -31,7 +39,13 @@ func prPayload(pr, size int) []byte {
 	if pad < 0 {
 		pad = 0
 	}
-	return []byte(head + strings.Repeat("x", pad) + tail)
+	r := rand.New(rand.NewPCG(uint64(pr), uint64(size)))
+	var body strings.Builder
+	for body.Len() < pad {
+		body.WriteString(benchWords[r.IntN(len(benchWords))])
+		body.WriteByte(' ')
+	}
+	return []byte(head + body.String()[:pad] + tail)
 }
 
 // BenchmarkIntake measures what GitHub sees: 16 concurrent senders over real
