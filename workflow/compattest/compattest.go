@@ -331,19 +331,8 @@ func orDash(s string) string {
 // diffPackage pairs the installed versions of one cat/pkg: one on each side
 // pair up directly; several (slotted packages) pair by slot.
 func diffPackage(cp string, lo, up []sets.Package) []Change {
-	desc := func(p sets.Package) string {
-		s := p.Version.String()
-		if p.Slot != "" {
-			s += ":" + p.Slot
-			if p.SubSlot != "" {
-				s += "/" + p.SubSlot
-			}
-		}
-		if p.Repo != "" {
-			s += "::" + p.Repo
-		}
-		return s
-	}
+	// ver[:slot[/sub]][::repo]: the package's String without "cat/pkg-".
+	desc := func(p sets.Package) string { return strings.TrimPrefix(p.String(), p.CP()+"-") }
 	pair := func(a, b sets.Package) []Change {
 		ch := Change{Package: cp, Before: desc(a), After: desc(b)}
 		switch c := b.Version.Compare(a.Version); {
