@@ -233,7 +233,7 @@ func Satisfied(sf *sets.SetFile, installed []vdb.Installed) CheckResult {
 			blocked.Blocker = sets.NoBlocker
 			if blocked.Matches(in.Package) {
 				match = append(match, in.Package.String())
-			} else if in.Package.Name == a.Package && (a.Category == "" || a.Category == in.Package.Category) {
+			} else if a.Category == "" || a.Category == in.Package.Category { // same name: byName
 				sameName = append(sameName, in.Package.String())
 			}
 		}
