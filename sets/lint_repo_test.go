@@ -3,10 +3,11 @@ package sets
 import (
 	"flag"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/compatbot/compatbot/internal/testtree"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -14,19 +15,7 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once to create it)", err)
-	}
-	if string(want) != string(got) {
-		t.Errorf("%s differs:\n--- want\n%s\n--- got\n%s", p, want, got)
-	}
+	testtree.Golden(t, name, string(got), *update)
 }
 
 func loadDirRepo(t *testing.T, dir string) *Repo {
