@@ -156,7 +156,7 @@ func Run(ctx context.Context, in Input) Result {
 		lower, lowErr = vdb.Read(in.Lower)
 	}
 	for _, p := range upper {
-		res.Installed = append(res.Installed, Line(p.Package))
+		res.Installed = append(res.Installed, line(p.Package))
 	}
 
 	if upErr != nil {
@@ -193,9 +193,9 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// Line prints an installed package the way the reproducibility file lists
+// line prints an installed package the way the reproducibility file lists
 // it: cat/pkg-ver::repo.
-func Line(p sets.Package) string {
+func line(p sets.Package) string {
 	s := p.CP() + "-" + p.Version.String()
 	if p.Repo != "" {
 		s += "::" + p.Repo
@@ -307,12 +307,12 @@ func packageChanges(lower, upper []vdb.Installed) ([]Change, CheckResult) {
 		return changes, c
 	}
 	c.Summary = strings.Join(parts, ", ")
-	c.Details = ChangesTable(changes)
+	c.Details = changesTable(changes)
 	return changes, c
 }
 
-// ChangesTable renders changes as a Markdown table.
-func ChangesTable(changes []Change) string {
+// changesTable renders changes as a Markdown table.
+func changesTable(changes []Change) string {
 	var b strings.Builder
 	b.WriteString("| package | change | before | after |\n|---|---|---|---|\n")
 	for _, ch := range changes {
