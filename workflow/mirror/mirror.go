@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/compatbot/compatbot/internal/atomicfile"
 	"golang.org/x/crypto/blake2b"
 )
 
@@ -166,11 +167,11 @@ func (m *Mirror) addFile(src, name string) (Entry, error) {
 		if err := os.Rename(tmp.Name(), m.blobPath(e.SHA512)); err != nil {
 			return Entry{}, fmt.Errorf("mirror: %w", err)
 		}
-		if err := syncDir(filepath.Dir(m.blobPath(e.SHA512))); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(m.blobPath(e.SHA512))); err != nil {
 			return Entry{}, err
 		}
 	}
-	if err := writeFileAtomic(m.indexPath(name), []byte(e.DistLine()+"\n")); err != nil {
+	if err := atomicfile.WriteFile(m.indexPath(name), []byte(e.DistLine()+"\n"), 0o644); err != nil {
 		return Entry{}, fmt.Errorf("mirror: index %s: %w", name, err)
 	}
 	return e, nil
@@ -231,7 +232,7 @@ func (m *Mirror) writeManifest() error {
 		}
 		b.Write(data)
 	}
-	return writeFileAtomic(filepath.Join(m.Dir, "Manifest"), b.Bytes())
+	return atomicfile.WriteFile(filepath.Join(m.Dir, "Manifest"), b.Bytes(), 0o644)
 }
 
 // Materialize populates dstDir (a DISTDIR for a rebuild) with entries,
@@ -365,39 +366,4 @@ func FormatManifest(entries []Entry) []byte {
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

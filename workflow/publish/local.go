@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/compatbot/compatbot/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -163,7 +164,7 @@ func (l *Local) init() error {
 	if err := os.Mkdir(zero, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	if err := syncDir(filepath.Join(l.root, "revisions")); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(l.root, "revisions")); err != nil {
 		return err
 	}
 	if err := l.switchCurrent(0); err != nil {
@@ -199,7 +200,7 @@ func (l *Local) writeState(st repoState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(l.statePath(), append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(l.statePath(), append(data, '\n'), 0o644)
 }
 
 func (l *Local) switchCurrent(r Revision) error {
@@ -211,7 +212,7 @@ func (l *Local) switchCurrent(r Revision) error {
 	if err := os.Rename(tmp, filepath.Join(l.root, "current")); err != nil {
 		return err
 	}
-	return syncDir(l.root)
+	return atomicfile.SyncDir(l.root)
 }
 
 // takeLock creates the lock file: its content is written and fsynced in a
@@ -245,7 +246,7 @@ func (l *Local) takeLock(info lockInfo) error {
 	} else if err != nil {
 		return err
 	}
-	return syncDir(l.root)
+	return atomicfile.SyncDir(l.root)
 }
 
 func (l *Local) readLock() (lockInfo, error) {
@@ -268,7 +269,7 @@ func (l *Local) releaseLock() error {
 	if err := os.Remove(l.lockPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(l.root)
+	return atomicfile.SyncDir(l.root)
 }
 
 // lockRepo takes the lock and records in it the revision the operation
@@ -291,7 +292,7 @@ func (l *Local) lockRepo(op, path string) (lockInfo, repoState, error) {
 	if st2.Revision != st.Revision {
 		info = newLock(op, st2, path)
 		data, _ := json.Marshal(info)
-		if err := writeFileAtomic(l.lockPath(), data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(l.lockPath(), data, 0o644); err != nil {
 			l.releaseLock()
 			return info, st2, err
 		}
@@ -458,7 +459,7 @@ func (l *Local) buildRevision(base, next Revision, edit func(staging string) err
 	if err := os.Rename(staging, l.revDir(next)); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Join(l.root, "revisions")); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(l.root, "revisions")); err != nil {
 		return err
 	}
 	failpoint("after-revision")
