@@ -1,5 +1,8 @@
 package vdb
 
+// The qlist-like printers below exist so the tests can compare what Read
+// parsed with what qlist printed for the same database (testdata).
+
 import (
 	"sort"
 	"strings"
