@@ -454,19 +454,6 @@ func (r *Runs) Supersede(ctx context.Context, gh *github.Client, repo string, pr
 	return len(olds), nil
 }
 
-// ByID finds a recorded run by its GitHub id.
-func (r *Runs) ByID(ctx context.Context, id int64) (Run, bool, error) {
-	var k Key
-	err := r.db.QueryRowContext(ctx, `SELECT repo, head_sha, name, trigger FROM check_runs WHERE run_id=?`, id).Scan(&k.Repo, &k.HeadSHA, &k.Name, &k.Trigger)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Run{}, false, nil
-	}
-	if err != nil {
-		return Run{}, false, err
-	}
-	return r.get(ctx, k)
-}
-
 // ForSHA lists the newest recorded run of each name for a head SHA.
 func (r *Runs) ForSHA(ctx context.Context, repo, sha string) ([]Run, error) {
 	rows, err := r.db.QueryContext(ctx, `SELECT name, trigger FROM check_runs WHERE repo=? AND head_sha=? ORDER BY name, created_at DESC, rowid DESC`, repo, sha)

@@ -166,9 +166,6 @@ func New(opts Options) (*Handler, error) {
 // mux.Handle("GET /reports/{id}", h.Reports()).
 func (h *Handler) Reports() http.Handler { return h.runs.Handler() }
 
-// Runs exposes the check-run store (for adapters that publish more runs).
-func (h *Handler) Runs() *checks.Runs { return h.runs }
-
 // Process handles one delivery (intake.Processor). Unknown events and
 // actions are acknowledged and ignored. A malformed payload is a permanent
 // error; GitHub and git failures are transient and retried by the intake.
