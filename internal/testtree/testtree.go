@@ -135,9 +135,9 @@ func Snapshot(t testing.TB, dir string, mtimes bool) map[string]string {
 		switch {
 		case m.IsRegular():
 			b, err := os.ReadFile(p)
-			return fmt.Sprintf("file %o %q", unixPerm(m), b) + mtime, err
+			return fmt.Sprintf("file %o %q", unixPerm(fi), b) + mtime, err
 		case m.IsDir():
-			return fmt.Sprintf("dir %o", unixPerm(m)), nil
+			return fmt.Sprintf("dir %o", unixPerm(fi)), nil
 		case m&fs.ModeSymlink != 0:
 			l, err := os.Readlink(p)
 			return "symlink " + l + mtime, err
@@ -150,18 +150,11 @@ func Snapshot(t testing.TB, dir string, mtimes bool) map[string]string {
 	})
 }
 
-func unixPerm(m fs.FileMode) uint32 {
-	p := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		p |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		p |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		p |= 0o1000
-	}
-	return p
+// unixPerm is the permission and setuid/setgid/sticky bits as the kernel
+// reports them, read from the raw stat rather than converted from
+// fs.FileMode, so a conversion bug in the code under test cannot repeat here.
+func unixPerm(fi fs.FileInfo) uint32 {
+	return fi.Sys().(*syscall.Stat_t).Mode & 0o7777
 }
 
 // Dir is what Contents says of a directory.
