@@ -65,10 +65,6 @@ func historyCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "compatbot history: unexpected argument %q\n", fl.Arg(0))
-		return 2
-	}
 	if *target != "" && *target != "test" && *target != "prod" {
 		fmt.Fprintf(stderr, "compatbot history: --target %q: want test or prod\n", *target)
 		return 2

@@ -53,10 +53,6 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "compatbot status: unexpected argument %q\n", fl.Arg(0))
-		return 2
-	}
 	cfg, err := loadLocalConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot status: %v\n", err)
