@@ -7,11 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"github.com/compatbot/compatbot/sets"
-	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/setscheck"
 )
 
 func init() {
@@ -91,22 +90,17 @@ func parseFlags(fl *flagSet, args []string, stdout io.Writer) (code int, done bo
 // loadRepo reads the sets of dir's work tree (ref "") or of commit ref, with
 // the configuration of that same tree.
 func loadRepo(ctx context.Context, dir, ref string) (*sets.Repo, error) {
-	var fsys fs.FS
-	if ref == "" {
-		st, err := os.Stat(dir)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("%s is not a directory", dir)
-		}
-		fsys = os.DirFS(dir)
-	} else {
-		var err error
-		if fsys, err = gitrepo.TreeFS(ctx, dir, ref); err != nil {
-			return nil, err
-		}
+	if ref != "" {
+		return setscheck.LoadAt(ctx, dir, ref)
 	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	fsys := os.DirFS(dir)
 	cfg, err := sets.LoadRepoConfig(fsys)
 	if err != nil {
 		return nil, err
@@ -166,34 +160,13 @@ func setsDiff(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot sets diff: --format must be text, json or markdown, not %q\n", *format)
 		return 2
 	}
-	ctx := context.Background()
 	// Both sides are read with the base's layout, as the bot reads a PR.
-	baseFS, err := gitrepo.TreeFS(ctx, *repo, *base)
+	rev, err := setscheck.Load(context.Background(), *repo, *base, *head)
 	if err != nil {
-		fmt.Fprintf(stderr, "compatbot sets diff: base: %v\n", err)
+		fmt.Fprintf(stderr, "compatbot sets diff: %v\n", err)
 		return 2
 	}
-	cfg, err := sets.LoadRepoConfig(baseFS)
-	if err != nil {
-		fmt.Fprintf(stderr, "compatbot sets diff: base: %v\n", err)
-		return 2
-	}
-	b, err := sets.LoadRepo(baseFS, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "compatbot sets diff: base: %v\n", err)
-		return 2
-	}
-	headFS, err := gitrepo.TreeFS(ctx, *repo, *head)
-	if err != nil {
-		fmt.Fprintf(stderr, "compatbot sets diff: head: %v\n", err)
-		return 2
-	}
-	h, err := sets.LoadRepo(headFS, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "compatbot sets diff: head: %v\n", err)
-		return 2
-	}
-	diffs := sets.Diff(b, h)
+	diffs := sets.Diff(rev.Base, rev.Head)
 	switch *format {
 	case "json":
 		if diffs == nil {

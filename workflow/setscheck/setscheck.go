@@ -48,54 +48,64 @@ type Revisions struct {
 	Base, Head       *sets.Repo
 }
 
-// CheckRefs judges headRef against baseRef in the repository at gitDir. The
-// configuration (frozen versions, risky list) comes from the base commit and
-// is applied to both trees: a PR cannot loosen the rules it is judged by.
-// An error means the revisions could not be read (bad ref, broken config on
-// the base); problems in the head's sets are findings in the Check.
-func CheckRefs(ctx context.Context, gitDir, baseRef, headRef string) (report.Check, *Revisions, error) {
+// Load reads baseRef and headRef in the repository at gitDir. The
+// configuration (layout, frozen versions, risky list) comes from the base
+// commit and is applied to both trees: a PR cannot loosen the rules it is
+// judged by. An error means the revisions could not be read (bad ref,
+// broken config on the base); problems in the head's sets are left to lint.
+func Load(ctx context.Context, gitDir, baseRef, headRef string) (*Revisions, error) {
 	rev := &Revisions{}
 	var err error
 	if rev.BaseSHA, err = gitrepo.ResolveCommit(ctx, gitDir, baseRef); err != nil {
-		return report.Check{}, nil, fmt.Errorf("base: %w", err)
+		return nil, fmt.Errorf("base: %w", err)
 	}
 	if rev.HeadSHA, err = gitrepo.ResolveCommit(ctx, gitDir, headRef); err != nil {
-		return report.Check{}, nil, fmt.Errorf("head: %w", err)
+		return nil, fmt.Errorf("head: %w", err)
 	}
 	baseFS, err := gitrepo.TreeFS(ctx, gitDir, rev.BaseSHA)
 	if err != nil {
-		return report.Check{}, nil, fmt.Errorf("base: %w", err)
+		return nil, fmt.Errorf("base: %w", err)
 	}
 	cfg, err := sets.LoadRepoConfig(baseFS)
 	if err != nil {
-		return report.Check{}, nil, fmt.Errorf("config of base %s: %w", short(rev.BaseSHA), err)
+		return nil, fmt.Errorf("config of base %s: %w", short(rev.BaseSHA), err)
 	}
 	if rev.Base, err = sets.LoadRepo(baseFS, cfg); err != nil {
-		return report.Check{}, nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
+		return nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
 	}
 	headFS, err := gitrepo.TreeFS(ctx, gitDir, rev.HeadSHA)
 	if err != nil {
-		return report.Check{}, nil, fmt.Errorf("head: %w", err)
+		return nil, fmt.Errorf("head: %w", err)
 	}
 	if rev.Head, err = sets.LoadRepo(headFS, cfg); err != nil {
-		return report.Check{}, nil, fmt.Errorf("head %s: %w", short(rev.HeadSHA), err)
+		return nil, fmt.Errorf("head %s: %w", short(rev.HeadSHA), err)
 	}
-	return Run(ctx, rev.Base, rev.Head, rev.BaseSHA, rev.HeadSHA), rev, nil
+	return rev, nil
 }
 
-// Result is the raw material of the check, for callers that want more than
-// the rendered report (exit codes, JSON).
-type Result struct {
+// CheckRefs judges headRef against baseRef in the repository at gitDir, the
+// revisions read by Load. An error means the revisions could not be read;
+// problems in the head's sets are findings in the Check.
+func CheckRefs(ctx context.Context, gitDir, baseRef, headRef string) (report.Check, *Revisions, error) {
+	rev, err := Load(ctx, gitDir, baseRef, headRef)
+	if err != nil {
+		return report.Check{}, nil, err
+	}
+	return Run(rev.Base, rev.Head, rev.BaseSHA, rev.HeadSHA), rev, nil
+}
+
+// result is the raw material of the check.
+type result struct {
 	Diagnostics []sets.Diagnostic
 	Diffs       []sets.TargetDiff
 	Findings    []sets.Finding
 }
 
 // Errors counts lint diagnostics of severity error.
-func (r Result) Errors() int { return countSeverity(r.Diagnostics, sets.SeverityError) }
+func (r result) Errors() int { return countSeverity(r.Diagnostics, sets.SeverityError) }
 
 // Warnings counts lint diagnostics of severity warning.
-func (r Result) Warnings() int { return countSeverity(r.Diagnostics, sets.SeverityWarning) }
+func (r result) Warnings() int { return countSeverity(r.Diagnostics, sets.SeverityWarning) }
 
 func countSeverity(ds []sets.Diagnostic, s sets.Severity) int {
 	n := 0
@@ -108,7 +118,7 @@ func countSeverity(ds []sets.Diagnostic, s sets.Severity) int {
 }
 
 // Count counts findings of one kind.
-func (r Result) Count(kind string) int {
+func (r result) Count(kind string) int {
 	n := 0
 	for _, f := range r.Findings {
 		if f.Kind == kind {
@@ -119,7 +129,7 @@ func (r Result) Count(kind string) int {
 }
 
 // Changes counts package changes over all targets.
-func (r Result) Changes() int {
+func (r result) Changes() int {
 	n := 0
 	for _, d := range r.Diffs {
 		n += len(d.Changes)
@@ -127,10 +137,10 @@ func (r Result) Changes() int {
 	return n
 }
 
-// Evaluate lints head in full, diffs it against base and applies base's
-// policy. head should carry base's Config (CheckRefs arranges that).
-func Evaluate(base, head *sets.Repo) Result {
-	res := Result{
+// evaluate lints head in full, diffs it against base and applies base's
+// policy. head should carry base's Config (Load arranges that).
+func evaluate(base, head *sets.Repo) result {
+	res := result{
 		Diagnostics: sets.Lint(head),
 		Diffs:       sets.Diff(base, head),
 	}
@@ -139,12 +149,12 @@ func Evaluate(base, head *sets.Repo) Result {
 }
 
 // Run builds the check run for head against base.
-func Run(ctx context.Context, base, head *sets.Repo, baseSHA, headSHA string) report.Check {
-	return Render(Evaluate(base, head), base, head, baseSHA, headSHA)
+func Run(base, head *sets.Repo, baseSHA, headSHA string) report.Check {
+	return render(evaluate(base, head), base, head, baseSHA, headSHA)
 }
 
-// Render turns a Result into the check run content.
-func Render(res Result, base, head *sets.Repo, baseSHA, headSHA string) report.Check {
+// render turns a result into the check run content.
+func render(res result, base, head *sets.Repo, baseSHA, headSHA string) report.Check {
 	c := report.Check{Name: CheckName}
 	errs, warns := res.Errors(), res.Warnings()
 	refused, approvals := res.Count(sets.FindingRefused), res.Count(sets.FindingNeedsApproval)
@@ -240,7 +250,7 @@ func code(s string) string {
 
 var kindColumns = []sets.ChangeKind{sets.Added, sets.Removed, sets.Upgraded, sets.Downgraded, sets.ConstraintChanged}
 
-func summary(res Result, base, head *sets.Repo, baseSHA, headSHA string) string {
+func summary(res result, base, head *sets.Repo, baseSHA, headSHA string) string {
 	var b strings.Builder
 	cfg := head.Config
 	if cfg == nil {
@@ -350,7 +360,7 @@ func allTargets(base, head *sets.Repo) []sets.Target {
 	return out
 }
 
-func details(res Result) string {
+func details(res result) string {
 	var b strings.Builder
 	if len(res.Diagnostics) > 0 {
 		b.WriteString("### Lint diagnostics\n\n")
@@ -370,7 +380,7 @@ func details(res Result) string {
 // annotations point at head lines: every lint diagnostic and policy finding
 // in a set file of the head (a diagnostic about the base's config has no
 // line in the PR's diff to sit on and stays in the text).
-func annotations(res Result, head *sets.Repo) []report.Annotation {
+func annotations(res result, head *sets.Repo) []report.Annotation {
 	lines := map[string]int{}
 	for _, sf := range head.Sets {
 		n := 1

@@ -148,7 +148,7 @@ func TestRunConclusions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := load(t, base, nil)
 			h := load(t, tree(tt.head), b.Config)
-			c := Run(context.Background(), b, h, "aaaa", "bbbb")
+			c := Run(b, h, "aaaa", "bbbb")
 			if c.Conclusion != tt.conclusion || c.Title != tt.title {
 				t.Errorf("got %s %q, want %s %q\n%s", c.Conclusion, c.Title, tt.conclusion, tt.title, c.Markdown())
 			}
@@ -199,7 +199,7 @@ func TestUntrustedTextIsEscaped(t *testing.T) {
 	evil := old26 + "app-shells/bash # <img src=x onerror=alert(1)> | col [link](http://evil) @octocat\n"
 	b := load(t, base, nil)
 	h := load(t, tree(map[string]string{"sets/2026.06/linux-x86_64": evil}), b.Config)
-	c := Run(context.Background(), b, h, "a", "b")
+	c := Run(b, h, "a", "b")
 	// Drop the escaped forms; what is left must not hold the raw syntax.
 	all := strings.NewReplacer(`\<`, "", `\|`, "", `\]`, "", `\(`, "").Replace(c.Summary + c.Text)
 	for _, bad := range []string{"<img", "](http", "@octocat", "| col"} {
@@ -218,7 +218,7 @@ func TestDiagnosticsOutsideHeadSetsAreNotAnnotated(t *testing.T) {
 		"sets/2026.06/linux-x86_64": {Data: []byte(old26)},
 	}
 	r := load(t, fsys, nil)
-	c := Run(context.Background(), r, r, "a", "a")
+	c := Run(r, r, "a", "a")
 	if !strings.Contains(c.Text, ".github/compatbot.yml") {
 		t.Fatalf("missing-set diagnostic not in the text:\n%s", c.Markdown())
 	}
@@ -236,7 +236,7 @@ func TestLongReportIsTruncated(t *testing.T) {
 	}
 	b := load(t, tree(nil), nil)
 	h := load(t, tree(map[string]string{"sets/2026.06/linux-x86_64": sb.String()}), b.Config)
-	c := Run(context.Background(), b, h, "a", "b")
+	c := Run(b, h, "a", "b")
 	if len(c.Text) > 65535 || len(c.Summary) > 65535 || !strings.Contains(c.Text, "truncated") {
 		t.Errorf("text %d bytes, summary %d bytes; want both within GitHub's 65535 and a truncation note", len(c.Text), len(c.Summary))
 	}
