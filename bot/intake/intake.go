@@ -230,9 +230,6 @@ func (in *Intake) checkpointer() {
 	}
 }
 
-// Handles reports whether event is processed (not stored as ignored).
-func (in *Intake) Handles(event string) bool { return in.events[event] }
-
 type insertResult struct {
 	seq       int64
 	duplicate bool

@@ -87,10 +87,13 @@ const recordColumns = `seq, id, event, action, key, installation, state, attempt
 
 type scanner interface{ Scan(...any) error }
 
-func scanRecord(s scanner) (*Record, error) {
+// scanRecord scans recordColumns, then into extra the columns that follow
+// them.
+func scanRecord(s scanner, extra ...any) (*Record, error) {
 	var r Record
 	var recv, next, start, fin, run int64
-	if err := s.Scan(&r.Seq, &r.ID, &r.Event, &r.Action, &r.Key, &r.Installation, &r.State, &r.Attempt, &r.LastError, &recv, &next, &start, &fin, &run); err != nil {
+	dest := append([]any{&r.Seq, &r.ID, &r.Event, &r.Action, &r.Key, &r.Installation, &r.State, &r.Attempt, &r.LastError, &recv, &next, &start, &fin, &run}, extra...)
+	if err := s.Scan(dest...); err != nil {
 		return nil, err
 	}
 	r.ReceivedAt = fromNanos(recv)
@@ -153,17 +156,16 @@ var ErrNotFound = errors.New("no such delivery")
 func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+`, coalesce((SELECT payload FROM intake_payloads p WHERE p.seq = d.seq), x'')
 		FROM intake_deliveries d WHERE dkey = ?`, dedupKey(id))
-	var r Record
-	var recv, next, start, fin, run int64
-	err := row.Scan(&r.Seq, &r.ID, &r.Event, &r.Action, &r.Key, &r.Installation, &r.State, &r.Attempt, &r.LastError, &recv, &next, &start, &fin, &run, &r.Payload)
+	var payload []byte
+	r, err := scanRecord(row, &payload)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.ReceivedAt, r.NextAttemptAt, r.StartedAt, r.FinishedAt, r.RunTime = fromNanos(recv), fromNanos(next), fromNanos(start), fromNanos(fin), time.Duration(run)
-	return &r, nil
+	r.Payload = payload
+	return r, nil
 }
 
 // Retry puts dead (or waiting-to-retry) deliveries back in the queue with a
@@ -196,25 +198,6 @@ func (s *Store) Retry(ctx context.Context, ids ...string) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// Counts returns how many deliveries are in each state.
-func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM intake_deliveries GROUP BY state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
 }
 
 func validState(s string) bool {
