@@ -118,7 +118,7 @@ func (cv *CounterVec) write(w io.Writer, name string) {
 	}
 	cv.mu.Unlock()
 	for _, c := range series {
-		fmt.Fprintf(w, "%s%s %s\n", name, labelString(cv.labels, c.labelValues, "", ""), formatFloat(c.Value()))
+		fmt.Fprintf(w, "%s%s %s\n", name, labelString(cv.labels, c.labelValues), formatFloat(c.Value()))
 	}
 }
 
@@ -217,8 +217,8 @@ func (r *Registry) Handler() http.Handler {
 	})
 }
 
-func labelString(names, values []string, extraName, extraValue string) string {
-	if len(names) == 0 && extraName == "" {
+func labelString(names, values []string) string {
+	if len(names) == 0 {
 		return ""
 	}
 	var b strings.Builder
@@ -231,12 +231,6 @@ func labelString(names, values []string, extraName, extraValue string) string {
 		b.WriteString(`="`)
 		b.WriteString(escapeLabel(values[i]))
 		b.WriteByte('"')
-	}
-	if extraName != "" {
-		if len(names) > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%s=%q", extraName, extraValue)
 	}
 	b.WriteByte('}')
 	return b.String()
@@ -262,15 +256,15 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-// GitHubAPICalls counts GitHub API requests by the webhook event that
+// githubAPICalls counts GitHub API requests by the webhook event that
 // caused them; handlers report through ObserveAPICalls.
-var GitHubAPICalls = Default.Counter("compatbot_github_api_calls_total", "GitHub API requests made, by the webhook event that caused them.", "event")
+var githubAPICalls = Default.Counter("compatbot_github_api_calls_total", "GitHub API requests made, by the webhook event that caused them.", "event")
 
 var apiCallsPerDelivery = Default.Histogram("compatbot_github_api_calls_per_delivery", "GitHub API requests one delivery cost.", []float64{0, 1, 2, 5, 10, 20, 50, 100})
 
 // ObserveAPICalls records that processing one delivery of event made calls
 // GitHub API requests. Its signature fits handlers.Options.ObserveCalls.
 func ObserveAPICalls(event string, calls int) {
-	GitHubAPICalls.With(event).Add(float64(calls))
+	githubAPICalls.With(event).Add(float64(calls))
 	apiCallsPerDelivery.Observe(float64(calls))
 }
