@@ -207,13 +207,6 @@ func load(path string, needCredentials bool) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes data (read from path, which errors name) without reading
-// secrets or applying defaults.
-func Parse(path string, data []byte) (*Config, error) {
-	c, _, err := parse(path, data)
-	return c, err
-}
-
 // parse also returns the line of every dotted key present in the file, so
 // value errors and missing keys can point into it.
 func parse(path string, data []byte) (*Config, map[string]int, error) {
@@ -221,12 +214,7 @@ func parse(path string, data []byte) (*Config, map[string]int, error) {
 	lines := map[string]int{}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := lineRE.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
-		}
-		return nil, nil, &Error{File: path, Msg: msg}
+		return nil, nil, yamlError(path, err)
 	}
 	if len(root.Content) == 0 {
 		return c, lines, nil
@@ -238,15 +226,21 @@ func parse(path string, data []byte) (*Config, map[string]int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
-		msg = strings.TrimPrefix(msg, "yaml: ")
-		if m := lineRE.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, nil, &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
-		}
-		return nil, nil, &Error{File: path, Msg: msg}
+		return nil, nil, yamlError(path, err)
 	}
 	return c, lines, nil
+}
+
+// yamlError turns an error of package yaml into an Error at the line it
+// names.
+func yamlError(path string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
+	}
+	return &Error{File: path, Msg: msg}
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+): `)
