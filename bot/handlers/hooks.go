@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/compatbot/compatbot/sets"
 )
@@ -82,15 +81,6 @@ type BuildRequest struct {
 // after a crash and must then not start a second build.
 type Builder interface {
 	Build(ctx context.Context, req BuildRequest) error
-}
-
-// Tag is the publish tag of a PR's build of t:
-// <version>-<os>-<arch>-pr<N>-<sha7>.
-func Tag(t sets.Target, pr int, sha string) string {
-	if t.OS == "" && t.Arch == "" {
-		return fmt.Sprintf("%s-pr%d-%s", t.Version, pr, short(sha))
-	}
-	return fmt.Sprintf("%s-%s-%s-pr%d-%s", t.Version, t.OS, t.Arch, pr, short(sha))
 }
 
 // TargetStatus describes the deploy targets for /status: for each target,

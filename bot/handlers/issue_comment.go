@@ -14,6 +14,7 @@ import (
 	"github.com/compatbot/compatbot/bot/ghclient"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
@@ -406,7 +407,13 @@ func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullStat
 		if t.OS == "" && t.Arch == "" {
 			osArch = "all"
 		}
-		fmt.Fprintf(&b, "| %s | %s | `%s` |\n", t.Version, osArch, Tag(t, p.number, p.headSHA))
+		// The tag the deploy would give it; – where deploy.TagName refuses the
+		// target (it would not be published).
+		tag := "–"
+		if name, err := deploy.TagName(t, p.number, p.headSHA); err == nil {
+			tag = "`" + name + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Version, osArch, tag)
 	}
 	return b.String(), nil
 }
