@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -297,15 +298,9 @@ func scan(ctx context.Context, upper string) ([]scanned, error) {
 			}
 			e.Type, e.Target, e.MTime = Symlink, t, info.ModTime().Unix()
 		case m&fs.ModeCharDevice != 0:
-			st, ok := info.Sys().(*unix.Stat_t)
-			if !ok {
-				st = &unix.Stat_t{}
-				if err := unix.Lstat(abs, st); err != nil {
-					return err
-				}
-			}
-			if unix.Major(uint64(st.Rdev)) != 0 || unix.Minor(uint64(st.Rdev)) != 0 {
-				return fail("character device %d:%d: only whiteouts (0:0) can be in an artifact", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
+			// os.Lstat's Sys is a *syscall.Stat_t (never a *unix.Stat_t).
+			if rdev := uint64(info.Sys().(*syscall.Stat_t).Rdev); rdev != 0 {
+				return fail("character device %d:%d: only whiteouts (0:0) can be in an artifact", unix.Major(rdev), unix.Minor(rdev))
 			}
 			e.Type = Whiteout
 		default:
