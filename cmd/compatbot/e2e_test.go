@@ -23,7 +23,6 @@ import (
 	"github.com/compatbot/compatbot/bot/webhook"
 	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/workflow/deploy"
-	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/state"
 )
@@ -102,25 +101,14 @@ func newE2E(t *testing.T) *e2e {
 		t.Fatalf("fake installer missing: %v", err)
 	}
 	e := &e2e{t: t, dir: t.TempDir()}
-	ctx := context.Background()
-	work := filepath.Join(e.dir, "work")
-	if err := gitrepo.InitFromDirs(ctx, work,
-		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(e2eExample + "/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(e2eTree(t, filepath.Join(e.dir, "tree"))), Message: "2026.06 updates, 2025.06 xz-utils"}); err != nil {
-		t.Fatal(err)
-	}
-	gitRoot := filepath.Join(e.dir, "remote")
-	e.bare = filepath.Join(gitRoot, "eessi", "compat-layer.git")
-	e.git("", "clone", "--quiet", "--bare", work, e.bare)
-	e.baseSHA = e.git(e.bare, "rev-parse", "refs/heads/main")
-	e.headSHA = e.git(e.bare, "rev-parse", "refs/heads/pr")
-	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", e2ePR), e.headSHA)
-
 	gh, key := githubfake.New(e2eAppID)
 	t.Cleanup(gh.Close)
 	e.gh = gh
-	gitSrv := testgit.ServeRepos(t, gitRoot, testgit.TokenAuth(gh.TokenValid))
-	e.cloneURL = gitSrv.URL + "/eessi/compat-layer.git"
+	gitSrv := testgit.ServeRepos(t, filepath.Join(e.dir, "remote"), testgit.TokenAuth(gh.TokenValid))
+	e.bare, e.cloneURL = gitSrv.Publish(t, testgit.ExampleRepoWith(t, os.DirFS(e2eTree(t, filepath.Join(e.dir, "tree")))), "eessi", "compat-layer")
+	e.baseSHA = e.git(e.bare, "rev-parse", "refs/heads/main")
+	e.headSHA = e.git(e.bare, "rev-parse", "refs/heads/pr")
+	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", e2ePR), e.headSHA)
 	r := gh.AddRepo("eessi", "compat-layer", e2eInst, e.cloneURL)
 	r.GitDir = e.bare
 	r.Branches["main"] = e.baseSHA

@@ -65,6 +65,17 @@ func ServeRepos(t testing.TB, root string, auth func(user, pass string) bool) *S
 	return s
 }
 
+// Publish makes a bare clone of work (a repository with a work tree)
+// available as owner/name.git, its HEAD main as on GitHub where main is
+// the default branch, and returns the clone's directory and URL.
+func (s *Server) Publish(t testing.TB, work, owner, name string) (dir, url string) {
+	t.Helper()
+	dir = filepath.Join(s.Root, owner, name+".git")
+	Git(t, "", "clone", "--quiet", "--bare", work, dir)
+	Git(t, dir, "symbolic-ref", "HEAD", "refs/heads/main")
+	return dir, s.URL + "/" + owner + "/" + name + ".git"
+}
+
 // TokenAuth accepts what git sends for an installation token:
 // user x-access-token, the token as the password.
 func TokenAuth(valid func(token string) bool) func(user, pass string) bool {
@@ -76,7 +87,7 @@ func TokenAuth(valid func(token string) bool) func(user, pass string) bool {
 // returns its directory. The same trees always give the same SHAs.
 func ExampleRepo(t testing.TB) string {
 	t.Helper()
-	return exampleWithHead(t, compatbot.ExampleHead)
+	return ExampleRepoWith(t, compatbot.ExampleHead)
 }
 
 // LintErrorRepo is ExampleRepo with compatbot.ExampleHeadLintError as the
@@ -87,10 +98,11 @@ func LintErrorRepo(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return exampleWithHead(t, head)
+	return ExampleRepoWith(t, head)
 }
 
-func exampleWithHead(t testing.TB, head fs.FS) string {
+// ExampleRepoWith is ExampleRepo with head as the tree of branch pr.
+func ExampleRepoWith(t testing.TB, head fs.FS) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "example")
 	err := gitrepo.InitFromDirs(context.Background(), dir,

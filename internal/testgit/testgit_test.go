@@ -69,10 +69,15 @@ func TestCommit(t *testing.T) {
 }
 
 func TestServeRepos(t *testing.T) {
-	root := t.TempDir()
-	Git(t, "", "clone", "--quiet", "--bare", ExampleRepo(t), filepath.Join(root, "eessi", "compat-layer.git"))
-	srv := ServeRepos(t, root, TokenAuth(func(tok string) bool { return tok == "good" }))
-	repo := strings.TrimPrefix(srv.URL, "http://") + "/eessi/compat-layer.git"
+	srv := ServeRepos(t, t.TempDir(), TokenAuth(func(tok string) bool { return tok == "good" }))
+	dir, url := srv.Publish(t, ExampleRepo(t), "eessi", "compat-layer")
+	if want := filepath.Join(srv.Root, "eessi", "compat-layer.git"); dir != want {
+		t.Errorf("Publish dir = %s, want %s", dir, want)
+	}
+	if head := Git(t, dir, "symbolic-ref", "HEAD"); head != "refs/heads/main" {
+		t.Errorf("published HEAD = %s, want refs/heads/main", head)
+	}
+	repo := strings.TrimPrefix(url, "http://")
 	clone := func(userinfo string) error {
 		cmd := exec.Command("git", "clone", "--quiet", "--bare", "http://"+userinfo+repo, filepath.Join(t.TempDir(), "c.git"))
 		cmd.Env = append(os.Environ(), identity...)
