@@ -56,7 +56,7 @@ func Diff(base, head *Repo) []TargetDiff {
 			targets = append(targets, t)
 		}
 	}
-	sort.Slice(targets, func(i, j int) bool { return targetLess(targets[i], targets[j]) })
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Less(targets[j]) })
 	var out []TargetDiff
 	for _, t := range targets {
 		b, h := bsets[t], hsets[t]
@@ -73,16 +73,6 @@ func Diff(base, head *Repo) []TargetDiff {
 		out = append(out, td)
 	}
 	return out
-}
-
-func targetLess(a, b Target) bool {
-	if a.Version != b.Version {
-		return a.Version < b.Version
-	}
-	if a.OS != b.OS {
-		return a.OS < b.OS
-	}
-	return a.Arch < b.Arch
 }
 
 func setsByTarget(r *Repo) map[Target]*SetFile {
@@ -276,29 +266,31 @@ func FormatDiffMarkdown(diffs []TargetDiff) string {
 				summary = append(summary, fmt.Sprintf("%d %s", counts[k], k))
 			}
 		}
-		fmt.Fprintf(&b, "### %s\n\n%s: %s\n\n", mdText(d.Target.String()), mdCode(d.File), strings.Join(summary, ", "))
+		fmt.Fprintf(&b, "### %s\n\n%s: %s\n\n", MarkdownText(d.Target.String()), MarkdownCode(d.File), strings.Join(summary, ", "))
 		b.WriteString("| change | package | base | head | reason |\n|---|---|---|---|---|\n")
 		for _, c := range d.Changes {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Kind, mdCode(c.Package), mdCode(c.Old), mdCode(c.New), mdText(c.Reason))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Kind, MarkdownCode(c.Package), MarkdownCode(c.Old), MarkdownCode(c.New), MarkdownText(c.Reason))
 		}
 	}
 	return b.String()
 }
 
-// mdCode shows s as a code span; text with a backtick falls back to mdText.
-func mdCode(s string) string {
+// MarkdownCode shows s as a code span; text with a backtick or a line break
+// falls back to MarkdownText.
+func MarkdownCode(s string) string {
 	if s == "" {
 		return ""
 	}
 	if strings.ContainsAny(s, "`\n") {
-		return mdText(s)
+		return MarkdownText(s)
 	}
 	return "`" + strings.ReplaceAll(s, "|", "\\|") + "`"
 }
 
-// mdText backslash-escapes Markdown punctuation so untrusted text renders
-// literally: no links, HTML, emphasis, table breaks or @mentions.
-func mdText(s string) string {
+// MarkdownText backslash-escapes Markdown punctuation so untrusted text
+// renders literally: no links, HTML, emphasis, table breaks or @mentions.
+// Line breaks and tabs become spaces, so it stays on one table row.
+func MarkdownText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
@@ -308,7 +300,7 @@ func mdText(s string) string {
 		case strings.ContainsRune("\\`*_{}[]()<>#+!|~&", r):
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case r == '\n' || r == '\r':
+		case r == '\n' || r == '\r' || r == '\t':
 			b.WriteByte(' ')
 		default:
 			b.WriteRune(r)

@@ -76,7 +76,7 @@ func Evaluate(base *Repo, diffs []TargetDiff) []Finding {
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Target != b.Target {
-			return targetLess(a.Target, b.Target)
+			return a.Target.Less(b.Target)
 		}
 		if a.File != b.File {
 			return a.File < b.File
@@ -100,7 +100,7 @@ func FormatFindingsMarkdown(fs []Finding) string {
 		if f.Kind == FindingNeedsApproval {
 			mark = "⚠️ needs approval"
 		}
-		fmt.Fprintf(&b, "- %s: %s, %s (%s): %s\n", mark, mdCode(f.Package), mdText(f.Target.String()), mdCode(fmt.Sprintf("%s:%d", f.File, f.Line)), mdText(f.Reason))
+		fmt.Fprintf(&b, "- %s: %s, %s (%s): %s\n", mark, MarkdownCode(f.Package), MarkdownText(f.Target.String()), MarkdownCode(fmt.Sprintf("%s:%d", f.File, f.Line)), MarkdownText(f.Reason))
 	}
 	return b.String()
 }

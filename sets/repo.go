@@ -59,14 +59,8 @@ func LoadRepo(fsys fs.FS, cfg *Config) (*Repo, error) {
 	}
 	sort.SliceStable(r.Sets, func(i, j int) bool {
 		a, b := r.Sets[i], r.Sets[j]
-		if a.Version != b.Version {
-			return a.Version < b.Version
-		}
-		if a.OS != b.OS {
-			return a.OS < b.OS
-		}
-		if a.Arch != b.Arch {
-			return a.Arch < b.Arch
+		if a.Target() != b.Target() {
+			return a.Target().Less(b.Target())
 		}
 		return a.Path < b.Path
 	})

@@ -64,6 +64,17 @@ func (t Target) String() string {
 	return t.Version + " " + t.OS + "-" + t.Arch
 }
 
+// Less orders targets by version, then os, then arch.
+func (t Target) Less(o Target) bool {
+	if t.Version != o.Version {
+		return t.Version < o.Version
+	}
+	if t.OS != o.OS {
+		return t.OS < o.OS
+	}
+	return t.Arch < o.Arch
+}
+
 // Target is the version and os-arch the set is for.
 func (sf *SetFile) Target() Target { return Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch} }
 

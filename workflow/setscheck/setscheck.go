@@ -221,33 +221,6 @@ func truncate(s string) string {
 	return s[:cut] + "\n\n*(truncated: run `compatbot check` locally for the full report)*\n"
 }
 
-// md escapes text from the PR (package names, reasons) so it renders as
-// text: it cannot open a link, an image, HTML or break a table.
-func md(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '@':
-			// A zero-width space keeps GitHub from reading a mention.
-			b.WriteString("@\u200b")
-		case '\\', '`', '*', '_', '{', '}', '[', ']', '<', '>', '|', '#', '!', '(', ')', '~', '+', '&':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case '\n', '\r', '\t':
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// code puts s in a code span, which needs no escaping inside except a
-// backtick, which a set file path or token never legitimately has.
-func code(s string) string {
-	return "`" + strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s) + "`"
-}
-
 var kindColumns = []sets.ChangeKind{sets.Added, sets.Removed, sets.Upgraded, sets.Downgraded, sets.ConstraintChanged}
 
 func summary(res result, base, head *sets.Repo, baseSHA, headSHA string) string {
@@ -263,7 +236,7 @@ func summary(res result, base, head *sets.Repo, baseSHA, headSHA string) string 
 		}
 	}
 	targets := allTargets(base, head)
-	fmt.Fprintf(&b, "Base %s → head %s: %s in %d of %s.\n\n", code(short(baseSHA)), code(short(headSHA)),
+	fmt.Fprintf(&b, "Base %s → head %s: %s in %d of %s.\n\n", sets.MarkdownCode(short(baseSHA)), sets.MarkdownCode(short(headSHA)),
 		plural(res.Changes(), "package change", "package changes"), changedTargets, plural(len(targets), "target", "targets"))
 
 	if len(targets) > 0 {
@@ -290,7 +263,7 @@ func summary(res result, base, head *sets.Repo, baseSHA, headSHA string) string 
 			if t.OS == "" {
 				osArch = "(all)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s |", md(t.Version), md(osArch), cfg.VersionStatus(t.Version))
+			fmt.Fprintf(&b, "| %s | %s | %s |", sets.MarkdownText(t.Version), sets.MarkdownText(osArch), cfg.VersionStatus(t.Version))
 			for _, k := range kindColumns {
 				n := counts[t][k]
 				if n == 0 {
@@ -347,16 +320,7 @@ func allTargets(base, head *sets.Repo) []sets.Target {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Version != b.Version {
-			return a.Version < b.Version
-		}
-		if a.OS != b.OS {
-			return a.OS < b.OS
-		}
-		return a.Arch < b.Arch
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
 	return out
 }
 
@@ -365,7 +329,7 @@ func details(res result) string {
 	if len(res.Diagnostics) > 0 {
 		b.WriteString("### Lint diagnostics\n\n")
 		for _, d := range res.Diagnostics {
-			fmt.Fprintf(&b, "- %s %s: %s\n", code(fmt.Sprintf("%s:%d:%d", d.File, d.Line, d.Col)), d.Severity, md(d.Message))
+			fmt.Fprintf(&b, "- %s %s: %s\n", sets.MarkdownCode(fmt.Sprintf("%s:%d:%d", d.File, d.Line, d.Col)), d.Severity, sets.MarkdownText(d.Message))
 		}
 		b.WriteString("\n")
 	}
