@@ -59,15 +59,11 @@ var Levels = []string{"none", "read", "triage", "write", "maintain", "admin"}
 // Rank orders a role name; unknown names rank as none.
 func Rank(level string) int { return max(slices.Index(Levels, level), 0) }
 
-// DefaultLevel is the level an action needs when the config says nothing.
+// DefaultLevel is the level an action needs when the config says nothing:
+// the level sets.DefaultConfig gives its rule.
 func DefaultLevel(a Action) string {
-	switch a {
-	case DeployTest, Rebuild:
-		return "write"
-	case DeployProd, RollbackTest, RollbackProd:
-		return "maintain"
-	}
-	return ""
+	perm, _, _ := Rule(sets.DefaultConfig().Deploy, a)
+	return perm.Level
 }
 
 // Rule returns the permission the policy sets for a, with the config key
