@@ -9,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/compatbot/compatbot/bot/ghclient"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/compatbot/compatbot/bot/commands"
+	"github.com/compatbot/compatbot/bot/ghclient"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/google/go-github/v60/github"
 )
