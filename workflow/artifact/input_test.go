@@ -1,8 +1,10 @@
 package artifact
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -124,5 +126,20 @@ func TestPutStoreDiskFull(t *testing.T) {
 		if ents, _ := os.ReadDir(filepath.Join(st.Dir, sub)); len(ents) != 0 {
 			t.Errorf("%s left after a failed Put: %v", sub, ents)
 		}
+	}
+}
+
+// A file that grew after the scan recorded its size overflows its tar
+// entry: packing must name it and say why, not pass on tar's bare error.
+func TestCopyFileGrew(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	testtree.Write(t, p, "0123456789", 0o644)
+	tw := tar.NewWriter(io.Discard)
+	if err := tw.WriteHeader(&tar.Header{Name: "f", Typeflag: tar.TypeReg, Size: 5, Mode: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := copyFile(tw, p, 5, make([]byte, 4))
+	if err == nil || !strings.Contains(err.Error(), p+" grew while packing it") {
+		t.Errorf("copyFile of a grown file: %v, want %q", err, p+" grew while packing it")
 	}
 }

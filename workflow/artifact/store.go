@@ -243,7 +243,7 @@ func copyFile(w io.Writer, p string, size int64, buf []byte) (string, error) {
 	h := sha256.New()
 	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.LimitReader(f, size+1), buf)
 	if err != nil {
-		if strings.Contains(err.Error(), "write too long") {
+		if errors.Is(err, tar.ErrWriteTooLong) {
 			return "", fmt.Errorf("artifact: %s grew while packing it: is the overlay still in use?", p)
 		}
 		return "", fmt.Errorf("artifact: pack %s: %w", p, err)
