@@ -68,15 +68,7 @@ func NewTransport(base http.RoundTripper) *Transport {
 }
 
 // Stats returns the totals since the transport was made.
-func (t *Transport) Stats() Stats {
-	t.mu.Lock()
-	if t.stats == nil {
-		t.stats = &stats{}
-	}
-	s := t.stats
-	t.mu.Unlock()
-	return s.snapshot()
-}
+func (t *Transport) Stats() Stats { return t.st().snapshot() }
 
 func (t *Transport) st() *stats {
 	t.mu.Lock()
