@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,15 +22,6 @@ import (
 	"github.com/compatbot/compatbot/workflow/state"
 	"github.com/compatbot/compatbot/workflow/vdb"
 )
-
-func gitOut(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 func otherArch() string {
 	if build.HostArch() == "aarch64" {
@@ -110,7 +100,7 @@ func TestCheckExampleCycle(t *testing.T) {
 
 	repo := filepath.Join(data, "repo")
 	arch := build.HostArch()
-	head := gitOut(t, repo, "rev-parse", "refs/heads/pr")
+	head := testgit.Git(t, repo, "rev-parse", "refs/heads/pr")
 	user := localUser()
 
 	// Step 2: this host's arch is built, the other has no build host.
@@ -150,7 +140,7 @@ func TestCheckExampleCycle(t *testing.T) {
 				}
 			}
 			tag := v + "-linux-" + arch + "-pr1-" + head[:7]
-			if !slices.Contains(tags, tag) || !slices.Contains(tags, v+"-linux-"+arch+"-base-"+gitOut(t, repo, "rev-parse", "--short=7", "pr~1")) {
+			if !slices.Contains(tags, tag) || !slices.Contains(tags, v+"-linux-"+arch+"-base-"+testgit.Git(t, repo, "rev-parse", "--short=7", "pr~1")) {
 				t.Errorf("%s tags %v lack %s or the base's", env, tags, tag)
 			}
 			if !strings.Contains(section(out, 6), "| "+env+" | "+v+" linux-"+arch+" | `"+tag+"` |") {
@@ -165,7 +155,7 @@ func TestCheckExampleCycle(t *testing.T) {
 
 	// The changelog: real commits on main (test entries, the merge, prod
 	// entries), the work tree left on pr and clean.
-	subjects := strings.Split(gitOut(t, repo, "log", "--format=%s", "refs/heads/pr..refs/heads/main"), "\n")
+	subjects := strings.Split(testgit.Git(t, repo, "log", "--format=%s", "refs/heads/pr..refs/heads/main"), "\n")
 	var want []string
 	for _, env := range []string{"prod", "test"} {
 		for _, v := range []string{"2026.06", "2025.06"} {
@@ -178,19 +168,19 @@ func TestCheckExampleCycle(t *testing.T) {
 	if !slices.Equal(subjects, want) {
 		t.Errorf("main since pr:\n%s\nwant:\n%s", strings.Join(subjects, "\n"), strings.Join(want, "\n"))
 	}
-	if parents := strings.Fields(gitOut(t, repo, "log", "-1", "--format=%P", "refs/heads/main~2")); len(parents) != 2 || parents[1] != head {
+	if parents := strings.Fields(testgit.Git(t, repo, "log", "-1", "--format=%P", "refs/heads/main~2")); len(parents) != 2 || parents[1] != head {
 		t.Errorf("main~2 is not the merge of pr: parents %v", parents)
 	}
-	cl := gitOut(t, repo, "show", "refs/heads/main:changelog/2026.06.md")
+	cl := testgit.Git(t, repo, "show", "refs/heads/main:changelog/2026.06.md")
 	for _, w := range []string{"· test · publish `2026.06-linux-" + arch + "-pr1-" + head[:7] + "`", "· prod · publish `2026.06-linux-" + arch + "-pr1-" + head[:7] + "`", "Approved by: @" + user, "| upgraded | `dev-lang/python` |"} {
 		if !strings.Contains(cl, w) {
 			t.Errorf("changelog/2026.06.md lacks %q:\n%s", w, cl)
 		}
 	}
-	if got := gitOut(t, repo, "symbolic-ref", "HEAD"); got != "refs/heads/pr" {
+	if got := testgit.Git(t, repo, "symbolic-ref", "HEAD"); got != "refs/heads/pr" {
 		t.Errorf("HEAD moved to %s", got)
 	}
-	if st := gitOut(t, repo, "status", "--porcelain"); st != "" {
+	if st := testgit.Git(t, repo, "status", "--porcelain"); st != "" {
 		t.Errorf("work tree changed:\n%s", st)
 	}
 
@@ -225,7 +215,7 @@ func TestCheckExampleCycle(t *testing.T) {
 	if after := cycleTags(t, data, "test"); !slices.Equal(after, before) {
 		t.Errorf("rerun tags %v, want %v (a fresh start)", after, before)
 	}
-	if n := strings.Count(gitOut(t, repo, "log", "--format=%s", "refs/heads/main"), "Merge pull request"); n != 1 {
+	if n := strings.Count(testgit.Git(t, repo, "log", "--format=%s", "refs/heads/main"), "Merge pull request"); n != 1 {
 		t.Errorf("%d merges on main after a rerun, want 1", n)
 	}
 }
@@ -255,7 +245,7 @@ func TestCheckExampleCycleBuildFails(t *testing.T) {
 		}
 	}
 	repo := filepath.Join(data, "repo")
-	if got := gitOut(t, repo, "rev-parse", "refs/heads/main"); got != gitOut(t, repo, "rev-parse", "refs/heads/pr~1") {
+	if got := testgit.Git(t, repo, "rev-parse", "refs/heads/main"); got != testgit.Git(t, repo, "rev-parse", "refs/heads/pr~1") {
 		t.Errorf("main moved to %s", got)
 	}
 }
@@ -265,13 +255,13 @@ func TestCheckExampleCycleBuildFails(t *testing.T) {
 func TestCheckDeployRepo(t *testing.T) {
 	useFakeEmerge(t)
 	repo := testgit.ExampleRepo(t)
-	main := gitOut(t, repo, "rev-parse", "refs/heads/main")
+	main := testgit.Git(t, repo, "rev-parse", "refs/heads/main")
 	data := filepath.Join(t.TempDir(), "check")
 	code, out, errs := runCmd(checkRun, "--repo", repo, "--base", "main", "--head", "pr", "--deploy", "--data-dir", data)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
-	if got := gitOut(t, repo, "rev-parse", "refs/heads/main"); got != main {
+	if got := testgit.Git(t, repo, "rev-parse", "refs/heads/main"); got != main {
 		t.Errorf("--deploy wrote to the repository: main %s, was %s", got, main)
 	}
 	if !strings.Contains(out, "is not written to") || !strings.Contains(out, "# compatbot check: PR #1 of local/example") {
@@ -312,11 +302,11 @@ func TestGitChangelog(t *testing.T) {
 	if err != nil || string(got) != string(content) {
 		t.Errorf("read back %q, %v; want %q", got, err, content)
 	}
-	if s := gitOut(t, repo, "log", "-1", "--format=%s|%an", "refs/heads/main"); s != "changelog: one|compatbot" {
+	if s := testgit.Git(t, repo, "log", "-1", "--format=%s|%an", "refs/heads/main"); s != "changelog: one|compatbot" {
 		t.Errorf("commit %q", s)
 	}
 	// The commit changes only that file.
-	if files := gitOut(t, repo, "diff", "--name-only", "refs/heads/main~1", "refs/heads/main"); files != "changelog/2026.06.md" {
+	if files := testgit.Git(t, repo, "diff", "--name-only", "refs/heads/main~1", "refs/heads/main"); files != "changelog/2026.06.md" {
 		t.Errorf("commit touches %q", files)
 	}
 	for _, tc := range []struct{ branch, path, want string }{
@@ -335,11 +325,11 @@ func TestGitChangelog(t *testing.T) {
 	if err := g.CommitFile(ctx, "o/r", "main", "sets/2026.06/linux-x86_64", []byte("sys-apps/other # conflict\n"), "edit"); err != nil {
 		t.Fatal(err)
 	}
-	tip := gitOut(t, repo, "rev-parse", "refs/heads/main")
-	if _, err := g.merge(ctx, "main", gitOut(t, repo, "rev-parse", "refs/heads/pr"), "me", "merge"); err == nil {
+	tip := testgit.Git(t, repo, "rev-parse", "refs/heads/main")
+	if _, err := g.merge(ctx, "main", testgit.Git(t, repo, "rev-parse", "refs/heads/pr"), "me", "merge"); err == nil {
 		t.Error("a conflicting merge succeeded")
 	}
-	if got := gitOut(t, repo, "rev-parse", "refs/heads/main"); got != tip {
+	if got := testgit.Git(t, repo, "rev-parse", "refs/heads/main"); got != tip {
 		t.Errorf("a failed merge moved main")
 	}
 }
