@@ -26,34 +26,9 @@ const LineageFile = ".compatbot/lineage"
 // target's tree, for verifiers and for people reading the tree.
 const ArtifactFile = ".compatbot/artifact"
 
-// TargetPath is where a target lives in the repository:
-// <version>/compat/<os>/<arch>, EESSI's layout.
-func TargetPath(t sets.Target) (string, error) {
-	for _, f := range []struct{ name, v string }{{"version", t.Version}, {"os", t.OS}, {"arch", t.Arch}} {
-		if err := nameElement(f.v); err != nil {
-			return "", fmt.Errorf("target %q: %s %v", t.String(), f.name, err)
-		}
-	}
-	return t.Version + "/compat/" + t.OS + "/" + t.Arch, nil
-}
-
-// nameElement admits what can be both a path element and part of a CVMFS
-// tag: these strings come from set file names in a PR.
-func nameElement(s string) error {
-	if s == "" {
-		return errors.New("is empty")
-	}
-	if s[0] == '.' || s[0] == '-' {
-		// No hidden directories, nothing a tool could read as an option.
-		return fmt.Errorf("%q: must not start with '.' or '-'", s)
-	}
-	for i, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return fmt.Errorf("%q: character %q at offset %d is not allowed (only A-Z a-z 0-9 - _ .)", s, r, i)
-		}
-	}
-	return nil
-}
+// TargetPath is publish.TargetPath: where a target lives in the
+// repository, <version>/compat/<os>/<arch>.
+func TargetPath(t sets.Target) (string, error) { return publish.TargetPath(t) }
 
 // TagName is the tag of a deploy: <version>-<os>-<arch>-pr<N>-<sha7>.
 func TagName(t sets.Target, pr int, headSHA string) (string, error) {

@@ -147,7 +147,7 @@ func (d *Deployer) finishRollback(ctx context.Context, env string, pub publish.P
 	default:
 		// A tag compatbot did not make: its version is the name's first
 		// element if it follows compatbot's scheme.
-		if v, _, ok := strings.Cut(res.Tag, "-"); ok && nameElement(v) == nil {
+		if v, _, ok := strings.Cut(res.Tag, "-"); ok && publish.ValidTargetName(v) == nil {
 			versions[v] = true
 		}
 	}

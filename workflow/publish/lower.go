@@ -12,18 +12,34 @@ import (
 	"github.com/compatbot/compatbot/sets"
 )
 
-// TargetPath is where a version/os-arch lives in a repository, in EESSI's
-// layout: <version>/compat/<os>/<arch>.
+// TargetPath is where a target lives in a repository, in EESSI's layout:
+// <version>/compat/<os>/<arch>. Each element must pass ValidTargetName.
 func TargetPath(t sets.Target) (string, error) {
 	for _, f := range []struct{ name, v string }{{"version", t.Version}, {"os", t.OS}, {"arch", t.Arch}} {
-		if f.v == "" {
-			return "", fmt.Errorf("target %q: %s is empty", t, f.name)
-		}
-		if err := validRepoName(f.v); err != nil || f.v == "." || f.v == ".." {
-			return "", fmt.Errorf("target %q: %s %q is not a plain name", t, f.name, f.v)
+		if err := ValidTargetName(f.v); err != nil {
+			return "", fmt.Errorf("target %q: %s %v", t.String(), f.name, err)
 		}
 	}
 	return t.Version + "/compat/" + t.OS + "/" + t.Arch, nil
+}
+
+// ValidTargetName checks a target's version, os or arch: it must be usable
+// both as a path element and as part of a CVMFS tag, since these strings
+// come from set file names in a PR.
+func ValidTargetName(s string) error {
+	if s == "" {
+		return errors.New("is empty")
+	}
+	if s[0] == '.' || s[0] == '-' {
+		// No hidden directories, nothing a tool could read as an option.
+		return fmt.Errorf("%q: must not start with '.' or '-'", s)
+	}
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%q: character %q at offset %d is not allowed (only A-Z a-z 0-9 - _ .)", s, r, i)
+		}
+	}
+	return nil
 }
 
 // Lower adapts a Publisher to the build pipeline's lower layer: the

@@ -29,7 +29,7 @@ func TestLowerServesThePublishedSubtree(t *testing.T) {
 	if got := testtree.Contents(t, dir)["bin/sh"]; got != "sh" {
 		t.Errorf("lower layer changed under the build: %q", got)
 	}
-	for _, bad := range []sets.Target{{Version: "2025.06"}, {Version: "..", OS: "linux", Arch: "x86_64"}, {Version: "a/b", OS: "linux", Arch: "x86_64"}} {
+	for _, bad := range []sets.Target{{Version: "2025.06"}, {Version: "..", OS: "linux", Arch: "x86_64"}, {Version: "a/b", OS: "linux", Arch: "x86_64"}, {Version: "-rf", OS: "linux", Arch: "x86_64"}} {
 		if _, _, err := lw.Current(ctx, bad); err == nil || !strings.Contains(err.Error(), "target") {
 			t.Errorf("Current(%+v) = %v", bad, err)
 		}
