@@ -1,7 +1,6 @@
 package artifact
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -61,7 +60,7 @@ func Apply(ctx context.Context, art Artifact, dstDir string) error {
 	var dirs []Entry
 	parents := &parentCache{root: root}
 	defer parents.closeAll()
-	err = walkTar(ctx, art, func(e Entry, hdr *tar.Header, r io.Reader) error {
+	err = walkTar(ctx, art, func(e Entry, r io.Reader) error {
 		switch e.Type {
 		case Dir, Opaque:
 			parents.close()

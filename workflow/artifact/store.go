@@ -344,7 +344,7 @@ func (s *Store) Verify(digest string) error {
 	if err := verifyDigest(art); err != nil {
 		return err
 	}
-	return walkTar(context.Background(), art, func(e Entry, hdr *tar.Header, r io.Reader) error {
+	return walkTar(context.Background(), art, func(e Entry, r io.Reader) error {
 		return checkContent(e, r)
 	})
 }
@@ -389,7 +389,7 @@ func checkContent(e Entry, r io.Reader) error {
 // walkTar reads the tarball in step with the manifest: each non-deletion
 // entry must be the next tar header, with the same type, mode and size.
 // fn gets the entry and, for files, the content.
-func walkTar(ctx context.Context, art Artifact, fn func(Entry, *tar.Header, io.Reader) error) error {
+func walkTar(ctx context.Context, art Artifact, fn func(Entry, io.Reader) error) error {
 	f, err := os.Open(art.TarPath())
 	if err != nil {
 		return fmt.Errorf("artifact: %s: %w", art.Digest, err)
@@ -418,7 +418,7 @@ func walkTar(ctx context.Context, art Artifact, fn func(Entry, *tar.Header, io.R
 			return fmt.Errorf("artifact: %s: tarball entry %q (type %c, mode %o, size %d, mtime %d) does not match manifest entry %q (%s, mode %o, size %d, mtime %d)",
 				art.Digest, hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Size, hdr.ModTime.Unix(), e.Path, e.Type, want.Mode, want.Size, want.ModTime.Unix())
 		}
-		if err := fn(e, hdr, tr); err != nil {
+		if err := fn(e, tr); err != nil {
 			return err
 		}
 	}
