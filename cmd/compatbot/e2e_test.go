@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +23,9 @@ import (
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/webhook"
 	"github.com/compatbot/compatbot/internal/testgit"
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/overlay"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/state"
 )
@@ -378,15 +381,6 @@ func tagNames(t *testing.T, p publish.Publisher) []string {
 	return out
 }
 
-func has(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func deploymentsIn(env string, ds []githubfake.Deployment) []githubfake.Deployment {
 	var out []githubfake.Deployment
 	for _, d := range ds {
@@ -480,7 +474,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("/deploy test reply:\n%s", r)
 	}
 	testPub := e.target("test")
-	if tags := tagNames(t, testPub); !has(tags, tag2025) || !has(tags, tag2026) {
+	if tags := tagNames(t, testPub); !slices.Contains(tags, tag2025) || !slices.Contains(tags, tag2026) {
 		t.Errorf("test tags = %v, want %s and %s", tags, tag2025, tag2026)
 	}
 	cur, _, err := testPub.Current(ctx)
@@ -627,7 +621,7 @@ func TestEndToEndCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-s0.done
-	runsDir := filepath.Join(e.dataDir, "build", "runs") + "/"
+	runsDir := filepath.Join(e.dataDir, "build", "runs")
 	if !mountedUnder(t, runsDir) {
 		t.Fatal("the killed server left no overlay mount: the crash did not hit a running build")
 	}
@@ -694,10 +688,9 @@ func TestEndToEndCrashes(t *testing.T) {
 		t.Errorf("reply to the interrupted command:\n%s", r)
 	}
 	deps := deploymentsIn("compat-test", e.gh.Deployments(e2eRepo))
+	// A status after in_progress: the recovery settled the deployment.
 	if len(deps) != 1 || !strings.HasPrefix(deploymentStates(deps[0]), "in_progress ") {
-		t.Errorf("deployment after the crash: %+v", deps)
-	} else if st := deploymentStates(deps[0]); st == "in_progress" {
-		t.Errorf("the deployment stayed in_progress after recovery")
+		t.Errorf("deployment after the crash (want in_progress, then the recovered outcome): %+v", deps)
 	}
 
 	// Production refuses the digest that never reached test: the PR is
@@ -740,18 +733,13 @@ func (e *e2e) runCounts(sha string) map[string]int {
 	return n
 }
 
-func mountedUnder(t *testing.T, prefix string) bool {
+func mountedUnder(t *testing.T, dir string) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mps, err := overlay.MountsUnder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], prefix) {
-			return true
-		}
-	}
-	return false
+	return len(mps) > 0
 }
 
 // TestEndToEndProdBase: production moves on after the PR's artifact was
@@ -779,15 +767,7 @@ func TestEndToEndProdBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	hotfixLin := deploy.NextLineage("", "sha256:"+strings.Repeat("cd", 32))
-	for p, c := range map[string]string{"etc/hotfix": "prod only\n", deploy.LineageFile: hotfixLin + "\n"} {
-		fp := filepath.Join(tx.Dir(), filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(fp), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(fp, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testtree.Build(t, tx.Dir(), map[string]testtree.File{"etc/hotfix": {Content: "prod only\n"}, deploy.LineageFile: {Content: hotfixLin + "\n"}})
 	if _, err := tx.Publish(ctx, "hotfix-1", "hotfix"); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/mirror"
 	"github.com/compatbot/compatbot/workflow/pipeline"
@@ -55,15 +56,7 @@ func newProdBaseRig(t *testing.T) *prodBaseRig {
 		t.Fatal(err)
 	}
 	r.prodLin = deploy.NextLineage("", "sha256:"+strings.Repeat("ab", 32))
-	for p, c := range map[string]string{"etc/hotfix": "prod only\n", deploy.LineageFile: r.prodLin + "\n"} {
-		fp := filepath.Join(tx.Dir(), filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(fp), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(fp, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testtree.Build(t, tx.Dir(), map[string]testtree.File{"etc/hotfix": {Content: "prod only\n"}, deploy.LineageFile: {Content: r.prodLin + "\n"}})
 	if _, err := tx.Publish(ctx, "hotfix-1", "hotfix"); err != nil {
 		t.Fatal(err)
 	}
