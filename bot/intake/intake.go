@@ -33,8 +33,10 @@ type Options struct {
 	MaxAttempts  int   // default 8
 	BackoffBase  time.Duration
 	BackoffMax   time.Duration
-	// Events the processor handles (default DefaultEvents); every other
-	// verified delivery is stored as ignored and acknowledged.
+	// Events the processor handles (default: what the processor's
+	// Events() []string method returns when it has one, else
+	// DefaultEvents); every other verified delivery is stored as ignored
+	// and acknowledged.
 	Events []string
 	// ProcessTimeout bounds one processing attempt (default 30m; negative:
 	// none), so a hung call cannot hold its key and a worker for ever; a
@@ -117,6 +119,11 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	}
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = 10 * time.Minute
+	}
+	if opts.Events == nil {
+		if el, ok := opts.Processor.(interface{ Events() []string }); ok {
+			opts.Events = el.Events()
+		}
 	}
 	if opts.Events == nil {
 		opts.Events = DefaultEvents

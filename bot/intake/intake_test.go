@@ -251,6 +251,34 @@ func TestFormEncodedDelivery(t *testing.T) {
 	}
 }
 
+// eventsRecorder is a processor that says which events it handles.
+type eventsRecorder struct {
+	recorder
+	events []string
+}
+
+func (e *eventsRecorder) Events() []string { return e.events }
+
+// A processor's Events method replaces DefaultEvents when Options.Events
+// is not set.
+func TestProcessorEventsDecide(t *testing.T) {
+	p := &eventsRecorder{events: []string{"push"}}
+	f := newFixture(t, p, Options{}, true)
+	if code, msg := f.post("pull_request", "pr1", payloadFor("o/r", 1), secret); code != 202 || !strings.Contains(msg, "ignored") {
+		t.Errorf("pull_request, not in the processor's events: %d %q", code, msg)
+	}
+	if code, msg := f.post("push", "push1", []byte(`{"repository":{"full_name":"o/r"}}`), secret); code != 202 || msg != "accepted\n" {
+		t.Errorf("push, in the processor's events: %d %q", code, msg)
+	}
+	f.waitState("push1", StateDone)
+	if r := f.get("pr1"); r.State != StateIgnored {
+		t.Errorf("pr1: state %s, want ignored", r.State)
+	}
+	if p.n() != 1 {
+		t.Errorf("processor called %d times, want once (for push)", p.n())
+	}
+}
+
 func TestUnknownEventAndPingAreStoredIgnored(t *testing.T) {
 	rec := &recorder{}
 	f := newFixture(t, rec, Options{}, true)

@@ -85,11 +85,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot replay: %v\n", err)
 		return 1
 	}
-	var events []string
-	if el, ok := proc.(interface{ Events() []string }); ok {
-		events = el.Events()
-	}
-	in, err := intake.New(ctx, intake.Options{DB: db, Processor: proc, Events: events, MaxAttempts: cfg.Intake.MaxAttempts,
+	in, err := intake.New(ctx, intake.Options{DB: db, Processor: proc, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
 		Metrics: metrics.NewRegistry(), Logger: log})
 	if err != nil {

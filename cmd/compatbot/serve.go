@@ -141,14 +141,8 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 			}
 		}()
 	}
-	// A processor may say which events it handles; others are stored as
-	// ignored and never processed.
-	var events []string
-	if el, ok := proc.(interface{ Events() []string }); ok {
-		events = el.Events()
-	}
 	in, err := intake.New(ctx, intake.Options{
-		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(), Events: events,
+		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
 		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
 		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
