@@ -36,13 +36,7 @@ running deliveries finish or go back to the queue.
 
 // newProcessor builds what processes stored deliveries. mux is the
 // server's router, for processors that serve pages (logs, reports).
-//
-// TODO(lead): wire bot/handlers here once it lands, e.g.
-//
-//	h, err := handlers.New(handlers.Options{..., ObserveCalls: metrics.ObserveAPICalls})
-//	return h, err
-//
-// Until then deliveries are logged and acknowledged.
+// wire.go sets it to the real handlers; tests set their own.
 var newProcessor = func(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake.Processor, error) {
 	return logProcessor{}, nil
 }
