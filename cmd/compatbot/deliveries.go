@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/workflow/state"
 )
@@ -114,9 +112,6 @@ func deliveriesCmd(args []string, stdout, stderr io.Writer) int {
 	case "retry":
 		if err := st.Retry(ctx, pos...); err != nil {
 			fmt.Fprintf(stderr, "compatbot deliveries retry: %v\n", err)
-			if errors.Is(err, intake.ErrNotFound) {
-				return 1
-			}
 			return 1
 		}
 		fmt.Fprintf(stdout, "requeued %d deliver%s: %s\n", len(pos), plural(len(pos), "y", "ies"), strings.Join(pos, " "))
@@ -134,15 +129,9 @@ func plural(n int, one, many string) string {
 // openStore opens the deliveries table of the configured database without
 // creating one: a mistyped data_dir should not look like an empty queue.
 func openStore(cfgPath string) (*intake.Store, *state.DB, error) {
-	var cfg *config.Config
-	if cfgPath == "" {
-		wd, _ := os.Getwd()
-		cfg = config.Default(wd)
-	} else {
-		var err error
-		if cfg, err = config.LoadLocal(cfgPath); err != nil {
-			return nil, nil, err
-		}
+	cfg, err := loadLocalConfig(cfgPath)
+	if err != nil {
+		return nil, nil, err
 	}
 	path := filepath.Join(cfg.DataDir, "compatbot.db")
 	if _, err := os.Stat(path); err != nil {
