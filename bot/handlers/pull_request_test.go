@@ -259,10 +259,16 @@ func TestAPICallBudget(t *testing.T) {
 	if _, err := e.comment("mia", "/deploy test"); err != nil {
 		t.Fatal(err)
 	}
+	next := e.commit(e.headSHA, map[string]string{"README.md": "second push\n"})
+	e.push(prNumber, next)
+	if err := e.openPR("synchronize", next, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	// opened: token, create, in_progress, complete. /status: PR, reaction,
 	// reply. No command: nothing. /deploy test: PR, permission, reaction,
-	// reply.
-	want := []int{4, 3, 0, 4}
+	// reply. A push, with the token still valid: create, in_progress,
+	// complete.
+	want := []int{4, 3, 0, 4, 3}
 	if len(got) != len(want) {
 		t.Fatalf("observed %v, want %v", got, want)
 	}
