@@ -122,13 +122,14 @@ func New(ctx context.Context, opts Options) (*Mount, error) {
 			return nil, err
 		}
 	}
-	m := &Mount{opts: opts, method: method}
-	if d := kernelData(opts, method == UserNS); len(d) > maxMountData {
-		return nil, &OptionError{Field: "Lower", Reason: fmt.Sprintf("mount options are %d bytes, over the kernel's limit of %d: use fewer or shorter lower paths", len(d), maxMountData)}
+	data := kernelData(opts, method == UserNS)
+	if len(data) > maxMountData {
+		return nil, &OptionError{Field: "Lower", Reason: fmt.Sprintf("mount options are %d bytes, over the kernel's limit of %d: use fewer or shorter lower paths", len(data), maxMountData)}
 	}
+	m := &Mount{opts: opts, method: method}
 	switch method {
 	case Kernel:
-		m.data = kernelData(opts, false)
+		m.data = data
 		if err := checkUpperFS(opts, "trusted.overlay."); err != nil {
 			return nil, err
 		}
@@ -145,7 +146,7 @@ func New(ctx context.Context, opts Options) (*Mount, error) {
 			return nil, err
 		}
 	case UserNS:
-		m.data = kernelData(opts, true)
+		m.data = data
 		if err := userNSAvailable(); err != nil {
 			return nil, err
 		}
