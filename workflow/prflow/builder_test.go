@@ -155,12 +155,7 @@ func TestNewPushCancelsOldBuild(t *testing.T) {
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
-	setPath := "sets/2026.06/linux-x86_64"
-	slow := e.commit(e.headSHA, map[string]string{setPath: e.file(e.headSHA, setPath) + "# slow\n"})
-	if err := b.Build(ctx, e.request(slow, x86_2026)); err != nil {
-		t.Fatal(err)
-	}
-	e.waitRun(slow, pipeline.CheckName(x86_2026), "in_progress")
+	slow := e.startSlowBuild(b)
 	if err := b.Build(ctx, e.request(e.headSHA, x86_2026)); err != nil {
 		t.Fatal(err)
 	}
@@ -279,12 +274,7 @@ func TestRerunOfOtherHeadDoesNotCancel(t *testing.T) {
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
-	setPath := "sets/2026.06/linux-x86_64"
-	slow := e.commit(e.headSHA, map[string]string{setPath: e.file(e.headSHA, setPath) + "# slow\n"})
-	if err := b.Build(ctx, e.request(slow, x86_2026)); err != nil {
-		t.Fatal(err)
-	}
-	e.waitRun(slow, pipeline.CheckName(x86_2026), "in_progress")
+	slow := e.startSlowBuild(b)
 	rerun := e.request(e.headSHA, x86_2026)
 	rerun.Trigger = "rerun:d-1"
 	if err := b.Build(ctx, rerun); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
-	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/mirror"
 	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/publish"
@@ -30,7 +28,6 @@ const (
 	appID      = 4242
 	inst       = 31
 	repoName   = "eessi/compat-layer"
-	exampleTD  = "../../testdata/compat-layer"
 	fakeEmerge = "../../testdata/fakeemerge/fakeemerge"
 )
 
@@ -69,7 +66,6 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t}
-	ctx := context.Background()
 	fe, err := filepath.Abs(fakeEmerge)
 	if err != nil {
 		t.Fatal(err)
@@ -101,13 +97,8 @@ exec "`+fe+`" "$@"
 	}
 	e.command = []string{script, "--update", "--deep", "@{{.Set}}"}
 
-	e.git = filepath.Join(root, "repo")
-	pr := prTree(t, filepath.Join(root, "pr-tree"))
-	if err := gitrepo.InitFromDirs(ctx, e.git,
-		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(exampleTD + "/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: os.DirFS(pr), Message: "2026.06 updates"}); err != nil {
-		t.Fatal(err)
-	}
+	// The example PR passes the sets lint, so its builds run.
+	e.git = testgit.ExampleRepo(t)
 	e.baseSHA = e.rev("main")
 	e.headSHA = e.rev("pr")
 
@@ -151,28 +142,6 @@ func (e *env) openDB() {
 	}
 }
 
-// prTree is the example PR with its lint error fixed (zstd gets a
-// reason), so its builds run.
-func prTree(t testing.TB, dir string) string {
-	t.Helper()
-	if err := os.CopyFS(dir, os.DirFS(exampleTD+"/pr")); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "sets", "2026.06", "linux-x86_64")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixed := strings.Replace(string(b), "app-arch/zstd\n", "app-arch/zstd # EasyBuild unpacks .tar.zst sources\n", 1)
-	if fixed == string(b) && !strings.Contains(fixed, "app-arch/zstd #") {
-		t.Fatal("the example PR changed: no app-arch/zstd line")
-	}
-	if err := os.WriteFile(p, []byte(fixed), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func (e *env) rev(ref string) string {
 	e.t.Helper()
 	return testgit.Git(e.t, e.git, "rev-parse", ref)
@@ -191,6 +160,20 @@ func (e *env) file(ref, path string) string {
 		e.t.Fatalf("git show: %v\n%s", err, out)
 	}
 	return string(out)
+}
+
+// startSlowBuild builds x86_2026 at a child of the head whose set makes
+// the build sleep ("# slow"), waits until that build runs, and returns
+// the child's SHA.
+func (e *env) startSlowBuild(b *Builder) string {
+	e.t.Helper()
+	const setPath = "sets/2026.06/linux-x86_64"
+	slow := e.commit(e.headSHA, map[string]string{setPath: e.file(e.headSHA, setPath) + "# slow\n"})
+	if err := b.Build(context.Background(), e.request(slow, x86_2026)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitRun(slow, pipeline.CheckName(x86_2026), "in_progress")
+	return slow
 }
 
 func (e *env) builder(configure ...func(*Options)) *Builder {
