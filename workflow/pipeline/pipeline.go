@@ -321,10 +321,12 @@ func writeInfo(upper string, info *BuildInfo) error {
 
 // clean removes the overlay's scratch directories: the upper layer is in
 // the artifact (or worthless after a failed run); the log and the results
-// stay for the check run's links.
+// stay for the check run's links. overlay.RemoveScratch first detaches a
+// merged view an Unmount could not remove, which os.RemoveAll would walk
+// into and empty file by file.
 func (r *run) clean(scratch string) {
 	if !r.p.KeepScratch {
-		_ = os.RemoveAll(scratch)
+		_ = overlay.RemoveScratch(scratch)
 	}
 }
 
