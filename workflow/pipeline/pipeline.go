@@ -200,12 +200,8 @@ func (r *run) execute(ctx context.Context) {
 		r.clean(scratch)
 		return
 	}
-	unmount := func() error {
-		err := m.Unmount()
-		return err
-	}
 	defer func() {
-		_ = unmount()
+		_ = m.Unmount()
 		r.clean(scratch)
 	}()
 	if !m.Visible() {
@@ -268,7 +264,7 @@ func (r *run) execute(ctx context.Context) {
 		r.finish(report.Cancelled, "Cancelled: "+context.Cause(ctx).Error(), "The run was stopped while testing; nothing was kept.")
 		return
 	}
-	if err := unmount(); err != nil {
+	if err := m.Unmount(); err != nil {
 		r.fail("Cannot unmount the overlay", err)
 		return
 	}
