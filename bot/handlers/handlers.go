@@ -259,18 +259,24 @@ func validRepo(r repository) error {
 	return nil
 }
 
-// fetch brings the base branch and the head into the git cache; refs are
-// checked by the cache (they come from payloads).
-func (h *Handler) fetch(ctx context.Context, t target) (string, error) {
+// fetch brings the base branch, the head and the other branches named into
+// the git cache; refs are checked by the cache (they come from payloads).
+func (h *Handler) fetch(ctx context.Context, t target, branches ...string) (string, error) {
 	tok, err := h.opts.Clients.InstallationToken(ctx, t.installation)
 	if err != nil {
 		return "", err
 	}
-	specs := []string{"+refs/heads/" + t.baseRef + ":refs/heads/" + t.baseRef}
+	branchSpec := func(b string) string { return "+refs/heads/" + b + ":refs/heads/" + b }
+	specs := []string{branchSpec(t.baseRef)}
 	if t.pr > 0 {
 		specs = append(specs, fmt.Sprintf("+refs/pull/%d/head:refs/pull/%d/head", t.pr, t.pr))
 	} else if t.headRef != "" && t.headRef != t.baseRef {
-		specs = append(specs, "+refs/heads/"+t.headRef+":refs/heads/"+t.headRef)
+		specs = append(specs, branchSpec(t.headRef))
+	}
+	for _, b := range branches {
+		if b != t.baseRef {
+			specs = append(specs, branchSpec(b))
+		}
 	}
 	dir, err := h.opts.GitCache.Fetch(ctx, t.repo.CloneURL, tok, specs...)
 	if err != nil {

@@ -217,17 +217,10 @@ func (h *Handler) load(ctx context.Context, p *pullState) error {
 	if def == "" {
 		def = p.baseRef
 	}
-	tok, err := h.opts.Clients.InstallationToken(ctx, p.inst)
+	var err error
+	p.gitDir, err = h.fetch(ctx, target{repo: p.repo, installation: p.inst, pr: p.number, baseRef: p.baseRef}, def)
 	if err != nil {
 		return err
-	}
-	specs := []string{"+refs/heads/" + def + ":refs/heads/" + def, fmt.Sprintf("+refs/pull/%d/head:refs/pull/%d/head", p.number, p.number)}
-	if p.baseRef != def {
-		specs = append(specs, "+refs/heads/"+p.baseRef+":refs/heads/"+p.baseRef)
-	}
-	p.gitDir, err = h.opts.GitCache.Fetch(ctx, p.repo.CloneURL, tok, specs...)
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", p.repo.FullName, err)
 	}
 	fsys, err := gitrepo.TreeFS(ctx, p.gitDir, "refs/heads/"+def)
 	if err != nil {
