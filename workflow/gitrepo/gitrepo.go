@@ -156,6 +156,15 @@ func (c cmd) wrap(err error, stderr string) error {
 	return &GitError{Args: args, Stderr: stderr, Err: err}
 }
 
+// Git runs git with args in gitDir (a bare repository or a work tree) the
+// way this package does: argv only, inherited GIT_* variables dropped, env
+// added after them, stdin fed when not nil. It returns git's stdout; a
+// failure is a *GitError carrying git's stderr. Callers validate refs and
+// paths that reach args.
+func Git(ctx context.Context, gitDir string, stdin []byte, env []string, args ...string) ([]byte, error) {
+	return cmd{gitDir: gitDir, args: args, env: env, stdin: stdin}.run(ctx)
+}
+
 // ResolveCommit returns the full SHA of the commit ref names.
 func ResolveCommit(ctx context.Context, gitDir, ref string) (string, error) {
 	if err := ValidateRef(ref); err != nil {
