@@ -90,6 +90,11 @@ func GentooArch(goarch string) string {
 // paths in the PR, end up in argv and paths, and must not look like options.
 var safeName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
 
+// SafeName reports whether s may name a target field, a set or a run: letters,
+// digits and ._+-, not starting with - or a dot, and no "..", so that it is
+// one path component and cannot be taken for an option.
+func SafeName(s string) bool { return safeName.MatchString(s) && !strings.Contains(s, "..") }
+
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // vars is what command templates can refer to.
@@ -103,7 +108,7 @@ func (j Job) Validate() error {
 		{"target version", j.Target.Version}, {"target os", j.Target.OS},
 		{"target arch", j.Target.Arch}, {"set name", j.SetName},
 	} {
-		if !safeName.MatchString(f.v) || strings.Contains(f.v, "..") {
+		if !SafeName(f.v) {
 			return fmt.Errorf("build: invalid %s %q: want letters, digits and ._+-, not starting with - or a dot", f.name, f.v)
 		}
 	}

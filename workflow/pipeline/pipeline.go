@@ -42,7 +42,7 @@ type DirLower struct{ Root string }
 // Current implements Lower.
 func (d DirLower) Current(ctx context.Context, t sets.Target) (string, string, error) {
 	for _, f := range []string{t.Version, t.OS, t.Arch} {
-		if !safeName.MatchString(f) {
+		if !build.SafeName(f) {
 			return "", "", fmt.Errorf("pipeline: invalid target %q", t)
 		}
 	}
@@ -135,8 +135,6 @@ type Outcome struct {
 	Info         *BuildInfo
 }
 
-var safeName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
-
 // CheckName is the check run's name for a target.
 func CheckName(t sets.Target) string { return "compat " + t.Version + " " + t.OS + "-" + t.Arch }
 
@@ -147,7 +145,7 @@ func Run(ctx context.Context, p Params) (Outcome, error) {
 	if p.Runner == nil || p.Lower == nil || p.Store == nil {
 		return Outcome{}, errors.New("pipeline: Runner, Lower and Store are required")
 	}
-	if !safeName.MatchString(p.ID) || strings.Contains(p.ID, "..") {
+	if !build.SafeName(p.ID) {
 		return Outcome{}, fmt.Errorf("pipeline: invalid run id %q", p.ID)
 	}
 	if !filepath.IsAbs(p.DataDir) {
