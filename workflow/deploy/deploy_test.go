@@ -83,6 +83,7 @@ func TestDeployRejectsBadRequests(t *testing.T) {
 		{"bad arch", req(1, sha(1), Item{Target: sets.Target{Version: "2025.06", OS: "linux", Arch: "x86 64"}, Digest: dg}), `arch "x86 64": character ' '`},
 		{"dotdot", req(1, sha(1), Item{Target: sets.Target{Version: "..", OS: "linux", Arch: "x86_64"}, Digest: dg}), `version "..": must not start with '.' or '-'`},
 		{"bad digest", req(1, sha(1), Item{Target: x86, Digest: "md5:abc"}), "want sha256:<64 hex digits>"},
+		{"upper-case digest", req(1, sha(1), Item{Target: x86, Digest: "sha256:" + strings.ToUpper(strings.TrimPrefix(dg, "sha256:"))}), "want sha256:<64 hex digits>"},
 		{"twice", req(1, sha(1), Item{Target: x86, Digest: dg}, Item{Target: x86, Digest: dg}), "listed twice"},
 		{"no repo", Request{PR: 1, HeadSHA: sha(1), Requester: "bob", Items: []Item{{Target: x86, Digest: dg}}}, "want owner/name"},
 	} {

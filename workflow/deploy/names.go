@@ -60,17 +60,6 @@ func validSHA(sha string) error {
 	return nil
 }
 
-func validDigest(d string) error {
-	hexPart, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hexPart) != 64 {
-		return fmt.Errorf("artifact digest %q: want sha256:<64 hex digits>", d)
-	}
-	if _, err := hex.DecodeString(hexPart); err != nil {
-		return fmt.Errorf("artifact digest %q: %v", d, err)
-	}
-	return nil
-}
-
 // uniqueTag returns base, or base-2, base-3, ... when a redeploy of the
 // same PR head already used the name (CVMFS refuses a duplicate tag).
 func uniqueTag(base string, tags []publish.Tag) string {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/publish"
 )
 
@@ -88,8 +89,8 @@ func validateRequest(req Request) ([]string, error) {
 			return nil, fmt.Errorf("item %d: %s is listed twice", i+1, it.Target)
 		}
 		seen[p] = true
-		if err := validDigest(it.Digest); err != nil {
-			return nil, fmt.Errorf("item %d (%s): %v", i+1, it.Target, err)
+		if _, err := artifact.ParseDigest(it.Digest); err != nil {
+			return nil, fmt.Errorf("item %d (%s): artifact digest %q: want sha256:<64 hex digits> (lower-case)", i+1, it.Target, it.Digest)
 		}
 		if _, err := TagName(it.Target, req.PR, req.HeadSHA); err != nil {
 			return nil, fmt.Errorf("item %d: %v", i+1, err)
