@@ -332,8 +332,15 @@ func Default(dir string) *Config {
 	return c
 }
 
+// rel resolves p, when relative, against the config file's directory.
+func (c *Config) rel(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
 func (c *Config) defaults() {
-	base := filepath.Dir(c.Path)
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
@@ -344,9 +351,7 @@ func (c *Config) defaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./var"
 	}
-	if !filepath.IsAbs(c.DataDir) {
-		c.DataDir = filepath.Join(base, c.DataDir)
-	}
+	c.DataDir = c.rel(c.DataDir)
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -393,14 +398,12 @@ func (c *Config) defaults() {
 		if t.Backend == "cvmfs" && t.CvmfsServer == "" {
 			t.CvmfsServer = "cvmfs_server"
 		}
-		if t.BaseDir != "" && !filepath.IsAbs(t.BaseDir) {
-			t.BaseDir = filepath.Join(base, t.BaseDir)
-		}
+		t.BaseDir = c.rel(t.BaseDir)
 	}
 	if c.Mirror.Dir == "" {
 		c.Mirror.Dir = filepath.Join(c.DataDir, "mirror")
-	} else if !filepath.IsAbs(c.Mirror.Dir) {
-		c.Mirror.Dir = filepath.Join(base, c.Mirror.Dir)
+	} else {
+		c.Mirror.Dir = c.rel(c.Mirror.Dir)
 	}
 	if c.Changelog.Branch == "" {
 		c.Changelog.Branch = "main"
@@ -427,13 +430,6 @@ func (c *Config) errf(lines map[string]int, key, format string, args ...any) err
 func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	c.defaults()
 	errf := func(key, format string, args ...any) error { return c.errf(lines, key, format, args...) }
-	base := filepath.Dir(c.Path)
-	rel := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(base, p)
-	}
 	gh := &c.GitHub
 	if v, ok := os.LookupEnv(EnvWebhookSecret); ok && v != "" {
 		gh.WebhookSecret = nil
@@ -443,7 +439,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 			}
 		}
 	} else if gh.WebhookSecretFile != "" {
-		data, err := os.ReadFile(rel(gh.WebhookSecretFile))
+		data, err := os.ReadFile(c.rel(gh.WebhookSecretFile))
 		if err != nil {
 			return errf("github.webhook_secret_file", "%v", err)
 		}
@@ -461,7 +457,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if v := os.Getenv(EnvGitHubToken); v != "" {
 		gh.Token = strings.TrimSpace(v)
 	} else if gh.TokenFile != "" {
-		data, err := os.ReadFile(rel(gh.TokenFile))
+		data, err := os.ReadFile(c.rel(gh.TokenFile))
 		if err != nil {
 			return errf("github.token_file", "%v", err)
 		}
@@ -470,7 +466,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if v := os.Getenv(EnvPrivateKey); v != "" {
 		gh.PrivateKey = []byte(v)
 	} else if gh.PrivateKeyFile != "" {
-		data, err := os.ReadFile(rel(gh.PrivateKeyFile))
+		data, err := os.ReadFile(c.rel(gh.PrivateKeyFile))
 		if err != nil {
 			return errf("github.private_key_file", "%v", err)
 		}
