@@ -336,8 +336,11 @@ func TestServeChild(t *testing.T) {
 		f.Close()
 	}
 	// The processor the lead wires in is tested with its own package; here
-	// the intake and server are under test.
-	newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return logProcessor{}, nil }
+	// the intake and server are under test. COMPATBOT_SERVE_WIRED keeps
+	// the wired one, for what compatbot serve itself costs.
+	if os.Getenv("COMPATBOT_SERVE_WIRED") != "1" {
+		newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return logProcessor{}, nil }
+	}
 	if os.Getenv("COMPATBOT_SERVE_JOURNAL") == "1" {
 		newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) {
 			return intake.ProcessorFunc(func(ctx context.Context, d *intake.Delivery) error {
@@ -362,10 +365,10 @@ type child struct {
 	exit chan error
 }
 
-func startChild(t *testing.T, dir string, journal bool) *child {
+func startChild(t *testing.T, dir string, journal bool, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
-	cmd.Env = append(os.Environ(), "COMPATBOT_SERVE_CHILD="+dir)
+	cmd.Env = append(append(os.Environ(), "COMPATBOT_SERVE_CHILD="+dir), env...)
 	if journal {
 		cmd.Env = append(cmd.Env, "COMPATBOT_SERVE_JOURNAL=1")
 	}
@@ -546,9 +549,14 @@ func TestServeSurvivesKill9(t *testing.T) {
 func TestServeIdleRSS(t *testing.T) {
 	dir := t.TempDir()
 	writeServeConfig(t, dir)
-	c := startChild(t, dir, false)
+	// With the processor serve really runs (handlers, deploy, builder
+	// wiring), not the tests' stand-in.
+	c := startChild(t, dir, false, "COMPATBOT_SERVE_WIRED=1")
 	if code, _ := get(t, c.base+"/healthz"); code != 200 {
 		t.Fatalf("healthz %d", code)
+	}
+	if !strings.Contains(c.logs.String(), "build.command is not configured") {
+		t.Fatalf("the child did not wire the real processor (no warning about build.command):\n%s", c.logs.String())
 	}
 	time.Sleep(500 * time.Millisecond)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
