@@ -227,7 +227,7 @@ func (h *Handler) load(ctx context.Context, p *pullState) error {
 		return fmt.Errorf("read %s of %s: %w", def, p.repo.FullName, err)
 	}
 	p.config, p.cfgErr = sets.LoadRepoConfig(fsys)
-	_, rev, err := h.opts.Check(ctx, p.gitDir, "refs/heads/"+p.baseRef, p.headSHA)
+	rev, err := setscheck.Load(ctx, p.gitDir, "refs/heads/"+p.baseRef, p.headSHA)
 	p.targets, p.targErr = changedTargets(rev), err
 	p.loaded = true
 	return nil

@@ -67,7 +67,7 @@ func (h *Handler) requestBuild(ctx context.Context, t target, trigger string, ar
 		if gitDir, err = h.fetch(ctx, t); err != nil {
 			return err
 		}
-		if _, rev, err = h.opts.Check(ctx, gitDir, "refs/heads/"+t.baseRef, t.headSHA); err != nil {
+		if rev, err = setscheck.Load(ctx, gitDir, "refs/heads/"+t.baseRef, t.headSHA); err != nil {
 			return nil
 		}
 	}
