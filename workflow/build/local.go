@@ -67,7 +67,7 @@ func (r *LocalRunner) Run(ctx context.Context, job Job) (Result, error) {
 	path := argv[0]
 	if !strings.Contains(path, "/") {
 		// Look the program up in the build's PATH, not the bot's.
-		if path, err = lookPath(path, envValue(env, "PATH")); err != nil {
+		if path, err = LookPath(path, envValue(env, "PATH")); err != nil {
 			return Result{}, fmt.Errorf("build: %s: %v", argv[0], err)
 		}
 	}
@@ -194,7 +194,9 @@ func sandboxArgs(bwrap string, j Job, program string) []string {
 	return append(a, "--chdir", j.WorkDir, "--")
 }
 
-func lookPath(name, path string) (string, error) {
+// LookPath finds the executable regular file name in the directories of
+// path (a PATH value): exec.LookPath searches the bot's own PATH only.
+func LookPath(name, path string) (string, error) {
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" {
 			continue

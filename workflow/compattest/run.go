@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/vdb"
 )
@@ -20,11 +21,17 @@ import (
 // outputLimit caps what a tool or test may put into the report.
 const outputLimit = 64 * 1024
 
-// env is the whole environment of tools and extra tests: the Prefix's
-// programs first, nothing from the bot's environment.
+// searchPath is the PATH of tools and extra tests: the Prefix's programs
+// first.
+func searchPath(prefix string) string {
+	return strings.Join([]string{prefix + "/usr/bin", prefix + "/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, ":")
+}
+
+// env is the whole environment of tools and extra tests: nothing from the
+// bot's environment.
 func env(prefix string) []string {
 	return []string{
-		"PATH=" + strings.Join([]string{prefix + "/usr/bin", prefix + "/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, ":"),
+		"PATH=" + searchPath(prefix),
 		"LANG=C.UTF-8",
 		"HOME=" + os.TempDir(),
 		"COMPAT_PREFIX=" + prefix,
@@ -61,18 +68,8 @@ func run(ctx context.Context, argv []string, prefix, dir string, timeout time.Du
 	defer cancel()
 	path := argv[0]
 	if !strings.Contains(path, "/") {
-		for _, kv := range env(prefix) {
-			if p, ok := strings.CutPrefix(kv, "PATH="); ok {
-				path = ""
-				for _, d := range filepath.SplitList(p) {
-					if st, err := os.Stat(filepath.Join(d, argv[0])); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-						path = filepath.Join(d, argv[0])
-						break
-					}
-				}
-			}
-		}
-		if path == "" {
+		var err error
+		if path, err = build.LookPath(path, searchPath(prefix)); err != nil {
 			return ran{err: fmt.Errorf("%s: not found in the Prefix or the host's PATH", argv[0])}
 		}
 	}
