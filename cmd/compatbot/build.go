@@ -201,14 +201,6 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 	if err := gitrepo.ExportTree(ctx, gitDir, rev.HeadSHA, work); err != nil {
 		return nil, fmt.Errorf("checking out head %s: %w", shortSHA(rev.HeadSHA), err)
 	}
-	baseSets := map[sets.Target]*sets.SetFile{}
-	for _, sf := range rev.Base.Sets {
-		baseSets[sets.Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch}] = sf
-	}
-	headSets := map[sets.Target]*sets.SetFile{}
-	for _, sf := range rev.Head.Sets {
-		headSets[sets.Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch}] = sf
-	}
 	var builds []localBuild
 	for _, d := range diffs {
 		t := d.Target
@@ -218,15 +210,15 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 				Summary: fmt.Sprintf("The local runner builds %s only; the bot builds %s on a build host of that arch.", build.HostArch(), t)}})
 			continue
 		}
-		sf := headSets[t]
+		sf := rev.Head.Set(t)
 		if sf == nil {
 			builds = append(builds, localBuild{Target: t, Check: report.Check{Name: pipeline.CheckName(t), Conclusion: report.Neutral,
 				Title: "Set removed", Summary: "The PR removes this target's set; there is nothing to build."}})
 			continue
 		}
 		lowerRoot := filepath.Join(opts.DataDir, "published")
-		if opts.SeedFromBase && baseSets[t] != nil {
-			if err := seed(ctx, opts, gitDir, rev.BaseSHA, baseSets[t], lowerRoot, t, progress); err != nil {
+		if base := rev.Base.Set(t); opts.SeedFromBase && base != nil {
+			if err := seed(ctx, opts, gitDir, rev.BaseSHA, base, lowerRoot, t, progress); err != nil {
 				return nil, err
 			}
 		}

@@ -282,13 +282,9 @@ func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, 
 	opts.SeedFromBase = false
 	opts.Lower = publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")}
 
-	baseSets := map[sets.Target]*sets.SetFile{}
-	for _, sf := range rev.Base.Sets {
-		baseSets[sets.Target{Version: sf.Version, OS: sf.OS, Arch: sf.Arch}] = sf
-	}
 	var seeded []string
 	for _, d := range sets.Diff(rev.Base, rev.Head) {
-		sf := baseSets[d.Target]
+		sf := rev.Base.Set(d.Target)
 		if d.Target.Arch != build.HostArch() || sf == nil || rev.Head.Set(d.Target) == nil {
 			continue
 		}
