@@ -2,14 +2,13 @@ package deploy
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/state"
-	"github.com/google/go-cmp/cmp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -41,20 +40,7 @@ func TestMarkdownGolden(t *testing.T) {
 			Error: "compatbot stopped (crash or restart) before the rollback completed; the published tree is unchanged. Run the rollback again."},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := res.Markdown()
-			path := filepath.Join("testdata", name+".md")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", path, diff)
-			}
+			testtree.Golden(t, name+".md", res.Markdown(), *update)
 		})
 	}
 }
