@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/compatbot/compatbot/bot/checks"
 	"github.com/compatbot/compatbot/bot/config"
@@ -34,29 +33,6 @@ import (
 
 func init() { newProcessor = wireProcessor }
 
-// wired keeps the last wiring's Builder so it can be stopped (serve has
-// no shutdown hook yet; tests and a future hook call stopWired).
-var (
-	wiredMu      sync.Mutex
-	wiredBuilder *prflow.Builder
-	wiredClosers []func()
-)
-
-// stopWired stops the wired builder's running builds, leaving them to
-// Recover on the next start, and closes what the wiring opened.
-func stopWired() {
-	wiredMu.Lock()
-	b, closers := wiredBuilder, wiredClosers
-	wiredBuilder, wiredClosers = nil, nil
-	wiredMu.Unlock()
-	if b != nil {
-		b.Close()
-	}
-	for _, c := range closers {
-		c()
-	}
-}
-
 // targetConfig maps the config's target to the publisher's; a local
 // target without a repository name lives in <data_dir>/targets/<env>.
 func targetConfig(cfg *config.Config, env string, t config.Target) publish.TargetConfig {
@@ -67,7 +43,7 @@ func targetConfig(cfg *config.Config, env string, t config.Target) publish.Targe
 	return tc
 }
 
-func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake.Processor, error) {
+func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ intake.Processor, err error) {
 	ctx := context.Background()
 	log := slog.Default()
 	clients, err := ghclient.New(ghclient.Config{APIURL: cfg.GitHub.APIURL, AppID: cfg.GitHub.AppID, PrivateKey: cfg.GitHub.PrivateKey, Token: cfg.GitHub.Token})
@@ -95,6 +71,15 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 	if err != nil {
 		return nil, err
 	}
+	var b *prflow.Builder
+	defer func() {
+		if err != nil {
+			if b != nil {
+				b.Close()
+			}
+			deployDB.Close()
+		}
+	}()
 	core, err := deploy.New(deploy.Options{DB: deployDB, Targets: pubs,
 		Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store},
 		Changelog: api, ChangelogBranch: cfg.Changelog.Branch,
@@ -103,9 +88,6 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 		return nil, err
 	}
 	pd.Core = core
-	wiredMu.Lock()
-	wiredClosers = append(wiredClosers, func() { deployDB.Close() })
-	wiredMu.Unlock()
 	// Only the process that owns data_dir settles what a crash left: a
 	// replay next to a running server must not abort its transactions,
 	// run its queued deploys or unmount its builds.
@@ -122,7 +104,6 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 
 	opts := handlers.Options{DB: db, Clients: clients, GitCache: &gitrepo.Cache{Dir: filepath.Join(cfg.DataDir, "git")},
 		PublicURL: cfg.PublicURL, Deployer: pd, Targets: deployTargets{d: core, pubs: pubs}, ObserveCalls: metrics.ObserveAPICalls, Logger: log}
-	var b *prflow.Builder
 	if len(cfg.Build.Command) == 0 {
 		log.Warn("build.command is not configured: PRs are checked but not built, and nothing can be deployed")
 	} else {
@@ -155,32 +136,33 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake
 		return nil, err
 	}
 	mux.Handle("GET /reports/{id}", h.Reports())
-	if b != nil {
-		if owner {
-			n, err := b.Recover(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("build recovery: %w", err)
-			}
-			if n > 0 {
-				log.Warn("builds cut short by a restart run again", "builds", n)
-			}
+	if b != nil && owner {
+		n, err := b.Recover(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("build recovery: %w", err)
 		}
-		wiredMu.Lock()
-		wiredBuilder = b
-		wiredMu.Unlock()
+		if n > 0 {
+			log.Warn("builds cut short by a restart run again", "builds", n)
+		}
 	}
-	return wiredProcessor{h}, nil
+	return &wiredProcessor{Handler: h, builder: b, deployDB: deployDB}, nil
 }
 
-// wiredProcessor is the handler plus Close, which stops the builds (left
-// to Recover) and closes what the wiring opened; serve should call it
-// after the intake has stopped.
-type wiredProcessor struct{ *handlers.Handler }
+// wiredProcessor is the handler plus Close, which serve calls after the
+// intake has stopped.
+type wiredProcessor struct {
+	*handlers.Handler
+	builder  *prflow.Builder // nil without build.command
+	deployDB *state.DB
+}
 
-// Close implements io.Closer.
-func (wiredProcessor) Close() error {
-	stopWired()
-	return nil
+// Close implements io.Closer: it stops the running builds, leaving them
+// to Recover on the next start, and closes the deploy database.
+func (p *wiredProcessor) Close() error {
+	if p.builder != nil {
+		p.builder.Close()
+	}
+	return p.deployDB.Close()
 }
 
 // ownsDataDir reports whether this process holds data_dir's serve lock
