@@ -34,7 +34,8 @@ type Deployments interface {
 // this package recorded as built and tested for the PR's head, through
 // workflow/deploy, and mirrors each deploy as a GitHub Deployment
 // (environment compat-test or compat-prod) with statuses in_progress →
-// success/failure.
+// success/failure. Its tables must exist: call EnsureSchema (or New)
+// on DB first.
 type Deployer struct {
 	DB          *state.DB
 	Core        Core
@@ -91,9 +92,6 @@ func (d *Deployer) call(ctx context.Context, repo string, commentID int64, line 
 }
 
 func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRequest) (string, error) {
-	if err := EnsureSchema(ctx, d.DB); err != nil {
-		return "", err
-	}
 	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
 		return "", err
 	}
@@ -297,9 +295,6 @@ func (d *Deployer) items(ctx context.Context, env string, req handlers.DeployReq
 
 // Rollback implements handlers.Deployer.
 func (d *Deployer) Rollback(ctx context.Context, req handlers.RollbackRequest) (string, error) {
-	if err := EnsureSchema(ctx, d.DB); err != nil {
-		return "", err
-	}
 	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
 		return "", err
 	}
