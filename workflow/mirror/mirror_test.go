@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/blake2b"
 )
@@ -87,17 +88,9 @@ func TestAddStoresContentOnceWithManifestChecksums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "Manifest")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(golden, manifest, 0o644)
-	}
-	wantManifest, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(manifest, wantManifest) || !bytes.Equal(manifest, FormatManifest(want)) {
-		t.Errorf("Manifest:\n%s\nwant:\n%s", manifest, wantManifest)
+	testtree.Golden(t, "Manifest", string(manifest), *update)
+	if !bytes.Equal(manifest, FormatManifest(want)) {
+		t.Errorf("Manifest:\n%s\nwant FormatManifest of the entries:\n%s", manifest, FormatManifest(want))
 	}
 	// Adding the same DISTDIR again changes nothing.
 	if again, err := m.Add(ctx, distdir(t)); err != nil || !cmp.Equal(again, want) {
