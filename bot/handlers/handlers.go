@@ -27,7 +27,6 @@ import (
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
-	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
 	"github.com/compatbot/compatbot/workflow/state"
 	"github.com/google/go-github/v60/github"
@@ -46,9 +45,6 @@ type GitFetcher interface {
 	Fetch(ctx context.Context, remoteURL, token string, refspecs ...string) (gitDir string, err error)
 }
 
-// CheckFunc judges a PR: setscheck.CheckRefs.
-type CheckFunc func(ctx context.Context, gitDir, baseRef, headRef string) (report.Check, *setscheck.Revisions, error)
-
 // Options configure a Handler.
 type Options struct {
 	DB       *state.DB
@@ -66,8 +62,6 @@ type Options struct {
 	Builder Builder
 	// Targets adds the deploy targets' state to /status; nil leaves it out.
 	Targets TargetStatus
-	// Check defaults to setscheck.CheckRefs.
-	Check CheckFunc
 	// ObserveCalls, if set, is told how many GitHub API requests each
 	// processed delivery cost (for a /metrics histogram).
 	ObserveCalls func(event string, calls int)
@@ -148,9 +142,6 @@ func New(opts Options) (*Handler, error) {
 	runs, err := checks.New(ctx, opts.DB, opts.PublicURL)
 	if err != nil {
 		return nil, err
-	}
-	if opts.Check == nil {
-		opts.Check = setscheck.CheckRefs
 	}
 	h := &Handler{opts: opts, runs: runs, log: opts.Logger, now: opts.Now}
 	if h.log == nil {

@@ -34,7 +34,7 @@ func (h *Handler) runSetsCheck(ctx context.Context, gh *github.Client, t target,
 		}
 		var chk report.Check
 		headRef := t.headSHA
-		chk, rev, err = h.opts.Check(ctx, gitDir, "refs/heads/"+t.baseRef, headRef)
+		chk, rev, err = setscheck.CheckRefs(ctx, gitDir, "refs/heads/"+t.baseRef, headRef)
 		if err != nil {
 			// The revisions could not be read (a broken config on the
 			// base, a head that no longer exists): that is the check's
