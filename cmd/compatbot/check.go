@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -75,10 +73,6 @@ Examples:
 // the sets report and counted in the exit status. It is only called when
 // the sets check did not fail, since a head that does not lint is not built.
 var checkBuildHook func(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error)
-
-// exampleMarker marks a directory as an example repository made by
-// compatbot, so --example only ever deletes what it created itself.
-const exampleMarker = ".git/compatbot-example"
 
 func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("check", checkUsage, stdout, stderr)
@@ -235,25 +229,12 @@ func defaultBase(ctx context.Context, repo string) (string, error) {
 	return "", fmt.Errorf("%s: no origin/HEAD, main or master to compare with; give --base", repo)
 }
 
-// makeExample (re)creates the example repository at dir. It refuses to
-// replace a non-empty directory it did not create.
+// makeExample (re)creates the example repository at dir, removing whatever
+// was there: --example calls it on <data-dir>/repo right after
+// prepareDataDir, which refuses a data directory it did not make.
 func makeExample(ctx context.Context, dir string) error {
-	ents, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return err
-	case len(ents) > 0:
-		if _, err := os.Stat(filepath.Join(dir, exampleMarker)); err != nil {
-			return fmt.Errorf("refusing to replace %s: it is not empty and was not made by compatbot --example", dir)
-		}
-	}
-	err = gitrepo.InitFromDirs(ctx, dir,
+	return gitrepo.InitFromDirs(ctx, dir,
 		gitrepo.CommitSpec{Branch: "main", Tree: compatbot.ExampleBase, Message: "Example compat layer: 2025.06 (frozen) and 2026.06"},
 		gitrepo.CommitSpec{Branch: "pr", Tree: compatbot.ExampleHead, Message: "2026.06: newer Lmod and Python, add direnv and zstd; 2025.06: xz-utils security update"},
 	)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, exampleMarker), []byte("made by compatbot check --example; safe to delete\n"), 0o644)
 }
