@@ -156,6 +156,15 @@ func (h *Handler) issueComment(ctx context.Context, d *intake.Delivery) error {
 	return h.postReply(ctx, gh, p, ev.Comment.ID, replyState == "pending", body)
 }
 
+// defaultBranch is the repository's default branch, the config's source;
+// the PR's base when the payload and the PR do not name it.
+func (p *pullState) defaultBranch() string {
+	if p.repo.DefaultBranch != "" {
+		return p.repo.DefaultBranch
+	}
+	return p.baseRef
+}
+
 func (p *pullState) owner() string { o, _, _ := strings.Cut(p.repo.FullName, "/"); return o }
 func (p *pullState) name() string  { _, n, _ := strings.Cut(p.repo.FullName, "/"); return n }
 
@@ -213,10 +222,7 @@ func (h *Handler) load(ctx context.Context, p *pullState) error {
 	if p.loaded {
 		return nil
 	}
-	def := p.repo.DefaultBranch
-	if def == "" {
-		def = p.baseRef
-	}
+	def := p.defaultBranch()
 	var err error
 	p.gitDir, err = h.fetch(ctx, target{repo: p.repo, installation: p.inst, pr: p.number, baseRef: p.baseRef}, def)
 	if err != nil {
@@ -475,10 +481,7 @@ func (h *Handler) status(ctx context.Context, p *pullState) (string, error) {
 		if err := h.load(ctx, p); err != nil {
 			return "", err
 		}
-		def := p.repo.DefaultBranch
-		if def == "" {
-			def = p.baseRef
-		}
+		def := p.defaultBranch()
 		md, err := h.opts.Targets.TargetStatus(ctx, p.repo.FullName, p.gitDir, "refs/heads/"+def)
 		if err != nil {
 			return "", err
