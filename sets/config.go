@@ -1,5 +1,7 @@
 package sets
 
+import "strings"
+
 // DefaultConfigPath is where the managed repository keeps compatbot's config.
 // It is always read from the base (default) branch, never from a PR: a PR
 // must not be able to unfreeze a version, shorten the risky list or grant
@@ -107,7 +109,7 @@ func (c *Config) IsRisky(cp string) bool {
 		risky = c.Risky
 	}
 	name := cp
-	if i := lastSlash(cp); i >= 0 {
+	if i := strings.LastIndexByte(cp, '/'); i >= 0 {
 		name = cp[i+1:]
 	}
 	for _, r := range risky {
@@ -116,13 +118,4 @@ func (c *Config) IsRisky(cp string) bool {
 		}
 	}
 	return false
-}
-
-func lastSlash(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
 }
