@@ -85,9 +85,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot replay: %v\n", err)
 		return 1
 	}
-	in, err := intake.New(ctx, intake.Options{DB: db, Processor: proc, MaxAttempts: cfg.Intake.MaxAttempts,
-		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
-		Metrics: metrics.NewRegistry(), Logger: log})
+	in, err := intake.New(ctx, intakeOptions(cfg, db, proc, metrics.NewRegistry(), log))
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot replay: %v\n", err)
 		return 1

@@ -135,13 +135,7 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 			}
 		}()
 	}
-	in, err := intake.New(ctx, intake.Options{
-		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
-		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
-		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
-		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
-		Metrics:        metrics.Default, Logger: log,
-	})
+	in, err := intake.New(ctx, intakeOptions(cfg, db, proc, metrics.Default, log))
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
 		return 1
@@ -215,6 +209,18 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 	}
 	log.Info("stopped")
 	return code
+}
+
+// intakeOptions is the intake of cfg (serve's, or replay's: the same
+// attempts, backoff and timeout) on db with proc.
+func intakeOptions(cfg *config.Config, db *state.DB, proc intake.Processor, reg *metrics.Registry, log *slog.Logger) intake.Options {
+	return intake.Options{
+		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
+		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
+		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
+		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
+		Metrics:        reg, Logger: log,
+	}
 }
 
 // readyHandler answers 200 while the database answers a query.
