@@ -179,19 +179,7 @@ func TestManifestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "manifest.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("manifest differs from %s (-want +got):\n%s", golden, diff)
-	}
+	testtree.Golden(t, "manifest.golden.json", string(got), *update)
 	// opt/was-a-dir is not deleted but replaced by a file.
 	wantDeleted := []string{"usr/bin/tool", "var/db/pkg/app-misc/old-1"}
 	if diff := cmp.Diff(wantDeleted, m.Deleted()); diff != "" {
