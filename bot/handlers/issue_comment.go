@@ -96,10 +96,8 @@ func (h *Handler) issueComment(ctx context.Context, d *intake.Delivery) error {
 		return err
 	}
 	repo := ev.Repository.FullName
-	var replyState string
-	var replyID int64
-	err := h.opts.DB.QueryRowContext(ctx, `SELECT state, reply_id FROM comment_replies WHERE repo=? AND comment_id=?`, repo, ev.Comment.ID).Scan(&replyState, &replyID)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	replyState, err := h.replyState(ctx, repo, ev.Comment.ID)
+	if err != nil {
 		return err
 	}
 	if replyState == "posted" || replyState == "none" {
@@ -145,8 +143,7 @@ func (h *Handler) issueComment(ctx context.Context, d *intake.Delivery) error {
 		}
 	}
 	if len(sections) == 0 {
-		_, err := h.opts.DB.ExecContext(ctx, `INSERT INTO comment_replies(repo, comment_id, state) VALUES(?,?, 'none') ON CONFLICT DO UPDATE SET state='none'`, repo, ev.Comment.ID)
-		return err
+		return h.noReply(ctx, repo, ev.Comment.ID)
 	}
 	body := replyMarker(ev.Comment.ID) + "\n@" + ev.Comment.User.Login + "\n\n" + strings.Join(sections, "\n\n---\n\n")
 	if r := []rune(body); len(r) > maxComment {
@@ -167,6 +164,24 @@ func (p *pullState) defaultBranch() string {
 
 func (p *pullState) owner() string { o, _, _ := strings.Cut(p.repo.FullName, "/"); return o }
 func (p *pullState) name() string  { _, n, _ := strings.Cut(p.repo.FullName, "/"); return n }
+
+// replyState is where the reply to commentID stands: "" (not begun),
+// "pending" (posted with an outcome unknown), "posted" or "none" (nothing
+// to say).
+func (h *Handler) replyState(ctx context.Context, repo string, commentID int64) (string, error) {
+	var st string
+	err := h.opts.DB.QueryRowContext(ctx, `SELECT state FROM comment_replies WHERE repo=? AND comment_id=?`, repo, commentID).Scan(&st)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	return st, nil
+}
+
+// noReply records that commentID needs no reply.
+func (h *Handler) noReply(ctx context.Context, repo string, commentID int64) error {
+	_, err := h.opts.DB.ExecContext(ctx, `INSERT INTO comment_replies(repo, comment_id, state) VALUES(?,?, 'none') ON CONFLICT DO UPDATE SET state='none'`, repo, commentID)
+	return err
+}
 
 // postReply posts the reply once. The row goes to pending before the POST;
 // a pending row found on a later attempt means the outcome of that POST is

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -27,9 +26,8 @@ func (h *Handler) mergeDeploy(ctx context.Context, d *intake.Delivery, ev *pullR
 	}
 	key := -int64(pr.Number)
 	repo := ev.Repository.FullName
-	var replyState string
-	err := h.opts.DB.QueryRowContext(ctx, `SELECT state FROM comment_replies WHERE repo=? AND comment_id=?`, repo, key).Scan(&replyState)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	replyState, err := h.replyState(ctx, repo, key)
+	if err != nil {
 		return err
 	}
 	if replyState == "posted" || replyState == "none" {
@@ -45,8 +43,7 @@ func (h *Handler) mergeDeploy(ctx context.Context, d *intake.Delivery, ev *pullR
 		return err
 	}
 	if p.targErr == nil && len(p.targets) == 0 {
-		_, err := h.opts.DB.ExecContext(ctx, `INSERT INTO comment_replies(repo, comment_id, state) VALUES(?,?, 'none') ON CONFLICT DO UPDATE SET state='none'`, repo, key)
-		return err
+		return h.noReply(ctx, repo, key)
 	}
 	merger := p.author
 	if pr.MergedBy != nil && pr.MergedBy.Login != "" {
