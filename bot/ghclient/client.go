@@ -88,9 +88,6 @@ func New(cfg Config) (*Factory, error) {
 // Stats are the API call totals of every client of f.
 func (f *Factory) Stats() Stats { return f.tr.Stats() }
 
-// APIURL is the REST API base the clients use.
-func (f *Factory) APIURL() string { return f.apiURL.String() }
-
 func (f *Factory) newClient(hc *http.Client) *github.Client {
 	c := github.NewClient(hc)
 	// Set the base directly: WithEnterpriseURLs would append /api/v3/ to

@@ -246,7 +246,7 @@ func TestExhaustedLimitHoldsLaterRequests(t *testing.T) {
 	}
 	// Below go-github (as for ghinstallation's token requests), the
 	// Transport alone holds the request.
-	tr := ghclient.NewTransport(nil)
+	tr := &ghclient.Transport{}
 	hc := &http.Client{Transport: tr}
 	gh.FailNext("GET /repos/{owner}/{repo}", 1, githubfake.PrimaryRateLimit(403, time.Now().Add(time.Hour)))
 	resp, err := hc.Get(gh.URL + "/repos/eessi/compat-layer")

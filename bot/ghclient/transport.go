@@ -62,11 +62,6 @@ type Limits struct {
 	SecondaryWait time.Duration
 }
 
-// NewTransport returns a Transport over base with the default limits.
-func NewTransport(base http.RoundTripper) *Transport {
-	return &Transport{Base: base}
-}
-
 // Stats returns the totals since the transport was made.
 func (t *Transport) Stats() Stats { return t.st().snapshot() }
 
