@@ -97,44 +97,21 @@ func diffSets(b, h *SetFile) []Change {
 	if h != nil {
 		hents, hpath = h.Entries, h.Path
 	}
-	// Most keys have one entry: first index per key, the rest chained.
-	byKey := func(es []Entry) (map[string]int, []int, []string) {
-		first := make(map[string]int, len(es))
-		next := make([]int, len(es))
-		last := make(map[string]int)
+	// Entries by key, in file order, and the keys in order of first use.
+	byKey := func(es []Entry) (map[string][]int, []string) {
+		m := make(map[string][]int, len(es))
 		order := make([]string, 0, len(es))
 		for i := range es {
-			next[i] = -1
 			k := entryKey(es[i])
-			if j, ok := first[k]; ok {
-				if l, ok := last[k]; ok {
-					j = l
-				}
-				next[j] = i
-				last[k] = i
-				continue
+			if _, ok := m[k]; !ok {
+				order = append(order, k)
 			}
-			first[k] = i
-			order = append(order, k)
+			m[k] = append(m[k], i)
 		}
-		return first, next, order
+		return m, order
 	}
-	bm, bnext, border := byKey(bents)
-	hm, hnext, horder := byKey(hents)
-	chain := func(m map[string]int, next []int, k string) []int {
-		i, ok := m[k]
-		if !ok {
-			return nil
-		}
-		if next[i] < 0 {
-			return []int{i}
-		}
-		var out []int
-		for ; i >= 0; i = next[i] {
-			out = append(out, i)
-		}
-		return out
-	}
+	bm, border := byKey(bents)
+	hm, horder := byKey(hents)
 	var out []Change
 	keys := horder
 	for _, k := range border {
@@ -143,16 +120,14 @@ func diffSets(b, h *SetFile) []Change {
 		}
 	}
 	for _, k := range keys {
-		bi, inB := bm[k]
-		hi, inH := hm[k]
-		if inB && inH && bnext[bi] < 0 && hnext[hi] < 0 {
+		bs, hs := bm[k], hm[k]
+		if len(bs) == 1 && len(hs) == 1 {
 			// The common case, one entry on each side.
-			if o, e := bents[bi], hents[hi]; o.Token != e.Token {
+			if o, e := bents[bs[0]], hents[hs[0]]; o.Token != e.Token {
 				out = append(out, Change{Kind: classify(o, e), Package: k, Old: o.Token, New: e.Token, Line: e.Line, File: hpath, Reason: e.Reason})
 			}
 			continue
 		}
-		bs, hs := chain(bm, bnext, k), chain(hm, hnext, k)
 		// Drop the entries whose token is unchanged, pair the rest in
 		// order. A map keeps a PR with many entries of one package linear.
 		unmatched := map[string][]int{}
