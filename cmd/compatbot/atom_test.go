@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 )
@@ -32,8 +33,8 @@ func TestAtomCompare(t *testing.T) {
 }
 
 func TestAtomParseJSONFromStdin(t *testing.T) {
+	defer func(old io.Reader) { stdin = old }(stdin)
 	stdin = strings.NewReader(">=dev-lang/python-3.11.7-r1:3.11/t::gentoo\nnot an atom\n")
-	defer func() { stdin = nil }()
 	var out, errb bytes.Buffer
 	if code := atomCmd([]string{"parse", "--json"}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d, want 1 (one line failed)", code)
