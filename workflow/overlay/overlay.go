@@ -196,9 +196,6 @@ func (m *Mount) Target() string { return m.opts.Target }
 // Upper is the writable layer: the artifact's source after Unmount.
 func (m *Mount) Upper() string { return m.opts.Upper }
 
-// Lower returns the read-only layers, topmost first.
-func (m *Mount) Lower() []string { return append([]string(nil), m.opts.Lower...) }
-
 // Visible reports whether other processes see the merged view at Target
 // (false for UserNS: use Command or Prepare).
 func (m *Mount) Visible() bool { return m.method != UserNS }
