@@ -21,7 +21,6 @@ import (
 
 	"github.com/compatbot/compatbot/bot/githubfake"
 	"github.com/compatbot/compatbot/bot/intake"
-	"github.com/compatbot/compatbot/bot/webhook"
 	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/workflow/deploy"
@@ -44,7 +43,6 @@ const (
 	e2eInst    = 61
 	e2eRepo    = "eessi/compat-layer"
 	e2ePR      = 1
-	e2eSecret  = "e2e-webhook-secret"
 	e2eExample = "../../testdata/compat-layer"
 )
 
@@ -155,7 +153,7 @@ build:
   command: [%q, "--update", "--deep", "@{{.Set}}"]
   timeout: 2m
 changelog: {branch: main}
-`, e.dataDir, gh.APIURL(), e2eAppID, e2eSecret, script)
+`, e.dataDir, gh.APIURL(), e2eAppID, testSecret, script)
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -249,19 +247,8 @@ func (e *e2e) deliver(event string, payload map[string]any) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", e.base+"/webhook", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", id)
-	req.Header.Set("X-Hub-Signature-256", webhook.Sign(body, []byte(e2eSecret)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		e.t.Fatalf("delivery %s (%s): status %d", id, event, resp.StatusCode)
+	if st := deliver(e.t, e.base, event, id, body); st/100 != 2 {
+		e.t.Fatalf("delivery %s (%s): status %d", id, event, st)
 	}
 	return id
 }
@@ -308,12 +295,20 @@ func (e *e2e) prEvent(action string, updated time.Time) string {
 // returns the bot's reply to it.
 func (e *e2e) command(login, body string, created time.Time) string {
 	e.t.Helper()
+	comment, id := e.comment(login, body, created)
+	e.waitProcessed(id)
+	return e.reply(comment)
+}
+
+// comment has login write body on the PR at created and delivers it,
+// without waiting; it returns the comment's id and the delivery's.
+func (e *e2e) comment(login, body string, created time.Time) (int64, string) {
+	e.t.Helper()
 	c := e.gh.AddComment(e2eRepo, e2ePR, login, body)
 	id := e.deliver("issue_comment", map[string]any{"action": "created",
 		"issue":   map[string]any{"number": e2ePR, "user": person("alice"), "pull_request": map[string]any{}},
 		"comment": map[string]any{"id": c.ID, "body": body, "user": person(login), "created_at": created.UTC().Format(time.RFC3339)}})
-	e.waitProcessed(id)
-	return e.reply(c.ID)
+	return c.ID, id
 }
 
 func (e *e2e) reply(commentID int64) string {
@@ -642,10 +637,7 @@ func TestEndToEndCrashes(t *testing.T) {
 	if mountedUnder(t, runsDir) {
 		t.Error("an overlay mount of the killed server's build is still mounted")
 	}
-	c := e.gh.AddComment(e2eRepo, e2ePR, "bob", "/deploy test")
-	id := e.deliver("issue_comment", map[string]any{"action": "created",
-		"issue":   map[string]any{"number": e2ePR, "user": person("alice"), "pull_request": map[string]any{}},
-		"comment": map[string]any{"id": c.ID, "body": "/deploy test", "user": person("bob"), "created_at": time.Now().UTC().Format(time.RFC3339)}})
+	comment, id := e.comment("bob", "/deploy test", time.Now())
 	select {
 	case <-s1.done:
 		if s1.err == nil {
@@ -684,7 +676,7 @@ func TestEndToEndCrashes(t *testing.T) {
 	if !told {
 		t.Error("the PR was not told how the interrupted deploy ended")
 	}
-	if r := e.reply(c.ID); !strings.Contains(r, "interrupted by a restart") {
+	if r := e.reply(comment); !strings.Contains(r, "interrupted by a restart") {
 		t.Errorf("reply to the interrupted command:\n%s", r)
 	}
 	deps := deploymentsIn("compat-test", e.gh.Deployments(e2eRepo))
