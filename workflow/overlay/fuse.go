@@ -37,8 +37,7 @@ func fusermount() string {
 
 func (m *Mount) mountFUSE(ctx context.Context) error {
 	o := m.opts
-	opt := "lowerdir=" + strings.Join(o.Lower, ":") + ",upperdir=" + o.Upper + ",workdir=" + o.Work
-	cmd := exec.CommandContext(ctx, "fuse-overlayfs", "-o", opt, o.Target)
+	cmd := exec.CommandContext(ctx, "fuse-overlayfs", "-o", layerData(o), o.Target)
 	// fuse-overlayfs daemonizes once the mount is up and the daemon keeps
 	// the inherited stdout/stderr: with pipes, Wait would block until the
 	// unmount. A file has no such reader to wait for.

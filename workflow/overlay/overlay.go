@@ -316,21 +316,18 @@ const maxMountData = 4095
 // a pointer into the lower layer, and the upper layer would no longer be a
 // self-contained artifact.
 func kernelData(o Options, userns bool) string {
-	var b strings.Builder
-	b.WriteString("lowerdir=")
-	b.WriteString(strings.Join(o.Lower, ":"))
-	b.WriteString(",upperdir=")
-	b.WriteString(o.Upper)
-	b.WriteString(",workdir=")
-	b.WriteString(o.Work)
 	if userns {
 		// userxattr implies redirect_dir=nofollow (no redirects created)
 		// and rejects redirect_dir=off.
-		b.WriteString(",userxattr,metacopy=off")
-	} else {
-		b.WriteString(",redirect_dir=off,metacopy=off")
+		return layerData(o) + ",userxattr,metacopy=off"
 	}
-	return b.String()
+	return layerData(o) + ",redirect_dir=off,metacopy=off"
+}
+
+// layerData is the lowerdir, upperdir and workdir options, which kernel
+// overlayfs and fuse-overlayfs spell the same.
+func layerData(o Options) string {
+	return "lowerdir=" + strings.Join(o.Lower, ":") + ",upperdir=" + o.Upper + ",workdir=" + o.Work
 }
 
 func validate(o *Options) error {
