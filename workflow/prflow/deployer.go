@@ -54,9 +54,9 @@ type ProdRebuilder interface {
 	RebuildOnProd(ctx context.Context, repo string, pr int, sha string, t sets.Target, prodLineage string) (string, error)
 }
 
-// Environment is the GitHub Deployment environment of a compatbot
+// deploymentEnv is the GitHub Deployment environment of a compatbot
 // environment.
-func Environment(env string) string { return "compat-" + env }
+func deploymentEnv(env string) string { return "compat-" + env }
 
 // DeployTest implements handlers.Deployer.
 func (d *Deployer) DeployTest(ctx context.Context, req handlers.DeployRequest) (string, error) {
@@ -151,7 +151,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		for _, it := range items {
 			targets = append(targets, it.Target.Version+" "+it.Target.OS+"-"+it.Target.Arch)
 		}
-		depID, err = d.Deployments.CreateDeployment(ctx, req.Repo, req.HeadSHA, Environment(env),
+		depID, err = d.Deployments.CreateDeployment(ctx, req.Repo, req.HeadSHA, deploymentEnv(env),
 			fmt.Sprintf("PR #%d by @%s: %s", req.PR, req.Requester, strings.Join(targets, ", ")))
 		if err != nil {
 			return "", err

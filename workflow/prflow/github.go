@@ -89,7 +89,7 @@ func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, str
 	if !ok {
 		return nil, "", "", fmt.Errorf("repository %q is not owner/name", repo)
 	}
-	inst, err := Installation(ctx, g.DB, repo)
+	inst, err := installation(ctx, g.DB, repo)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -111,7 +111,7 @@ func (g GitHubAPI) CreateDeployment(ctx context.Context, repo, sha, environment,
 	d, _, err := gh.Repositories.CreateDeployment(ctx, owner, name, &github.DeploymentRequest{
 		Ref: github.String(sha), Task: github.String("deploy"), Environment: github.String(environment),
 		Description: github.String(description), AutoMerge: github.Bool(false), RequiredContexts: &[]string{},
-		TransientEnvironment: github.Bool(false), ProductionEnvironment: github.Bool(environment == "compat-prod"),
+		TransientEnvironment: github.Bool(false), ProductionEnvironment: github.Bool(environment == deploymentEnv(deploy.EnvProd)),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create deployment of %s to %s: %w", short(sha), environment, err)

@@ -757,8 +757,8 @@ func rememberInstallation(ctx context.Context, db *state.DB, repo string, inst i
 	return err
 }
 
-// Installation is the App installation last seen for repo (0 if none).
-func Installation(ctx context.Context, db *state.DB, repo string) (int64, error) {
+// installation is the App installation last seen for repo (0 if none).
+func installation(ctx context.Context, db *state.DB, repo string) (int64, error) {
 	var id int64
 	err := db.QueryRowContext(ctx, `SELECT installation FROM prflow_installations WHERE repo=?`, repo).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -27,9 +27,9 @@ const prodBasePrefix = "prod-base:"
 // emptyLineage stands for a production tree compatbot never deployed to.
 const emptyLineage = "empty"
 
-// ProdBaseTrigger is the trigger of the rebuild on a production tree of
+// prodBaseTrigger is the trigger of the rebuild on a production tree of
 // lineage lin ("" for a tree without one).
-func ProdBaseTrigger(lin string) string {
+func prodBaseTrigger(lin string) string {
 	if lin == "" {
 		lin = emptyLineage
 	}
@@ -38,12 +38,12 @@ func ProdBaseTrigger(lin string) string {
 
 func isProdBase(trigger string) bool { return strings.HasPrefix(trigger, prodBasePrefix) }
 
-// ProdBaseCheckName is the check run name of a production-base rebuild.
-func ProdBaseCheckName(t sets.Target) string { return pipeline.CheckName(t) + " (prod base)" }
+// prodBaseCheckName is the check run name of a production-base rebuild.
+func prodBaseCheckName(t sets.Target) string { return pipeline.CheckName(t) + " (prod base)" }
 
 func (r buildRow) checkName() string {
 	if isProdBase(r.Trigger) {
-		return ProdBaseCheckName(r.Target)
+		return prodBaseCheckName(r.Target)
 	}
 	return pipeline.CheckName(r.Target)
 }
@@ -54,7 +54,7 @@ func (r buildRow) checkName() string {
 // build put into the mirror. The answer is one Markdown line for the PR
 // saying what happened (started, still running, passed, failed).
 func (b *Builder) RebuildOnProd(ctx context.Context, repo string, pr int, sha string, t sets.Target, prodLineage string) (string, error) {
-	name := "`" + ProdBaseCheckName(t) + "`"
+	name := "`" + prodBaseCheckName(t) + "`"
 	orig, err := b.testBuild(ctx, repo, pr, sha, t)
 	if err != nil {
 		return "", err
@@ -62,7 +62,7 @@ func (b *Builder) RebuildOnProd(ctx context.Context, repo string, pr int, sha st
 	if orig == nil {
 		return fmt.Sprintf("%s: not started: %s has no passing build at %s to rebuild.", name, t, short(sha)), nil
 	}
-	trg := ProdBaseTrigger(prodLineage)
+	trg := prodBaseTrigger(prodLineage)
 	k := orig.key()
 	k.trg = trg
 	if cur, err := b.row(ctx, k); err == nil && cur.State == "done" {

@@ -82,7 +82,7 @@ func TestProdLineageMismatchStartsProdBaseRebuild(t *testing.T) {
 	e, ctx := r.e, context.Background()
 	_, err := r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 2, true, x86_2026))
 	refusal(t, err, "production has moved on")
-	refusal(t, err, "`"+ProdBaseCheckName(x86_2026)+"` started")
+	refusal(t, err, "`"+prodBaseCheckName(x86_2026)+"` started")
 	refusal(t, err, "must go through test again")
 	refusal(t, err, "`/deploy test`, then `/deploy prod`")
 	r.b.Wait()
@@ -97,7 +97,7 @@ func TestProdLineageMismatchStartsProdBaseRebuild(t *testing.T) {
 		t.Errorf("the head's own check run changed: %+v", own)
 	}
 	rows, err := r.b.rows(ctx, `head_sha=? AND version=?`, e.headSHA, x86_2026.Version)
-	if err != nil || len(rows) != 2 || rows[0].Trigger != "" || rows[0].Digest != r.digest || rows[1].Trigger != ProdBaseTrigger(r.prodLin) {
+	if err != nil || len(rows) != 2 || rows[0].Trigger != "" || rows[0].Digest != r.digest || rows[1].Trigger != prodBaseTrigger(r.prodLin) {
 		t.Fatalf("recorded builds: %+v %v", rows, err)
 	}
 	if rows[1].BaseLineage != r.prodLin || rows[1].Digest == "" || rows[1].Digest == r.digest {
@@ -111,7 +111,7 @@ func TestProdLineageMismatchStartsProdBaseRebuild(t *testing.T) {
 	// Asking again starts nothing new.
 	_, err = r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 3, true, x86_2026))
 	refusal(t, err, "never deployed to `test`")
-	if n := len(e.runsFor(e.headSHA)[ProdBaseCheckName(x86_2026)]); n != 1 {
+	if n := len(e.runsFor(e.headSHA)[prodBaseCheckName(x86_2026)]); n != 1 {
 		t.Errorf("%d prod-base runs, want 1", n)
 	}
 }
@@ -141,7 +141,7 @@ func TestProdBaseRebuildMirrorFailures(t *testing.T) {
 			_, err := r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 2, true, x86_2026))
 			refusal(t, err, "started")
 			r.b.Wait()
-			run := e.waitRun(e.headSHA, ProdBaseCheckName(x86_2026), "completed")
+			run := e.waitRun(e.headSHA, prodBaseCheckName(x86_2026), "completed")
 			if run.Conclusion != "failure" || !strings.Contains(run.Title, "Source "+name+" is missing from the mirror or does not match it") {
 				t.Fatalf("prod-base run: %s %q", run.Conclusion, run.Title)
 			}
@@ -160,7 +160,7 @@ func TestProdBaseRebuildMirrorFailures(t *testing.T) {
 			_, err = r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 3, true, x86_2026))
 			refusal(t, err, "ended failure: Source "+name)
 			r.b.Wait()
-			if n := len(e.runsFor(e.headSHA)[ProdBaseCheckName(x86_2026)]); n != 1 {
+			if n := len(e.runsFor(e.headSHA)[prodBaseCheckName(x86_2026)]); n != 1 {
 				t.Errorf("%d prod-base runs, want 1", n)
 			}
 		})
@@ -238,7 +238,7 @@ func TestProdBaseRebuildRecovered(t *testing.T) {
 	}
 	_, err := r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 2, true, x86_2026))
 	refusal(t, err, "started")
-	e.waitRun(e.headSHA, ProdBaseCheckName(x86_2026), "in_progress")
+	e.waitRun(e.headSHA, prodBaseCheckName(x86_2026), "in_progress")
 	r.b.Close()
 	os.Remove(e.hold)
 
@@ -250,11 +250,11 @@ func TestProdBaseRebuildRecovered(t *testing.T) {
 		t.Fatalf("Recover restarted %d builds, %v; want the prod-base rebuild", n, err)
 	}
 	b2.Wait()
-	run := e.waitRun(e.headSHA, ProdBaseCheckName(x86_2026), "completed")
+	run := e.waitRun(e.headSHA, prodBaseCheckName(x86_2026), "completed")
 	if run.Conclusion != "success" {
 		t.Fatalf("recovered rebuild: %s %q\n%s", run.Conclusion, run.Title, run.Summary)
 	}
-	if n := len(e.runsFor(e.headSHA)[ProdBaseCheckName(x86_2026)]); n != 1 {
+	if n := len(e.runsFor(e.headSHA)[prodBaseCheckName(x86_2026)]); n != 1 {
 		t.Errorf("%d prod-base runs, want 1", n)
 	}
 	outs, _ := b2.Outcomes(ctx, repoName, 7, e.headSHA)
