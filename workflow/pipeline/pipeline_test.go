@@ -232,6 +232,13 @@ func TestSandboxedBuild(t *testing.T) {
 	if out.Check.Conclusion != report.Success {
 		t.Fatalf("%s: %q\n%s", out.Check.Conclusion, out.Check.Title, out.Check.Text)
 	}
+	// The success above would not show a Sandbox flag the pipeline drops:
+	// with no bubblewrap to be found, the sandboxed build must not start.
+	e.params.Runner = &build.LocalRunner{Grace: 500 * time.Millisecond, Bwrap: "/nonexistent/bwrap"}
+	out = e.run(t, context.Background())
+	if out.Check.Conclusion != report.Failure || !strings.Contains(out.Check.Summary, "sandbox") {
+		t.Errorf("build with a missing bwrap: %s: %q\n%s", out.Check.Conclusion, out.Check.Title, out.Check.Summary)
+	}
 }
 
 func TestBuildFailure(t *testing.T) {
