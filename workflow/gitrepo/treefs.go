@@ -30,10 +30,26 @@ import (
 // fails with ErrTooLarge; a tree whose other files add up to more than
 // MaxTreeSize is refused.
 func TreeFS(ctx context.Context, gitDir, ref string) (fs.FS, error) {
+	_, fsys, err := CommitTree(ctx, gitDir, ref)
+	return fsys, err
+}
+
+// CommitTree is TreeFS that also returns the full SHA of the commit ref
+// names, for callers that need both without resolving ref twice.
+func CommitTree(ctx context.Context, gitDir, ref string) (string, fs.FS, error) {
 	sha, err := ResolveCommit(ctx, gitDir, ref)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
+	fsys, err := treeOf(ctx, gitDir, sha)
+	if err != nil {
+		return "", nil, err
+	}
+	return sha, fsys, nil
+}
+
+// treeOf reads the tree of commit sha (already resolved).
+func treeOf(ctx context.Context, gitDir, sha string) (fs.FS, error) {
 	out, err := cmd{gitDir: gitDir, args: []string{"ls-tree", "-r", "-z", "-l", "--full-tree", sha}}.run(ctx)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package setscheck
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -55,16 +56,13 @@ type Revisions struct {
 // broken config on the base); problems in the head's sets are left to lint.
 func Load(ctx context.Context, gitDir, baseRef, headRef string) (*Revisions, error) {
 	rev := &Revisions{}
+	var baseFS, headFS fs.FS
 	var err error
-	if rev.BaseSHA, err = gitrepo.ResolveCommit(ctx, gitDir, baseRef); err != nil {
+	if rev.BaseSHA, baseFS, err = gitrepo.CommitTree(ctx, gitDir, baseRef); err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
-	if rev.HeadSHA, err = gitrepo.ResolveCommit(ctx, gitDir, headRef); err != nil {
+	if rev.HeadSHA, headFS, err = gitrepo.CommitTree(ctx, gitDir, headRef); err != nil {
 		return nil, fmt.Errorf("head: %w", err)
-	}
-	baseFS, err := gitrepo.TreeFS(ctx, gitDir, rev.BaseSHA)
-	if err != nil {
-		return nil, fmt.Errorf("base: %w", err)
 	}
 	cfg, err := sets.LoadRepoConfig(baseFS)
 	if err != nil {
@@ -72,10 +70,6 @@ func Load(ctx context.Context, gitDir, baseRef, headRef string) (*Revisions, err
 	}
 	if rev.Base, err = sets.LoadRepo(baseFS, cfg); err != nil {
 		return nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
-	}
-	headFS, err := gitrepo.TreeFS(ctx, gitDir, rev.HeadSHA)
-	if err != nil {
-		return nil, fmt.Errorf("head: %w", err)
 	}
 	if rev.Head, err = sets.LoadRepo(headFS, cfg); err != nil {
 		return nil, fmt.Errorf("head %s: %w", short(rev.HeadSHA), err)
