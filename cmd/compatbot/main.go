@@ -7,8 +7,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -30,15 +31,15 @@ func register(c command) {
 	commands[c.Name] = c
 }
 
+// commandNames lists the registered subcommands in name order.
+func commandNames() []string {
+	return slices.Sorted(maps.Keys(commands))
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "compatbot: the change workflow of a Gentoo Prefix compatibility layer")
 	fmt.Fprintln(w, "\nUsage: compatbot <command> [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].Summary)
 	}
 	fmt.Fprintln(w, "\nRun 'compatbot <command> --help' for a command's flags.")
@@ -72,12 +73,7 @@ func closest(name string) string {
 	if len(name) < 2 {
 		return ""
 	}
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		if strings.HasPrefix(n, name[:2]) {
 			return n
 		}
