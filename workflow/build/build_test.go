@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -282,6 +283,11 @@ func TestSandbox(t *testing.T) {
 	}
 	if strings.Contains(log, "eth0") || strings.Contains(log, "ens") {
 		t.Errorf("sandbox has a network interface besides lo:\n%s", log)
+	}
+	// In its own PID namespace the script is one of the first processes
+	// (bubblewrap's init is 1); on the host it would be far later.
+	if m := regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(log); m == nil || len(m[1]) > 1 {
+		t.Errorf("sandboxed script's pid %v: not in a PID namespace of its own\n%s", m, log)
 	}
 	if _, err := os.Stat("/usr/compatbot-sandbox-test"); err == nil {
 		os.Remove("/usr/compatbot-sandbox-test")
