@@ -315,6 +315,13 @@ func TestTail(t *testing.T) {
 	if want := "line 19998 " + x + "\nline 19999 " + x + "\nline 20000 " + x; got != want {
 		t.Errorf("Tail = %q, want %q", got, want)
 	}
+	// 5,000 lines are about 160 KiB: read in several 64 KiB chunks, which
+	// must join without losing or doubling a line at their seams.
+	got, err = Tail(p, 5000)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if want := strings.Join(lines[len(lines)-5000:], "\n"); err != nil || got != want {
+		t.Errorf("Tail(5000): %v; got %d bytes, want %d", err, len(got), len(want))
+	}
 }
 
 func TestGentooArch(t *testing.T) {
