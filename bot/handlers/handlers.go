@@ -107,7 +107,7 @@ CREATE TABLE comment_replies (
 	reply_id INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (repo, comment_id)
 );
-CREATE TABLE deploy_requests (
+CREATE TABLE command_requests (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	kind TEXT NOT NULL,
 	repo TEXT NOT NULL,

@@ -321,7 +321,7 @@ func (h *Handler) command(ctx context.Context, d *intake.Delivery, ev *issueComm
 			if outcome == "refused" {
 				st = "refused"
 			}
-			if _, err := h.opts.DB.ExecContext(ctx, `UPDATE deploy_requests SET state=? WHERE repo=? AND comment_id=? AND line=?`, st, repo, ev.Comment.ID, c.Line); err != nil {
+			if _, err := h.opts.DB.ExecContext(ctx, `UPDATE command_requests SET state=? WHERE repo=? AND comment_id=? AND line=?`, st, repo, ev.Comment.ID, c.Line); err != nil {
 				return "", "", err
 			}
 		}
@@ -374,12 +374,12 @@ func (h *Handler) rebuild(ctx context.Context, ev *issueCommentEvent, p *pullSta
 
 func (h *Handler) recordRequest(ctx context.Context, kind string, ev *issueCommentEvent, p *pullState, env, tag string, line int) (int64, error) {
 	repo := p.repo.FullName
-	if _, err := h.opts.DB.ExecContext(ctx, `INSERT INTO deploy_requests(kind, repo, pr, sha, target, tag, user, time, state, comment_id, line) VALUES(?,?,?,?,?,?,?,?, 'recorded', ?, ?) ON CONFLICT DO NOTHING`,
+	if _, err := h.opts.DB.ExecContext(ctx, `INSERT INTO command_requests(kind, repo, pr, sha, target, tag, user, time, state, comment_id, line) VALUES(?,?,?,?,?,?,?,?, 'recorded', ?, ?) ON CONFLICT DO NOTHING`,
 		kind, repo, p.number, p.headSHA, env, tag, ev.Comment.User.Login, h.now().Unix(), ev.Comment.ID, line); err != nil {
 		return 0, err
 	}
 	var id int64
-	err := h.opts.DB.QueryRowContext(ctx, `SELECT id FROM deploy_requests WHERE repo=? AND comment_id=? AND line=?`, repo, ev.Comment.ID, line).Scan(&id)
+	err := h.opts.DB.QueryRowContext(ctx, `SELECT id FROM command_requests WHERE repo=? AND comment_id=? AND line=?`, repo, ev.Comment.ID, line).Scan(&id)
 	return id, err
 }
 
@@ -464,7 +464,7 @@ func (h *Handler) status(ctx context.Context, p *pullState) (string, error) {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Name, r.Status, dash(r.Conclusion), dash(strings.ReplaceAll(r.Title, "|", "\\|")))
 		}
 	}
-	rows, err := h.opts.DB.QueryContext(ctx, `SELECT id, kind, target, tag, sha, user, time, state FROM deploy_requests WHERE repo=? AND pr=? ORDER BY id DESC LIMIT 10`, p.repo.FullName, p.number)
+	rows, err := h.opts.DB.QueryContext(ctx, `SELECT id, kind, target, tag, sha, user, time, state FROM command_requests WHERE repo=? AND pr=? ORDER BY id DESC LIMIT 10`, p.repo.FullName, p.number)
 	if err != nil {
 		return "", err
 	}

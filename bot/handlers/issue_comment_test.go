@@ -33,7 +33,7 @@ func replyTo(e *env, id int64) string {
 
 func (e *env) requests() int {
 	var n int
-	if err := e.db.QueryRow(`SELECT count(*) FROM deploy_requests`).Scan(&n); err != nil {
+	if err := e.db.QueryRow(`SELECT count(*) FROM command_requests`).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n
@@ -111,7 +111,7 @@ func TestDeployRecordsAndExplains(t *testing.T) {
 	}
 	var pr int
 	var sha, target, user, st string
-	if err := e.db.QueryRow(`SELECT pr, sha, target, user, state FROM deploy_requests`).Scan(&pr, &sha, &target, &user, &st); err != nil {
+	if err := e.db.QueryRow(`SELECT pr, sha, target, user, state FROM command_requests`).Scan(&pr, &sha, &target, &user, &st); err != nil {
 		t.Fatal(err)
 	}
 	if pr != prNumber || sha != e.headSHA || target != "test" || user != "bob" || st != "recorded" {
@@ -246,7 +246,7 @@ func TestStaleCommandIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sha string
-	if err := e.db.QueryRow(`SELECT sha FROM deploy_requests WHERE comment_id=?`, c2.ID).Scan(&sha); err != nil || sha != next {
+	if err := e.db.QueryRow(`SELECT sha FROM command_requests WHERE comment_id=?`, c2.ID).Scan(&sha); err != nil || sha != next {
 		t.Errorf("request pinned to %q (%v), want %s", sha, err, next)
 	}
 }
@@ -350,7 +350,7 @@ func TestDeployerHook(t *testing.T) {
 			t.Errorf("reply lacks %q:\n%s", want, reply)
 		}
 	}
-	rows, err := e.db.Query(`SELECT target, state FROM deploy_requests ORDER BY line`)
+	rows, err := e.db.Query(`SELECT target, state FROM command_requests ORDER BY line`)
 	if err != nil {
 		t.Fatal(err)
 	}

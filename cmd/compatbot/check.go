@@ -40,7 +40,7 @@ arch with the fake installer (other arches: no build host), "/deploy test"
 and "/deploy prod" into local publish targets DIR/targets/test and
 DIR/targets/prod (the needs-approval findings approved by you, the local
 user), the changelog committed to main of DIR/repo and kept in
-DIR/deploy.db, and where all of it is. Each step prints its report; the
+DIR/compatbot.db, and where all of it is. Each step prints its report; the
 cycle stops at the first step that fails.
 
 --build builds and tests each changed target like the bot does (in a
@@ -50,7 +50,7 @@ target. It is skipped when the sets check fails.
 
 --deploy runs the cycle of --example on --repo (PR number 1; --data-dir
 default var/check, recreated on every run). Your repository is only read:
-the PR counts as merged and the changelog stays in DIR/deploy.db.
+the PR counts as merged and the changelog stays in DIR/compatbot.db.
 
 --env NAME=VALUE is passed to the build command (repeatable), e.g.
 FAKEEMERGE_FAIL=dev-util/direnv makes the fake installer fail that package.

@@ -47,7 +47,7 @@ const dataDirMarker = ".compatbot-check"
 // cycleConfig is one local cycle.
 type cycleConfig struct {
 	// DataDir (absolute) holds build/ (runs, artifacts), targets/test,
-	// targets/prod, deploy.db and compatbot.yml.
+	// targets/prod, compatbot.db (deploy journal and history) and compatbot.yml.
 	DataDir string
 	// Repo is the managed repository's git directory; Base the branch the
 	// PR targets.
@@ -137,7 +137,7 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 		pubs[env] = p
 	}
 	store := &artifact.Store{Dir: filepath.Join(cfg.DataDir, "build", "artifacts")}
-	db, err := state.Open(filepath.Join(cfg.DataDir, "deploy.db"))
+	db, err := state.Open(filepath.Join(cfg.DataDir, dbFile))
 	if err != nil {
 		return &cycleStopped{3, fmt.Sprintf("opening the database: %v", err)}
 	}
@@ -212,7 +212,7 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 	if err != nil {
 		return &cycleStopped{5, err.Error()}
 	}
-	fmt.Fprintf(out, "History in the database (%s), newest first:\n\n", filepath.Join(cfg.DataDir, "deploy.db"))
+	fmt.Fprintf(out, "History in the database (%s), newest first:\n\n", filepath.Join(cfg.DataDir, dbFile))
 	fmt.Fprintln(out, "| target | action | tag | revision | PR | author | approver | deployer |")
 	fmt.Fprintln(out, "|---|---|---|---:|---|---|---|---|")
 	for _, e := range hist {

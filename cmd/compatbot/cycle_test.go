@@ -186,7 +186,7 @@ func TestCheckExampleCycle(t *testing.T) {
 
 	// The same history is in the database, and status/history read it
 	// through the config the cycle wrote.
-	db, err := state.Open(filepath.Join(data, "deploy.db"))
+	db, err := state.Open(filepath.Join(data, dbFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestCheckDeployRepo(t *testing.T) {
 	if !strings.Contains(out, "is not written to") || !strings.Contains(out, "# compatbot check: PR #1 of local/example") {
 		t.Errorf("output:\n%s", out)
 	}
-	db, err := state.Open(filepath.Join(data, "deploy.db"))
+	db, err := state.Open(filepath.Join(data, dbFile))
 	if err != nil {
 		t.Fatal(err)
 	}

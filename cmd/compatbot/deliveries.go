@@ -133,7 +133,7 @@ func openStore(cfgPath string) (*intake.Store, *state.DB, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	path := filepath.Join(cfg.DataDir, "compatbot.db")
+	path := filepath.Join(cfg.DataDir, dbFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("no database at %s (data_dir %s): %w", path, cfg.DataDir, err)
 	}

@@ -558,7 +558,7 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cur, "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
 		t.Errorf("prod lost 2025.06 in the rollback: %v", err)
 	}
-	hdb, err := state.Open(filepath.Join(e.dataDir, "deploy.db"))
+	hdb, err := state.Open(filepath.Join(e.dataDir, dbFile))
 	if err != nil {
 		t.Fatal(err)
 	}

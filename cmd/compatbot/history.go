@@ -25,7 +25,7 @@ const historyUsage = `Usage:
 Lists every publish and rollback the bot made, newest first: date, target,
 action, tag, revision, PR, author, approver and deployer. It is the same
 history the bot commits to changelog/<version>.md, read from the bot's
-database (<data_dir>/deploy.db). Without --config, data_dir is ./var.
+database (<data_dir>/compatbot.db). Without --config, data_dir is ./var.
 
 Exit status: 0 listed (also when empty), 2 usage or database errors.
 
@@ -47,12 +47,13 @@ func loadLocalConfig(path string) (*config.Config, error) {
 	return config.LoadLocal(path)
 }
 
-// openDeployDB opens the deploy database of an existing data_dir; it does
-// not create one where the bot never ran.
+// openDeployDB opens the database of an existing data_dir, where deploy
+// keeps its journal and history; it does not create one where the bot never
+// ran.
 func openDeployDB(cfg *config.Config) (*state.DB, error) {
-	p := filepath.Join(cfg.DataDir, "deploy.db")
+	p := filepath.Join(cfg.DataDir, dbFile)
 	if _, err := os.Stat(p); err != nil {
-		return nil, fmt.Errorf("no deploy database at %s (has compatbot served with this data_dir?): %w", p, err)
+		return nil, fmt.Errorf("no database at %s (has compatbot served with this data_dir?): %w", p, err)
 	}
 	return state.Open(p)
 }

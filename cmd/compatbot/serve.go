@@ -90,8 +90,12 @@ func openDB(cfg *config.Config) (*state.DB, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	return state.Open(filepath.Join(cfg.DataDir, "compatbot.db"))
+	return state.Open(filepath.Join(cfg.DataDir, dbFile))
 }
+
+// dbFile is the one database in data_dir: deliveries, check runs,
+// commands, builds, the deploy journal and history.
+const dbFile = "compatbot.db"
 
 // serve runs the server until ctx ends; ready, if set, is told the address
 // once it accepts connections.

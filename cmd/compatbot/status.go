@@ -29,7 +29,7 @@ const statusUsage = `Usage:
 For each target (test, prod) and each version/os-arch compatbot deployed
 there: the current revision, the tag and PR of the deploy that made the
 tree, the artifact digest, and how many deploys are waiting. It reads the
-publish targets and the bot's database (<data_dir>/deploy.db) of the
+publish targets and the bot's database (<data_dir>/compatbot.db) of the
 configuration; without --config, data_dir is ./var.
 
 With --repo (the managed compat-layer git repository), it also shows the

@@ -85,7 +85,7 @@ func TestDeployTargetsNothingDeployed(t *testing.T) {
 	if err := gitrepo.InitFromDirs(ctx, filepath.Join(dir, "repo"), gitrepo.CommitSpec{Branch: "main", Tree: compatbot.ExampleBase, Message: "base"}); err != nil {
 		t.Fatal(err)
 	}
-	db, err := state.Open(filepath.Join(dir, "deploy.db"))
+	db, err := state.Open(filepath.Join(dir, dbFile))
 	if err != nil {
 		t.Fatal(err)
 	}

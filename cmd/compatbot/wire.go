@@ -64,23 +64,13 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	}
 	api := prflow.GitHubAPI{DB: db, Clients: clients}
 	pd := &prflow.Deployer{DB: db, Deployments: api, Logger: log}
-	// deploy keeps its journal and history in a database file of its own:
-	// its table deploy_requests has the name of a different table of
-	// bot/handlers.
-	deployDB, err := state.Open(filepath.Join(cfg.DataDir, "deploy.db"))
-	if err != nil {
-		return nil, err
-	}
 	var b *prflow.Builder
 	defer func() {
-		if err != nil {
-			if b != nil {
-				b.Close()
-			}
-			deployDB.Close()
+		if err != nil && b != nil {
+			b.Close()
 		}
 	}()
-	core, err := deploy.New(deploy.Options{DB: deployDB, Targets: pubs,
+	core, err := deploy.New(deploy.Options{DB: db, Targets: pubs,
 		Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store},
 		Changelog: api, ChangelogBranch: cfg.Changelog.Branch,
 		Notify: prflow.Notifier{API: api, OnOutcome: pd.Recovered}})
@@ -145,24 +135,23 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			log.Warn("builds cut short by a restart run again", "builds", n)
 		}
 	}
-	return &wiredProcessor{Handler: h, builder: b, deployDB: deployDB}, nil
+	return &wiredProcessor{Handler: h, builder: b}, nil
 }
 
 // wiredProcessor is the handler plus Close, which serve calls after the
 // intake has stopped.
 type wiredProcessor struct {
 	*handlers.Handler
-	builder  *prflow.Builder // nil without build.command
-	deployDB *state.DB
+	builder *prflow.Builder // nil without build.command
 }
 
 // Close implements io.Closer: it stops the running builds, leaving them
-// to Recover on the next start, and closes the deploy database.
+// to Recover on the next start.
 func (p *wiredProcessor) Close() error {
 	if p.builder != nil {
 		p.builder.Close()
 	}
-	return p.deployDB.Close()
+	return nil
 }
 
 // ownsDataDir reports whether this process holds data_dir's serve lock
