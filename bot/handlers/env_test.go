@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/compatbot/compatbot"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,11 +24,10 @@ import (
 )
 
 const (
-	appID     = 4711
-	inst      = 77
-	repoName  = "eessi/compat-layer"
-	prNumber  = 3
-	exampleTD = "../../testdata/compat-layer"
+	appID    = 4711
+	inst     = 77
+	repoName = "eessi/compat-layer"
+	prNumber = 3
 )
 
 // env is one test's world: the fake GitHub, a real git remote served over
@@ -54,31 +50,15 @@ type env struct {
 func newEnv(t testing.TB, configure ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t}
-	ctx := context.Background()
-	for _, d := range []string{exampleTD + "/base", exampleTD + "/pr"} {
-		if _, err := os.Stat(d); err != nil {
-			t.Fatalf("example repository missing: %v", err)
-		}
-	}
-	work := filepath.Join(t.TempDir(), "work")
-	if err := gitrepo.InitFromDirs(ctx, work,
-		gitrepo.CommitSpec{Branch: "main", Tree: os.DirFS(exampleTD + "/base"), Message: "base"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: failingPR(t), Message: "2026.06 updates"}); err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	e.bare = filepath.Join(root, "eessi", "compat-layer.git")
-	e.git("", "clone", "--quiet", "--bare", work, e.bare)
-	e.baseSHA = e.git(e.bare, "rev-parse", "refs/heads/main")
-	e.headSHA = e.git(e.bare, "rev-parse", "refs/heads/pr")
-	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", prNumber), e.headSHA)
-
 	gh, key := githubfake.New(appID)
 	t.Cleanup(gh.Close)
 	e.gh = gh
-	gitSrv := testgit.ServeRepos(t, root, testgit.TokenAuth(gh.TokenValid))
+	gitSrv := testgit.ServeRepos(t, t.TempDir(), testgit.TokenAuth(gh.TokenValid))
 	e.gitDown, e.gitCalls = &gitSrv.Down, &gitSrv.Requests
-	e.cloneURL = gitSrv.URL + "/eessi/compat-layer.git"
+	e.bare, e.cloneURL = gitSrv.Publish(t, testgit.LintErrorRepo(t), "eessi", "compat-layer")
+	e.baseSHA = e.git(e.bare, "rev-parse", "refs/heads/main")
+	e.headSHA = e.git(e.bare, "rev-parse", "refs/heads/pr")
+	e.git(e.bare, "update-ref", fmt.Sprintf("refs/pull/%d/head", prNumber), e.headSHA)
 
 	r := gh.AddRepo("eessi", "compat-layer", inst, e.cloneURL)
 	r.GitDir = e.bare
@@ -242,15 +222,3 @@ func (e *env) runsFor(sha string) []githubfake.CheckRun {
 }
 
 func intakeIsPermanent(err error) bool { return intake.IsPermanent(err) }
-
-// failingPR is the example PR with one lint error (app-arch/zstd without
-// a reason on linux-x86_64, line 16), so these tests see a failing sets
-// check, its failure annotation and no build.
-func failingPR(t testing.TB) fs.FS {
-	t.Helper()
-	head, err := compatbot.ExampleHeadLintError()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return head
-}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compatbot/compatbot"
 	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/internal/testtree"
 	"github.com/compatbot/compatbot/sets"
@@ -37,12 +36,8 @@ const zstdNoReason = "sets/2026.06/linux-x86_64:16:1: app-arch/zstd has no reaso
 // stripped: the example lints clean, this is the lint error.
 func noReasonTree(t *testing.T) string {
 	t.Helper()
-	head, err := compatbot.ExampleHeadLintError()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "pr")
-	if err := os.CopyFS(dir, head); err != nil {
+	if err := os.CopyFS(dir, testgit.LintErrorHead(t)); err != nil {
 		t.Fatal(err)
 	}
 	return dir

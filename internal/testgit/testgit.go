@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 
 	"github.com/compatbot/compatbot"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
@@ -90,15 +91,38 @@ func ExampleRepo(t testing.TB) string {
 	return ExampleRepoWith(t, compatbot.ExampleHead)
 }
 
-// LintErrorRepo is ExampleRepo with compatbot.ExampleHeadLintError as the
-// head: a PR with the one lint error a PR can have.
+// LintErrorRepo is ExampleRepo with LintErrorHead as the head: a PR with
+// the one lint error a PR can have.
 func LintErrorRepo(t testing.TB) string {
 	t.Helper()
-	head, err := compatbot.ExampleHeadLintError()
+	return ExampleRepoWith(t, LintErrorHead(t))
+}
+
+// LintErrorHead is compatbot.ExampleHead with the one lint error a PR can
+// have: app-arch/zstd on linux-x86_64 without a reason (its comment block
+// removed, so it stands on line 16).
+func LintErrorHead(t testing.TB) fs.FS {
+	t.Helper()
+	const path = "sets/2026.06/linux-x86_64"
+	const withReason, without = "\n# EasyBuild unpacks .tar.zst sources\napp-arch/zstd\n", "app-arch/zstd\n"
+	m := fstest.MapFS{}
+	err := fs.WalkDir(compatbot.ExampleHead, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(compatbot.ExampleHead, p)
+		m[p] = &fstest.MapFile{Data: b, Mode: 0o644}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ExampleRepoWith(t, head)
+	f, ok := m[path]
+	if !ok || !strings.Contains(string(f.Data), withReason) {
+		t.Fatalf("example PR: %s has no commented app-arch/zstd entry to strip", path)
+	}
+	f.Data = []byte(strings.Replace(string(f.Data), withReason, without, 1))
+	return m
 }
 
 // ExampleRepoWith is ExampleRepo with head as the tree of branch pr.
