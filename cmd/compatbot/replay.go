@@ -85,6 +85,11 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot replay: %v\n", err)
 		return 1
 	}
+	// As in serve: builds the replayed delivery started stop (left to
+	// Recover) before the database closes.
+	if c, ok := proc.(io.Closer); ok {
+		defer c.Close()
+	}
 	in, err := intake.New(ctx, intakeOptions(cfg, db, proc, metrics.NewRegistry(), log))
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot replay: %v\n", err)

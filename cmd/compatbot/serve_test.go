@@ -230,10 +230,14 @@ func TestReplayAndDeliveries(t *testing.T) {
 	payload := filepath.Join(dir, "pr.json")
 	os.WriteFile(payload, prBody(12), 0o600)
 
-	withProcessor(t, logProcessor{})
+	closed := new(atomic.Bool)
+	withProcessor(t, closingProcessor{closed: closed})
 	code, out, errs := runServeCmd(t, replayCmd, payload, "--event", "pull_request", "--config", cfg, "--delivery", "ok-1")
 	if code != 0 || !strings.Contains(out, "delivery ok-1 (pull_request.synchronize, key eessi/compat-layer#12): done after 1 attempt(s)") {
 		t.Fatalf("replay: %d %q %q", code, out, errs)
+	}
+	if !closed.Load() {
+		t.Error("replay returned without closing the processor (builds it started would be cut off unrecorded)")
 	}
 	code, out, _ = runServeCmd(t, replayCmd, "--config", cfg, "--event", "star", payload)
 	if code != 0 || !strings.Contains(out, ": ignored") {

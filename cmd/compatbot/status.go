@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/compattest"
@@ -64,14 +63,10 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer db.Close()
-	pubs := map[string]publish.Publisher{}
-	for env, t := range map[string]config.Target{deploy.EnvTest: cfg.Targets.Test, deploy.EnvProd: cfg.Targets.Prod} {
-		p, err := publish.Open(targetConfig(cfg, env, t))
-		if err != nil {
-			fmt.Fprintf(stderr, "compatbot status: targets.%s: %v\n", env, err)
-			return 2
-		}
-		pubs[env] = p
+	pubs, err := openTargets(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "compatbot status: %v\n", err)
+		return 2
 	}
 	store := &artifact.Store{Dir: filepath.Join(cfg.DataDir, "artifacts")}
 	d, err := deploy.New(deploy.Options{DB: db, Targets: pubs, Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store}})

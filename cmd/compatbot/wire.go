@@ -43,6 +43,20 @@ func targetConfig(cfg *config.Config, env string, t config.Target) publish.Targe
 	return tc
 }
 
+// openTargets opens the test and prod publishers the config names (the
+// local backend under data_dir/targets when it names none).
+func openTargets(cfg *config.Config) (map[string]publish.Publisher, error) {
+	pubs := map[string]publish.Publisher{}
+	for env, t := range map[string]config.Target{deploy.EnvTest: cfg.Targets.Test, deploy.EnvProd: cfg.Targets.Prod} {
+		p, err := publish.Open(targetConfig(cfg, env, t))
+		if err != nil {
+			return nil, fmt.Errorf("targets.%s: %w", env, err)
+		}
+		pubs[env] = p
+	}
+	return pubs, nil
+}
+
 func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ intake.Processor, err error) {
 	ctx := context.Background()
 	log := slog.Default()
@@ -51,13 +65,9 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		return nil, err
 	}
 	store := &artifact.Store{Dir: filepath.Join(cfg.DataDir, "artifacts")}
-	pubs := map[string]publish.Publisher{}
-	for env, t := range map[string]config.Target{deploy.EnvTest: cfg.Targets.Test, deploy.EnvProd: cfg.Targets.Prod} {
-		p, err := publish.Open(targetConfig(cfg, env, t))
-		if err != nil {
-			return nil, fmt.Errorf("targets.%s: %w", env, err)
-		}
-		pubs[env] = p
+	pubs, err := openTargets(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := prflow.EnsureSchema(ctx, db); err != nil {
 		return nil, err
