@@ -229,13 +229,12 @@ func (b *Builder) Close() {
 func (b *Builder) Wait() { b.wg.Wait() }
 
 var (
-	hexSHA   = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
-	safeName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
+	hexSHA = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 )
 
 func validTarget(t sets.Target) error {
 	for _, f := range []string{t.Version, t.OS, t.Arch} {
-		if !safeName.MatchString(f) || strings.Contains(f, "..") {
+		if !build.SafeName(f) {
 			return fmt.Errorf("target %q: %q is not a plain name", t, f)
 		}
 	}
@@ -773,7 +772,7 @@ func installation(ctx context.Context, db *state.DB, repo string) (int64, error)
 func (b *Builder) LogHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if !safeName.MatchString(id) || strings.Contains(id, "..") {
+		if !build.SafeName(id) {
 			http.NotFound(w, r)
 			return
 		}
