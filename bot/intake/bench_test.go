@@ -280,8 +280,16 @@ func newRawSender(url string) (*rawSender, error) {
 func (s *rawSender) close() { s.c.Close() }
 
 func (s *rawSender) post(id, sig string, body []byte) (int, error) {
-	s.req = fmt.Appendf(s.req[:0], "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nX-GitHub-Event: pull_request\r\nX-GitHub-Delivery: %s\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n", s.host, id, sig, len(body))
-	s.req = append(s.req, body...)
+	r := append(s.req[:0], "POST / HTTP/1.1\r\nHost: "...)
+	r = append(r, s.host...)
+	r = append(r, "\r\nContent-Type: application/json\r\nX-GitHub-Event: pull_request\r\nX-GitHub-Delivery: "...)
+	r = append(r, id...)
+	r = append(r, "\r\nX-Hub-Signature-256: "...)
+	r = append(r, sig...)
+	r = append(r, "\r\nContent-Length: "...)
+	r = strconv.AppendInt(r, int64(len(body)), 10)
+	r = append(r, "\r\n\r\n"...)
+	s.req = append(r, body...)
 	if _, err := s.c.Write(s.req); err != nil {
 		return 0, err
 	}
@@ -295,8 +303,12 @@ func readResponse(r *bufio.Reader) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var status int
-	if _, err := fmt.Sscanf(string(line), "HTTP/1.1 %d", &status); err != nil {
+	code, ok := bytes.CutPrefix(line, []byte("HTTP/1.1 "))
+	if !ok || len(code) < 3 {
+		return 0, fmt.Errorf("status line %q", line)
+	}
+	status, err := strconv.Atoi(string(code[:3]))
+	if err != nil {
 		return 0, fmt.Errorf("status line %q: %w", line, err)
 	}
 	length := -1
@@ -308,9 +320,9 @@ func readResponse(r *bufio.Reader) (int, error) {
 		if len(line) <= 2 {
 			break
 		}
-		if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, "Content-Length") {
-			if length, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
-				return 0, fmt.Errorf("Content-Length %q: %w", v, err)
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
+				return 0, fmt.Errorf("content length %q: %w", v, err)
 			}
 		}
 	}
