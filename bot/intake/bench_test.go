@@ -129,11 +129,11 @@ func benchIntake(b *testing.B, size int, delay time.Duration, sender string) {
 const senders = 16
 
 // sendFromProcess runs the senders in a child process (this test binary,
-// running TestBenchSenders) and returns each delivery's latency and the
+// which TestMain turns into the senders) and returns each delivery's latency and the
 // child's CPU time. In-process senders would share the server's two Ps and
 // their CPU would be counted as the server's.
 func sendFromProcess(b *testing.B, url string, n, size int, sender string) ([]time.Duration, time.Duration) {
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchSenders$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), fmt.Sprintf("INTAKE_BENCH_SEND=%s %d %d %s", url, n, size, sender))
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -156,27 +156,37 @@ func sendFromProcess(b *testing.B, url string, n, size int, sender string) ([]ti
 	return all, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 }
 
-// TestBenchSenders is the senders' side of sendFromProcess; without its
-// environment variable it does nothing.
-func TestBenchSenders(t *testing.T) {
-	spec := os.Getenv("INTAKE_BENCH_SEND")
-	if spec == "" {
-		return
+// TestMain runs the senders instead of the tests when sendFromProcess
+// started this binary as its child.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("INTAKE_BENCH_SEND"); spec != "" {
+		os.Exit(runSenders(spec))
 	}
+	os.Exit(m.Run())
+}
+
+// runSenders is the child's side of sendFromProcess: it prints one
+// latency per delivery.
+func runSenders(spec string) int {
 	var url, sender string
 	var n, size int
 	if _, err := fmt.Sscan(spec, &url, &n, &size, &sender); err != nil {
-		t.Fatalf("INTAKE_BENCH_SEND=%q: %v", spec, err)
+		fmt.Fprintf(os.Stderr, "INTAKE_BENCH_SEND=%q: %v\n", spec, err)
+		return 2
 	}
 	all, err := send(url, n, size, sender)
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	w := bufio.NewWriter(os.Stdout)
 	for _, d := range all {
 		fmt.Fprintf(w, "latency-ns %d\n", int64(d))
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return 1
+	}
+	return 0
 }
 
 // send posts n signed deliveries from 16 concurrent senders of the given
