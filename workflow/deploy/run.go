@@ -32,6 +32,22 @@ func (d *Deployer) DeployProd(ctx context.Context, req Request) (Result, error) 
 	return d.deploy(ctx, EnvProd, req)
 }
 
+// CheckProd applies DeployProd's rules now, without queueing or
+// publishing anything: a *Refusal says why DeployProd would refuse req.
+// DeployProd checks again (the rules may stop holding in between); this
+// lets a caller refuse before it announces a deploy, e.g. as a GitHub
+// Deployment.
+func (d *Deployer) CheckProd(ctx context.Context, req Request) error {
+	pub, err := d.publisher(EnvProd)
+	if err != nil {
+		return err
+	}
+	if _, err := validateRequest(req); err != nil {
+		return &Refusal{Reason: "Cannot deploy: " + err.Error()}
+	}
+	return d.checkProd(ctx, pub, req)
+}
+
 func (d *Deployer) deploy(ctx context.Context, env string, req Request) (Result, error) {
 	pub, err := d.publisher(env)
 	if err != nil {

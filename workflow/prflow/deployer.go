@@ -19,6 +19,7 @@ import (
 type Core interface {
 	DeployTest(ctx context.Context, req deploy.Request) (deploy.Result, error)
 	DeployProd(ctx context.Context, req deploy.Request) (deploy.Result, error)
+	CheckProd(ctx context.Context, req deploy.Request) error
 	RollbackFor(ctx context.Context, env, tag string, from deploy.Request) (deploy.Result, error)
 	Lineage(ctx context.Context, env string, target sets.Target) (string, error)
 }
@@ -141,6 +142,14 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		items = todo
 	}
 	dreq := deploy.Request{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Author: req.Author, Requester: req.Requester, Merged: req.Merged, Items: items}
+	if env == deploy.EnvProd {
+		// Refuse before creating a GitHub Deployment: a refused command
+		// is answered on the PR and must not show as a failed deploy
+		// in the repository's Deployments.
+		if err := d.Core.CheckProd(ctx, dreq); err != nil {
+			return "", d.prodRefusal(ctx, req, items, err)
+		}
+	}
 	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?,?, 'preparing') ON CONFLICT DO NOTHING`,
 		req.Repo, req.CommentID, req.Line, env, req.PR, req.HeadSHA); err != nil {
 		return "", err
@@ -171,18 +180,14 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		res, err = d.Core.DeployTest(ctx, dreq)
 	}
 	if r, ok := deploy.IsRefusal(err); ok {
+		// Only when the rules stopped holding after CheckProd (another
+		// deploy got to production first), or for test's own checks.
 		d.status(ctx, req.Repo, depID, "failure", "refused")
-		reason := r.Reason
-		if env == deploy.EnvProd && req.Merged {
-			more, rerr := d.rebuildOnProd(ctx, req, items)
-			if rerr != nil {
-				d.forget(ctx, req)
-				return "", rerr
-			}
-			reason += more
-		}
 		d.forget(ctx, req)
-		return "", &handlers.Refusal{Reason: reason}
+		if env == deploy.EnvProd {
+			return "", d.prodRefusal(ctx, req, items, err)
+		}
+		return "", &handlers.Refusal{Reason: r.Reason}
 	}
 	var step *deploy.StepError
 	if err != nil && !errors.As(err, &step) && res.RequestID == 0 {
@@ -204,6 +209,26 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 	d.status(ctx, req.Repo, depID, st, desc)
 	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
 	return reply, dbErr
+}
+
+// prodRefusal turns deploy's answer to a /deploy prod that is refused
+// (or failed before it started) into the command's answer. A merged PR
+// refused because production moved on gets its rebuild on the production
+// base started, and the refusal says so.
+func (d *Deployer) prodRefusal(ctx context.Context, req handlers.DeployRequest, items []deploy.Item, err error) error {
+	r, ok := deploy.IsRefusal(err)
+	if !ok {
+		return err
+	}
+	reason := r.Reason
+	if req.Merged {
+		more, rerr := d.rebuildOnProd(ctx, req, items)
+		if rerr != nil {
+			return rerr
+		}
+		reason += more
+	}
+	return &handlers.Refusal{Reason: reason}
 }
 
 // rebuildOnProd starts the rebuild on the production base of every item
