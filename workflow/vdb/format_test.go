@@ -69,7 +69,7 @@ type ContentsOptions struct {
 const debugDir = "/usr/lib/debug"
 
 // FormatContents prints the files of one package, as qlist PKG does.
-func FormatContents(in Installed, o ContentsOptions) string {
+func FormatContents(in Installed, contents []ContentEntry, o ContentsOptions) string {
 	if !o.Dirs && !o.Objs && !o.Syms {
 		o.Objs, o.Syms = true, true
 	}
@@ -77,7 +77,7 @@ func FormatContents(in Installed, o ContentsOptions) string {
 	if o.Verbose {
 		b.WriteString(in.Package.CP() + "-" + in.Package.Version.String() + " CONTENTS:\n")
 	}
-	for _, e := range in.Contents {
+	for _, e := range contents {
 		if !o.ShowDebug && (e.Path == debugDir || strings.HasPrefix(e.Path, debugDir+"/")) {
 			continue
 		}

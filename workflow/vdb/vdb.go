@@ -42,9 +42,8 @@ type ContentEntry struct {
 
 // Installed is one package-version recorded in the database.
 type Installed struct {
-	Package  sets.Package
-	Contents []ContentEntry
-	Use      []string // USE: flags enabled when it was built
+	Package sets.Package
+	Use     []string // USE: flags enabled when it was built
 	IUse     []string // IUSE without +/- defaults
 	Dir      string   // the package's database directory
 }
@@ -139,10 +138,15 @@ func readPackage(dir, cat, pv string) (Installed, error) {
 	for _, f := range strings.Fields(iuse) {
 		inst.IUse = append(inst.IUse, strings.TrimLeft(f, "+-"))
 	}
-	if inst.Contents, err = readContents(filepath.Join(dir, "CONTENTS")); err != nil {
-		return Installed{}, err
-	}
 	return inst, nil
+}
+
+// ReadContents reads the package's CONTENTS (the files it installed).
+// Read leaves them out: they are most of a database's bytes (tens of
+// lines per package, thousands of packages) and what the compat tests ask
+// of an installed package is its name, version, slot, repository and USE.
+func (i Installed) ReadContents() ([]ContentEntry, error) {
+	return readContents(filepath.Join(i.Dir, "CONTENTS"))
 }
 
 // readField returns a one-line metadata file trimmed, "" when absent.

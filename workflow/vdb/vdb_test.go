@@ -95,7 +95,11 @@ func TestContentsLikeQlist(t *testing.T) {
 			if len(in) != 1 {
 				t.Fatalf("%s matches %d packages, want 1", tc.pkg, len(in))
 			}
-			if got, want := FormatContents(in[0], tc.opts), good(t, tc.list); got != want {
+			contents, err := in[0].ReadContents()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := FormatContents(in[0], contents, tc.opts), good(t, tc.list); got != want {
 				t.Errorf("%s:\ngot:\n%s\nwant:\n%s", tc.cmd, got, want)
 			}
 		})
@@ -114,7 +118,11 @@ func TestFixtureDetails(t *testing.T) {
 		}
 	}
 	var sym, obj ContentEntry
-	for _, e := range mtools.Contents {
+	contents, err := mtools.ReadContents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range contents {
 		if e.Path == "/usr/bin/lz" {
 			sym = e
 		}
@@ -157,7 +165,10 @@ func TestRead(t *testing.T) {
 	if len(got) != 1 || got[0].Package.String() != "sys-libs/glibc-2.41-r6:2.2::gentoo" {
 		t.Fatalf("got %+v", got)
 	}
-	c := got[0].Contents
+	c, err := got[0].ReadContents()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(c) != 3 || c[1].Path != "/usr/lib/a file with spaces.so" || c[2].Path != "/usr/lib/x y" || c[2].Target != "a b" {
 		t.Errorf("contents with spaces: %+v", c)
 	}
