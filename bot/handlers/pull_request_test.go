@@ -333,3 +333,38 @@ type refusingDeployer struct{ recDeployer }
 func (d *refusingDeployer) DeployTest(ctx context.Context, r DeployRequest) (string, error) {
 	return "", &Refusal{Reason: "no passing build of " + short(r.HeadSHA)}
 }
+
+// A sets report longer than GitHub takes is cut to fit, with a link to the
+// full report, which is kept whole.
+func TestLongSetsReportLinksTheWholeReport(t *testing.T) {
+	e := newEnv(t)
+	var sb strings.Builder
+	sb.WriteString(e.file(e.headSHA, "sets/2026.06/linux-x86_64"))
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&sb, "\ndev-libs/pkg%d # reason number %d for a rather long explanation", i, i)
+	}
+	sha := e.commit(e.headSHA, map[string]string{"sets/2026.06/linux-x86_64": sb.String() + "\n"})
+	e.push(prNumber, sha)
+	if err := e.openPR("synchronize", sha, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	runs := e.runsFor(sha)
+	if len(runs) != 1 {
+		t.Fatalf("%d check runs, want 1", len(runs))
+	}
+	r := runs[0]
+	if len([]rune(r.Summary)) > 65535 || len([]rune(r.Text)) > 65535 {
+		t.Errorf("summary %d, text %d characters: over GitHub's 65,535", len([]rune(r.Summary)), len([]rune(r.Text)))
+	}
+	if !strings.Contains(r.Summary+r.Text, "[full report]("+r.DetailsURL+")") {
+		t.Errorf("the cut report does not link %s", r.DetailsURL)
+	}
+	id := strings.TrimPrefix(r.DetailsURL, "https://compatbot.example/reports/")
+	var md string
+	if err := e.db.QueryRow(`SELECT markdown FROM check_reports WHERE id = ?`, id).Scan(&md); err != nil {
+		t.Fatalf("report %s: %v", id, err)
+	}
+	if !strings.Contains(md, "dev-libs/pkg2999") || strings.Contains(md, "truncated") {
+		t.Errorf("the full report (%d bytes) is not whole", len(md))
+	}
+}

@@ -19,10 +19,6 @@ import (
 // CheckName is the name of the check run on GitHub.
 const CheckName = "compat sets"
 
-// maxText keeps Summary and Text under GitHub's 65,535-character limit per
-// field with room for the truncation note.
-const maxText = 60000
-
 // LoadAt reads the sets of the commit ref in the repository at gitDir, with
 // the configuration found in that same commit. Use it for one revision on
 // its own (`sets lint --ref`); to judge a PR, CheckRefs reads the
@@ -163,8 +159,10 @@ func render(res result, base, head *sets.Repo, baseSHA, headSHA string) report.C
 		c.Conclusion = report.Success
 	}
 	c.Title = title(errs, warns, refused, approvals, changes)
-	c.Summary = truncate(summary(res, base, head, baseSHA, headSHA))
-	c.Text = truncate(details(res))
+	// Whole, however long: bot/checks fits it into GitHub's limit and
+	// links the rest, and `compatbot check` prints all of it.
+	c.Summary = summary(res, base, head, baseSHA, headSHA)
+	c.Text = details(res)
 	c.Annotations = annotations(res, head)
 	return c
 }
@@ -202,17 +200,6 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
-}
-
-func truncate(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := strings.LastIndexByte(s[:maxText], '\n')
-	if cut < 0 {
-		cut = maxText
-	}
-	return s[:cut] + "\n\n*(truncated: run `compatbot check` locally for the full report)*\n"
 }
 
 var kindColumns = []sets.ChangeKind{sets.Added, sets.Removed, sets.Upgraded, sets.Downgraded, sets.ConstraintChanged}
