@@ -44,8 +44,8 @@ type ContentEntry struct {
 type Installed struct {
 	Package sets.Package
 	Use     []string // USE: flags enabled when it was built
-	IUse     []string // IUSE without +/- defaults
-	Dir      string   // the package's database directory
+	IUse    []string // IUSE without +/- defaults
+	Dir     string   // the package's database directory
 }
 
 // Read reads the database of the Prefix at root. A Prefix with no database
