@@ -38,29 +38,34 @@ func (d *Deployer) DeployProd(ctx context.Context, req Request) (Result, error) 
 // lets a caller refuse before it announces a deploy, e.g. as a GitHub
 // Deployment.
 func (d *Deployer) CheckProd(ctx context.Context, req Request) error {
-	pub, err := d.publisher(EnvProd)
-	if err != nil {
-		return err
-	}
-	if _, err := validateRequest(req); err != nil {
-		return &Refusal{Reason: "Cannot deploy: " + err.Error()}
-	}
-	return d.checkProd(ctx, pub, req)
+	_, err := d.admit(ctx, EnvProd, req)
+	return err
 }
 
-func (d *Deployer) deploy(ctx context.Context, env string, req Request) (Result, error) {
+// admit checks req for env as it arrives (a *Refusal when it is invalid
+// or, for production, breaks the promotion rules) and returns the target
+// paths it publishes to.
+func (d *Deployer) admit(ctx context.Context, env string, req Request) ([]string, error) {
 	pub, err := d.publisher(env)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	paths, err := validateRequest(req)
 	if err != nil {
-		return Result{}, &Refusal{Reason: "Cannot deploy: " + err.Error()}
+		return nil, &Refusal{Reason: "Cannot deploy: " + err.Error()}
 	}
 	if env == EnvProd {
 		if err := d.checkProd(ctx, pub, req); err != nil {
-			return Result{}, err
+			return nil, err
 		}
+	}
+	return paths, nil
+}
+
+func (d *Deployer) deploy(ctx context.Context, env string, req Request) (Result, error) {
+	paths, err := d.admit(ctx, env, req)
+	if err != nil {
+		return Result{}, err
 	}
 	t, pos, err := d.enqueue(env, func() (int64, error) { return d.insertDeploy(ctx, env, req, paths) })
 	if err != nil {
