@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/bot/checks"
 	"github.com/compatbot/compatbot/bot/githubfake"
 )
 
@@ -353,8 +354,8 @@ func TestLongSetsReportLinksTheWholeReport(t *testing.T) {
 		t.Fatalf("%d check runs, want 1", len(runs))
 	}
 	r := runs[0]
-	if len([]rune(r.Summary)) > 65535 || len([]rune(r.Text)) > 65535 {
-		t.Errorf("summary %d, text %d characters: over GitHub's 65,535", len([]rune(r.Summary)), len([]rune(r.Text)))
+	if len([]rune(r.Summary)) > checks.MaxOutput || len([]rune(r.Text)) > checks.MaxOutput {
+		t.Errorf("summary %d, text %d characters: over GitHub's %d", len([]rune(r.Summary)), len([]rune(r.Text)), checks.MaxOutput)
 	}
 	if !strings.Contains(r.Summary+r.Text, "[full report]("+r.DetailsURL+")") {
 		t.Errorf("the cut report does not link %s", r.DetailsURL)

@@ -129,11 +129,11 @@ func benchIntake(b *testing.B, size int, delay time.Duration, sender string) {
 const senders = 16
 
 // sendFromProcess runs the senders in a child process (this test binary,
-// which TestMain turns into the senders) and returns each delivery's latency and the
-// child's CPU time. In-process senders would share the server's two Ps and
+// which TestMain turns into the senders) and returns each delivery's
+// latency and the child's CPU time. In-process senders would share the server's two Ps and
 // their CPU would be counted as the server's.
 func sendFromProcess(b *testing.B, url string, n, size int, sender string) ([]time.Duration, time.Duration) {
-	cmd := exec.Command(os.Args[0])
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("INTAKE_BENCH_SEND=%s %d %d %s", url, n, size, sender))
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
