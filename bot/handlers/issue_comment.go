@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/compatbot/compatbot/workflow/prflow"
 	"slices"
 	"strings"
 	"time"
@@ -309,7 +310,7 @@ func (h *Handler) command(ctx context.Context, d *intake.Delivery, ev *issueComm
 	}
 	if outcome != "refused" {
 		var err error
-		var refusal *Refusal
+		var refusal *prflow.Refusal
 		section, err = h.act(ctx, d, ev, p, c)
 		if errors.As(err, &refusal) {
 			refuse(refusal.Reason)
@@ -363,7 +364,7 @@ func (h *Handler) rebuild(ctx context.Context, ev *issueCommentEvent, p *pullSta
 		if !ok && len(known) > 0 {
 			slices.Sort(known)
 			known = slices.Compact(known)
-			return "", &Refusal{Reason: fmt.Sprintf("`%s` is not an arch of this repository (it has %s).", a, strings.Join(known, ", "))}
+			return "", &prflow.Refusal{Reason: fmt.Sprintf("`%s` is not an arch of this repository (it has %s).", a, strings.Join(known, ", "))}
 		}
 	}
 	t := target{repo: p.repo, installation: p.inst, pr: p.number, headSHA: p.headSHA, headRef: p.headRef, baseRef: p.baseRef}
@@ -385,14 +386,14 @@ func (h *Handler) recordRequest(ctx context.Context, kind string, ev *issueComme
 
 func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullState, c commands.Command) (string, error) {
 	if p.targErr != nil {
-		return "", &Refusal{Reason: fmt.Sprintf("the sets of this PR could not be read: %v", p.targErr)}
+		return "", &prflow.Refusal{Reason: fmt.Sprintf("the sets of this PR could not be read: %v", p.targErr)}
 	}
 	id, err := h.recordRequest(ctx, "deploy", ev, p, c.Env, "", c.Line)
 	if err != nil {
 		return "", err
 	}
 	if h.opts.Deployer != nil {
-		req := DeployRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: p.merged,
+		req := prflow.DeployRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: p.merged,
 			Author: p.author, Requester: ev.Comment.User.Login, Env: c.Env, Targets: p.targets, GitDir: p.gitDir, CommentID: ev.Comment.ID, Line: c.Line}
 		if c.Env == "prod" {
 			return h.opts.Deployer.DeployProd(ctx, req)
@@ -438,7 +439,7 @@ func (h *Handler) rollback(ctx context.Context, ev *issueCommentEvent, p *pullSt
 		return "", err
 	}
 	if h.opts.Deployer != nil {
-		return h.opts.Deployer.Rollback(ctx, RollbackRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, Env: c.Env, Tag: c.Tag,
+		return h.opts.Deployer.Rollback(ctx, prflow.RollbackRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, Env: c.Env, Tag: c.Tag,
 			Requester: ev.Comment.User.Login, CommentID: ev.Comment.ID, Line: c.Line})
 	}
 	to := "the tag before the last deploy"

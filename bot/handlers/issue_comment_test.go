@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"github.com/compatbot/compatbot/workflow/prflow"
 	"slices"
 	"strings"
 	"testing"
@@ -300,25 +301,25 @@ func TestCommentIdempotency(t *testing.T) {
 // recDeployer stands in for the lead's adapter to workflow/deploy: it
 // records the requests and answers like one.
 type recDeployer struct {
-	reqs      []DeployRequest
-	rollbacks []RollbackRequest
+	reqs      []prflow.DeployRequest
+	rollbacks []prflow.RollbackRequest
 	refuse    string
 }
 
-func (d *recDeployer) DeployTest(ctx context.Context, r DeployRequest) (string, error) {
+func (d *recDeployer) DeployTest(ctx context.Context, r prflow.DeployRequest) (string, error) {
 	d.reqs = append(d.reqs, r)
 	return fmt.Sprintf("Deploying %d targets to test.", len(r.Targets)), nil
 }
 
-func (d *recDeployer) DeployProd(ctx context.Context, r DeployRequest) (string, error) {
+func (d *recDeployer) DeployProd(ctx context.Context, r prflow.DeployRequest) (string, error) {
 	d.reqs = append(d.reqs, r)
 	if d.refuse != "" {
-		return "", &Refusal{Reason: d.refuse}
+		return "", &prflow.Refusal{Reason: d.refuse}
 	}
 	return "Deploying to prod.", nil
 }
 
-func (d *recDeployer) Rollback(ctx context.Context, r RollbackRequest) (string, error) {
+func (d *recDeployer) Rollback(ctx context.Context, r prflow.RollbackRequest) (string, error) {
 	d.rollbacks = append(d.rollbacks, r)
 	return "Rolled back.", nil
 }
@@ -374,9 +375,9 @@ func TestDeployerHook(t *testing.T) {
 }
 
 // recBuilder stands in for the lead's adapter to the build pipeline.
-type recBuilder struct{ reqs []BuildRequest }
+type recBuilder struct{ reqs []prflow.BuildRequest }
 
-func (b *recBuilder) Build(ctx context.Context, r BuildRequest) error {
+func (b *recBuilder) Build(ctx context.Context, r prflow.BuildRequest) error {
 	b.reqs = append(b.reqs, r)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/compatbot/compatbot/workflow/prflow"
 
 	"github.com/compatbot/compatbot/bot/intake"
 )
@@ -53,10 +54,10 @@ func (h *Handler) mergeDeploy(ctx context.Context, d *intake.Delivery, ev *pullR
 	if p.targErr != nil {
 		section = fmt.Sprintf("Merged, but not deployed to test: the sets of this PR could not be read: %v", p.targErr)
 	} else {
-		req := DeployRequest{Repo: repo, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: true,
+		req := prflow.DeployRequest{Repo: repo, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: true,
 			Author: p.author, Requester: merger, Env: "test", Targets: p.targets, GitDir: p.gitDir, CommentID: key}
 		reply, err := h.opts.Deployer.DeployTest(ctx, req)
-		var refusal *Refusal
+		var refusal *prflow.Refusal
 		switch {
 		case errors.As(err, &refusal):
 			section = "Merged, but the deploy to test was refused: " + refusal.Reason

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"github.com/compatbot/compatbot/workflow/prflow"
 	"strings"
 	"testing"
 	"time"
@@ -331,8 +332,8 @@ func TestMergeDeployRefusalIsReported(t *testing.T) {
 
 type refusingDeployer struct{ recDeployer }
 
-func (d *refusingDeployer) DeployTest(ctx context.Context, r DeployRequest) (string, error) {
-	return "", &Refusal{Reason: "no passing build of " + short(r.HeadSHA)}
+func (d *refusingDeployer) DeployTest(ctx context.Context, r prflow.DeployRequest) (string, error) {
+	return "", &prflow.Refusal{Reason: "no passing build of " + short(r.HeadSHA)}
 }
 
 // A sets report longer than GitHub takes is cut to fit, with a link to the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/compatbot/compatbot/workflow/prflow"
 
 	"github.com/compatbot/compatbot/bot/checks"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -71,7 +72,7 @@ func (h *Handler) requestBuild(ctx context.Context, t target, trigger string, ar
 			return nil
 		}
 	}
-	req := BuildRequest{Repo: t.repo.FullName, Installation: t.installation, PR: t.pr, BaseRef: t.baseRef,
+	req := prflow.BuildRequest{Repo: t.repo.FullName, Installation: t.installation, PR: t.pr, BaseRef: t.baseRef,
 		BaseSHA: rev.BaseSHA, HeadSHA: t.headSHA, GitDir: gitDir, Targets: changedTargets(rev), Arches: arches, Trigger: trigger}
 	if err := h.opts.Builder.Build(ctx, req); err != nil {
 		return fmt.Errorf("build %s@%s: %w", t.repo.FullName, short(t.headSHA), err)

@@ -13,6 +13,7 @@ import (
 	"github.com/compatbot/compatbot/bot/checks"
 	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/bot/ghclient"
+	"github.com/compatbot/compatbot/bot/ghports"
 	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
@@ -72,7 +73,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err := prflow.EnsureSchema(ctx, db); err != nil {
 		return nil, err
 	}
-	api := prflow.GitHubAPI{DB: db, Clients: clients}
+	api := ghports.GitHubAPI{DB: db, Clients: clients}
 	pd := &prflow.Deployer{DB: db, Deployments: api, Logger: log}
 	var b *prflow.Builder
 	defer func() {
@@ -119,7 +120,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			// on production's tree, with sources from the mirror only.
 			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
-			Reporter:  prflow.ChecksReporter{Runs: runs, Clients: clients},
+			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
 			Logger:    log,

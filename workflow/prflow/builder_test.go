@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/workflow/overlay"
 	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -73,12 +72,12 @@ func TestBuildPassRecordsAndIsIdempotent(t *testing.T) {
 	}
 
 	// The same request again (a retried delivery) builds nothing.
-	calls := e.gh.CallCount("POST /repos/{owner}/{repo}/check-runs")
+	calls := e.ports.Created()
 	if err := b.Build(ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	b.Wait()
-	if n := e.gh.CallCount("POST /repos/{owner}/{repo}/check-runs"); n != calls {
+	if n := e.ports.Created(); n != calls {
 		t.Errorf("a repeated Build created %d more check runs", n-calls)
 	}
 	var rows int
@@ -227,12 +226,12 @@ func TestBuildRejectsBadRequests(t *testing.T) {
 			t.Errorf("%s: Build accepted %+v", name, req)
 		}
 	}
-	if n := len(e.gh.CheckRuns(repoName)); n != 0 {
+	if n := len(e.ports.CheckRuns()); n != 0 {
 		t.Errorf("bad requests created %d check runs", n)
 	}
 }
 
-type reqT = handlers.BuildRequest
+type reqT = BuildRequest
 
 func TestRecoverDetachesStaleMounts(t *testing.T) {
 	e := newEnv(t)

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/state"
@@ -24,14 +23,7 @@ type Core interface {
 	Lineage(ctx context.Context, env string, target sets.Target) (string, error)
 }
 
-// Deployments records deploys as GitHub Deployments; GitHubAPI implements
-// it.
-type Deployments interface {
-	CreateDeployment(ctx context.Context, repo, sha, environment, description string) (int64, error)
-	SetDeploymentStatus(ctx context.Context, repo string, id int64, state, description string) error
-}
-
-// Deployer implements handlers.Deployer: it deploys exactly the digests
+// Deployer implements the bot's Deployer port: it deploys exactly the digests
 // this package recorded as built and tested for the PR's head, through
 // workflow/deploy, and mirrors each deploy as a GitHub Deployment
 // (environment compat-test or compat-prod) with statuses in_progress →
@@ -55,17 +47,17 @@ type ProdRebuilder interface {
 	RebuildOnProd(ctx context.Context, repo string, pr int, sha string, t sets.Target, prodLineage string) (string, error)
 }
 
-// deploymentEnv is the GitHub Deployment environment of a compatbot
+// DeploymentEnv is the GitHub Deployment environment of a compatbot
 // environment.
-func deploymentEnv(env string) string { return "compat-" + env }
+func DeploymentEnv(env string) string { return "compat-" + env }
 
-// DeployTest implements handlers.Deployer.
-func (d *Deployer) DeployTest(ctx context.Context, req handlers.DeployRequest) (string, error) {
+// DeployTest implements the bot's Deployer port.
+func (d *Deployer) DeployTest(ctx context.Context, req DeployRequest) (string, error) {
 	return d.deploy(ctx, deploy.EnvTest, req)
 }
 
-// DeployProd implements handlers.Deployer.
-func (d *Deployer) DeployProd(ctx context.Context, req handlers.DeployRequest) (string, error) {
+// DeployProd implements the bot's Deployer port.
+func (d *Deployer) DeployProd(ctx context.Context, req DeployRequest) (string, error) {
 	return d.deploy(ctx, deploy.EnvProd, req)
 }
 
@@ -92,7 +84,7 @@ func (d *Deployer) call(ctx context.Context, repo string, commentID int64, line 
 	return c, err == nil, err
 }
 
-func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRequest) (string, error) {
+func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (string, error) {
 	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
 		return "", err
 	}
@@ -160,7 +152,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		for _, it := range items {
 			targets = append(targets, it.Target.Version+" "+it.Target.OS+"-"+it.Target.Arch)
 		}
-		depID, err = d.Deployments.CreateDeployment(ctx, req.Repo, req.HeadSHA, deploymentEnv(env),
+		depID, err = d.Deployments.CreateDeployment(ctx, req.Repo, req.HeadSHA, DeploymentEnv(env),
 			fmt.Sprintf("PR #%d by @%s: %s", req.PR, req.Requester, strings.Join(targets, ", ")))
 		if err != nil {
 			return "", err
@@ -187,7 +179,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 		if env == deploy.EnvProd {
 			return "", d.prodRefusal(ctx, req, items, err)
 		}
-		return "", &handlers.Refusal{Reason: r.Reason}
+		return "", &Refusal{Reason: r.Reason}
 	}
 	var step *deploy.StepError
 	if err != nil && !errors.As(err, &step) && res.RequestID == 0 {
@@ -215,7 +207,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req handlers.DeployRe
 // (or failed before it started) into the command's answer. A merged PR
 // refused because production moved on gets its rebuild on the production
 // base started, and the refusal says so.
-func (d *Deployer) prodRefusal(ctx context.Context, req handlers.DeployRequest, items []deploy.Item, err error) error {
+func (d *Deployer) prodRefusal(ctx context.Context, req DeployRequest, items []deploy.Item, err error) error {
 	r, ok := deploy.IsRefusal(err)
 	if !ok {
 		return err
@@ -228,13 +220,13 @@ func (d *Deployer) prodRefusal(ctx context.Context, req handlers.DeployRequest, 
 		}
 		reason += more
 	}
-	return &handlers.Refusal{Reason: reason}
+	return &Refusal{Reason: reason}
 }
 
 // rebuildOnProd starts the rebuild on the production base of every item
 // built on a tree production no longer has, and says so for the refusal.
 // The rebuilt artifact goes through test again: it is a new digest.
-func (d *Deployer) rebuildOnProd(ctx context.Context, req handlers.DeployRequest, items []deploy.Item) (string, error) {
+func (d *Deployer) rebuildOnProd(ctx context.Context, req DeployRequest, items []deploy.Item) (string, error) {
 	if d.Rebuild == nil {
 		return "", nil
 	}
@@ -260,7 +252,7 @@ func (d *Deployer) rebuildOnProd(ctx context.Context, req handlers.DeployRequest
 		strings.Join(lines, "\n")), nil
 }
 
-func (d *Deployer) forget(ctx context.Context, req handlers.DeployRequest) {
+func (d *Deployer) forget(ctx context.Context, req DeployRequest) {
 	if _, err := d.DB.ExecContext(bgCtx(ctx), `DELETE FROM prflow_deploy_calls WHERE repo=? AND comment_id=? AND line=?`, req.Repo, req.CommentID, req.Line); err != nil {
 		d.logger().Warn("prflow: forgetting a deploy call failed", "error", err)
 	}
@@ -280,9 +272,9 @@ func (d *Deployer) status(ctx context.Context, repo string, id int64, st, desc s
 // items turns the recorded builds of the pinned head into deploy items,
 // refusing when any target changed by the PR has no passing build of
 // exactly that head: deploying it would publish an untested digest.
-func (d *Deployer) items(ctx context.Context, env string, req handlers.DeployRequest) ([]deploy.Item, error) {
+func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]deploy.Item, error) {
 	if len(req.Targets) == 0 {
-		return nil, &handlers.Refusal{Reason: "this PR changes no package set, so there is nothing to deploy."}
+		return nil, &Refusal{Reason: "this PR changes no package set, so there is nothing to deploy."}
 	}
 	outs, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
 	if err != nil {
@@ -312,14 +304,14 @@ func (d *Deployer) items(ctx context.Context, env string, req handlers.DeployReq
 		}
 	}
 	if len(why) > 0 {
-		return nil, &handlers.Refusal{Reason: fmt.Sprintf("untested digest: compatbot deploys only what it built and tested for commit %s, and for this PR that is not everything:\n\n%s\n\nWait for the builds, or fix them and push; then write `/deploy %s` again.",
+		return nil, &Refusal{Reason: fmt.Sprintf("untested digest: compatbot deploys only what it built and tested for commit %s, and for this PR that is not everything:\n\n%s\n\nWait for the builds, or fix them and push; then write `/deploy %s` again.",
 			short(req.HeadSHA), strings.Join(why, "\n"), env)}
 	}
 	return items, nil
 }
 
-// Rollback implements handlers.Deployer.
-func (d *Deployer) Rollback(ctx context.Context, req handlers.RollbackRequest) (string, error) {
+// Rollback implements the bot's Deployer port.
+func (d *Deployer) Rollback(ctx context.Context, req RollbackRequest) (string, error) {
 	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
 		return "", err
 	}
@@ -336,11 +328,11 @@ func (d *Deployer) Rollback(ctx context.Context, req handlers.RollbackRequest) (
 	}
 	res, err := d.Core.RollbackFor(ctx, req.Env, req.Tag, deploy.Request{Repo: req.Repo, PR: req.PR, Requester: req.Requester})
 	if r, ok := deploy.IsRefusal(err); ok {
-		d.forget(ctx, handlers.DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
-		return "", &handlers.Refusal{Reason: r.Reason}
+		d.forget(ctx, DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
+		return "", &Refusal{Reason: r.Reason}
 	}
 	if err != nil && res.RequestID == 0 {
-		d.forget(ctx, handlers.DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
+		d.forget(ctx, DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
 		return "", err
 	}
 	reply := deploy.ReplyText(res, err)

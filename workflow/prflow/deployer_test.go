@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compatbot/compatbot/bot/githubfake"
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/publish"
@@ -16,7 +14,7 @@ import (
 
 func (e *env) deployer(t *testing.T) (*Deployer, *deploy.Deployer) {
 	t.Helper()
-	api := GitHubAPI{DB: e.db, Clients: e.clients}
+	api := e.ports
 	pd := &Deployer{DB: e.db, Deployments: api}
 	core, err := deploy.New(deploy.Options{DB: e.db,
 		Targets:   map[string]publish.Publisher{deploy.EnvTest: e.testPub, deploy.EnvProd: e.prodPub},
@@ -32,16 +30,16 @@ func (e *env) deployer(t *testing.T) (*Deployer, *deploy.Deployer) {
 	return pd, core
 }
 
-func (e *env) deployReq(sha, env, who string, comment int64, merged bool, targets ...sets.Target) handlers.DeployRequest {
-	return handlers.DeployRequest{Repo: repoName, Installation: inst, PR: 7, HeadSHA: sha, BaseRef: "main", Merged: merged,
+func (e *env) deployReq(sha, env, who string, comment int64, merged bool, targets ...sets.Target) DeployRequest {
+	return DeployRequest{Repo: repoName, Installation: inst, PR: 7, HeadSHA: sha, BaseRef: "main", Merged: merged,
 		Author: "alice", Requester: who, Env: env, Targets: targets, GitDir: e.git, CommentID: comment, Line: 1}
 }
 
 func refusal(t *testing.T, err error, want string) {
 	t.Helper()
-	r, ok := err.(*handlers.Refusal)
+	r, ok := err.(*Refusal)
 	if !ok {
-		t.Fatalf("error %v (%T), want a *handlers.Refusal", err, err)
+		t.Fatalf("error %v (%T), want a *Refusal", err, err)
 	}
 	if !strings.Contains(r.Reason, want) {
 		t.Errorf("refusal %q does not say %q", r.Reason, want)
@@ -58,7 +56,7 @@ func TestDeployFlow(t *testing.T) {
 	_, err := pd.DeployTest(ctx, e.deployReq(e.headSHA, "test", "bob", 1, false, targets...))
 	refusal(t, err, "untested digest")
 	refusal(t, err, "2026.06 linux-x86_64 was never built at "+e.headSHA[:7])
-	if n := len(e.gh.Deployments(repoName)); n != 0 {
+	if n := len(e.ports.Deployments()); n != 0 {
 		t.Fatalf("a refused deploy created %d deployments", n)
 	}
 
@@ -86,7 +84,7 @@ func TestDeployFlow(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0")); err != nil {
 		t.Errorf("test tree lacks the built package: %v", err)
 	}
-	deps := e.gh.Deployments(repoName)
+	deps := e.ports.Deployments()
 	if len(deps) != 1 || deps[0].Environment != "compat-test" || deps[0].SHA != e.headSHA {
 		t.Fatalf("deployments = %+v", deps)
 	}
@@ -99,7 +97,7 @@ func TestDeployFlow(t *testing.T) {
 	if err != nil || again != reply {
 		t.Errorf("repeated call: %v\n%s", err, again)
 	}
-	if n := len(e.gh.Deployments(repoName)); n != 1 {
+	if n := len(e.ports.Deployments()); n != 1 {
 		t.Errorf("repeated call made %d deployments", n)
 	}
 	// A second /deploy test of the same head (or the merge) publishes
@@ -112,7 +110,7 @@ func TestDeployFlow(t *testing.T) {
 	if lin, _ := core.Lineage(ctx, "test", x86_2026); lin != linBefore {
 		t.Errorf("test lineage changed from %s to %s by a redeploy of the same artifact", linBefore, lin)
 	}
-	if n := len(e.gh.Deployments(repoName)); n != 1 {
+	if n := len(e.ports.Deployments()); n != 1 {
 		t.Errorf("the redeploy made %d deployments", n)
 	}
 
@@ -120,7 +118,7 @@ func TestDeployFlow(t *testing.T) {
 	_, err = pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 4, false, targets...))
 	refusal(t, err, "not merged")
 	// Refused before anything was announced: no failed Deployment.
-	if n := len(e.gh.Deployments(repoName)); n != 1 {
+	if n := len(e.ports.Deployments()); n != 1 {
 		t.Errorf("the refused /deploy prod made %d deployments in all, want the test one only", n)
 	}
 	reply, err = pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 5, true, targets...))
@@ -130,11 +128,11 @@ func TestDeployFlow(t *testing.T) {
 	if !strings.Contains(reply, tag) {
 		t.Errorf("prod reply:\n%s", reply)
 	}
-	deps = e.gh.Deployments(repoName)
+	deps = e.ports.Deployments()
 	if last := deps[len(deps)-1]; last.Environment != "compat-prod" || statesOf(last) != "in_progress success" {
 		t.Errorf("prod deployment = %s %s", last.Environment, statesOf(last))
 	}
-	clog, ok := e.gh.File(repoName, "main", "changelog/2026.06.md")
+	clog, ok := e.ports.File(repoName, "main", "changelog/2026.06.md")
 	if !ok || !strings.Contains(string(clog), "prod · publish `"+tag+"`") {
 		t.Errorf("changelog/2026.06.md on main:\n%s", clog)
 	}
@@ -144,7 +142,7 @@ func TestDeployFlow(t *testing.T) {
 	}
 
 	// Rollback of prod goes back to before the deploy.
-	reply, err = pd.Rollback(ctx, handlers.RollbackRequest{Repo: repoName, Installation: inst, PR: 7, Env: "prod", Requester: "mia", CommentID: 6, Line: 1})
+	reply, err = pd.Rollback(ctx, RollbackRequest{Repo: repoName, Installation: inst, PR: 7, Env: "prod", Requester: "mia", CommentID: 6, Line: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +151,8 @@ func TestDeployFlow(t *testing.T) {
 		t.Errorf("after rollback prod still has 2026.06 linux-x86_64; reply:\n%s", reply)
 	}
 	// A rollback with nothing before it is refused.
-	_, err = pd.Rollback(ctx, handlers.RollbackRequest{Repo: repoName, Installation: inst, PR: 7, Env: "prod", Tag: "no-such-tag", Requester: "mia", CommentID: 7, Line: 1})
-	if _, ok := err.(*handlers.Refusal); !ok {
+	_, err = pd.Rollback(ctx, RollbackRequest{Repo: repoName, Installation: inst, PR: 7, Env: "prod", Tag: "no-such-tag", Requester: "mia", CommentID: 7, Line: 1})
+	if _, ok := err.(*Refusal); !ok {
 		t.Errorf("rollback to an unknown tag: %v, want a refusal", err)
 	}
 }
@@ -177,10 +175,4 @@ func TestDeployRefusesFailedBuild(t *testing.T) {
 	refusal(t, err, "nothing to deploy")
 }
 
-func statesOf(d githubfake.Deployment) string {
-	var s []string
-	for _, st := range d.Statuses {
-		s = append(s, st.State)
-	}
-	return strings.Join(s, " ")
-}
+func statesOf(d deployment) string { return strings.Join(d.Statuses, " ") }

@@ -11,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compatbot/compatbot/bot/checks"
-	"github.com/compatbot/compatbot/bot/ghclient"
-	"github.com/compatbot/compatbot/bot/githubfake"
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
@@ -37,8 +33,7 @@ var (
 	arm_2026 = sets.Target{Version: "2026.06", OS: "linux", Arch: "aarch64"}
 )
 
-// env is a test's world: the fake GitHub API (GitHub cannot be reached
-// from tests) behind the real ghclient and bot/checks, a real SQLite file,
+// env is a test's world: portsDouble in GitHub's place, a real SQLite file,
 // a real git repository, the real local publish backend as the lower
 // layer, the real artifact store, and fakeemerge (Gentoo's emerge cannot
 // run here) wrapped in a script that also leaves a source file in DISTDIR
@@ -46,8 +41,7 @@ var (
 // can be held while a file exists, and sleeps when the set says "# slow".
 type env struct {
 	t       testing.TB
-	gh      *githubfake.Server
-	clients *ghclient.Factory
+	ports   *portsDouble
 	db      *state.DB
 	dbPath  string
 	git     string // the repository (work tree with .git)
@@ -59,7 +53,6 @@ type env struct {
 	testPub publish.Publisher
 	prodPub publish.Publisher
 	mirror  *mirror.Mirror
-	runs    *checks.Runs
 	command []string
 }
 
@@ -102,18 +95,8 @@ exec "`+fe+`" "$@"
 	e.baseSHA = e.rev("main")
 	e.headSHA = e.rev("pr")
 
-	gh, key := githubfake.New(appID)
-	t.Cleanup(gh.Close)
-	e.gh = gh
-	r := gh.AddRepo("eessi", "compat-layer", inst, "file://"+e.git)
-	r.GitDir = filepath.Join(e.git, ".git")
-	r.Branches["main"] = e.baseSHA
-	r.Branches["pr"] = e.headSHA
-	gh.SetFile(repoName, "main", "changelog/README.md", []byte("# Changelog\n"))
-	gh.SetPull(repoName, githubfake.Pull{Number: 7, Title: "updates", Author: "alice", HeadRef: "pr", HeadSHA: e.headSHA, BaseRef: "main", BaseSHA: e.baseSHA, State: "open"})
-	e.clients, err = ghclient.New(ghclient.Config{APIURL: gh.APIURL(), AppID: appID, PrivateKey: key,
-		Limits: ghclient.Limits{Backoff: 5 * time.Millisecond, MaxWait: 5 * time.Second}})
-	if err != nil {
+	e.ports = newPortsDouble()
+	if err := e.ports.CommitFile(context.Background(), repoName, "main", "changelog/README.md", []byte("# Changelog\n"), "init"); err != nil {
 		t.Fatal(err)
 	}
 	e.dbPath = filepath.Join(root, "compatbot.db")
@@ -137,9 +120,6 @@ func (e *env) openDB() {
 	}
 	e.t.Cleanup(func() { db.Close() })
 	e.db = db
-	if e.runs, err = checks.New(context.Background(), db, "https://compatbot.example"); err != nil {
-		e.t.Fatal(err)
-	}
 }
 
 func (e *env) rev(ref string) string {
@@ -183,7 +163,7 @@ func (e *env) builder(configure ...func(*Options)) *Builder {
 		Build:    pipeline.BuildConfig{Command: e.command, Env: map[string]string{}, Timeout: time.Minute},
 		Lower:    publish.Lower{P: e.testPub, Empty: filepath.Join(e.dataDir, "empty")},
 		Store:    e.store,
-		Reporter: ChecksReporter{Runs: e.runs, Clients: e.clients},
+		Reporter: e.ports,
 		Mirror:   e.mirror, MaxConcurrent: 2,
 		LogURL: func(id string) string { return "https://compatbot.example/builds/" + id + "/log" },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -199,15 +179,15 @@ func (e *env) builder(configure ...func(*Options)) *Builder {
 	return b
 }
 
-func (e *env) request(sha string, targets ...sets.Target) handlers.BuildRequest {
-	return handlers.BuildRequest{Repo: repoName, Installation: inst, PR: 7, BaseRef: "main", BaseSHA: e.baseSHA, HeadSHA: sha,
+func (e *env) request(sha string, targets ...sets.Target) BuildRequest {
+	return BuildRequest{Repo: repoName, Installation: inst, PR: 7, BaseRef: "main", BaseSHA: e.baseSHA, HeadSHA: sha,
 		GitDir: e.git, Targets: targets}
 }
 
-// runs are the fake's check runs of sha by name.
-func (e *env) runsFor(sha string) map[string][]githubfake.CheckRun {
-	out := map[string][]githubfake.CheckRun{}
-	for _, r := range e.gh.CheckRuns(repoName) {
+// runsFor lists the check runs of sha by name.
+func (e *env) runsFor(sha string) map[string][]checkRun {
+	out := map[string][]checkRun{}
+	for _, r := range e.ports.CheckRuns() {
 		if r.HeadSHA == sha {
 			out[r.Name] = append(out[r.Name], r)
 		}
@@ -215,8 +195,8 @@ func (e *env) runsFor(sha string) map[string][]githubfake.CheckRun {
 	return out
 }
 
-// waitRun polls the fake until the run of name for sha has status st.
-func (e *env) waitRun(sha, name, st string) githubfake.CheckRun {
+// waitRun polls until the run of name for sha has status st.
+func (e *env) waitRun(sha, name, st string) checkRun {
 	e.t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
@@ -228,7 +208,7 @@ func (e *env) waitRun(sha, name, st string) githubfake.CheckRun {
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.t.Fatalf("check run %q of %s never reached %s; runs: %+v", name, sha[:7], st, e.runsFor(sha))
-	return githubfake.CheckRun{}
+	return checkRun{}
 }
 
 func (e *env) String() string { return fmt.Sprintf("env(%s)", e.dataDir) }

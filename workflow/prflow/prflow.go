@@ -2,13 +2,13 @@
 // GitHub events: which targets of which head SHA were built, with what
 // outcome and artifact, and the glue that turns that record into deploys.
 //
-// Builder implements handlers.Builder: every changed target of a PR gets its
+// Builder implements the bot's Builder port: every changed target of a PR gets its
 // check run "compat <version> <os>-<arch>" queued at once, and the build
 // (workflow/pipeline) runs in the background with a bounded number of
 // concurrent builds. The outcome per (repo, PR, head SHA, target, trigger)
 // is kept in the database, so a repeated Build after a crash starts nothing
 // twice, and a build cut short by a crash or a shutdown runs again on
-// Recover. Deployer implements handlers.Deployer on top of workflow/deploy
+// Recover. Deployer carries out /deploy and /rollback on top of workflow/deploy
 // and deploys only digests this package recorded as built and tested.
 package prflow
 
@@ -28,7 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
@@ -40,26 +39,6 @@ import (
 	"github.com/compatbot/compatbot/workflow/setscheck"
 	"github.com/compatbot/compatbot/workflow/state"
 )
-
-// CheckRef names one check run of a build.
-type CheckRef struct {
-	Repo         string
-	Installation int64
-	PR           int
-	HeadSHA      string
-	Name         string
-	Trigger      string
-}
-
-// Reporter publishes the check runs of builds. ChecksReporter (bot/checks
-// over the GitHub API) is the implementation. Every method may be called
-// again for the same run (after a crash or a failed call) and must then
-// update that run rather than create another.
-type Reporter interface {
-	Queue(ctx context.Context, ref CheckRef) error
-	Progress(ctx context.Context, ref CheckRef, c report.Check) error
-	Complete(ctx context.Context, ref CheckRef, c report.Check) error
-}
 
 // Options configure a Builder.
 type Options struct {
@@ -241,11 +220,11 @@ func validTarget(t sets.Target) error {
 	return nil
 }
 
-// Build implements handlers.Builder: it queues the check run of every
+// Build implements the bot's Builder port: it queues the check run of every
 // target of req at once and starts the builds in the background. A push
 // (Trigger "") cancels the running builds of the PR's other head SHAs. Calling it again for the same request starts nothing
 // that is running or done.
-func (b *Builder) Build(ctx context.Context, req handlers.BuildRequest) error {
+func (b *Builder) Build(ctx context.Context, req BuildRequest) error {
 	if o, n, ok := strings.Cut(req.Repo, "/"); !ok || o == "" || n == "" || strings.Contains(n, "/") {
 		return fmt.Errorf("prflow: repository %q is not owner/name", req.Repo)
 	}
@@ -756,8 +735,9 @@ func rememberInstallation(ctx context.Context, db *state.DB, repo string, inst i
 	return err
 }
 
-// installation is the App installation last seen for repo (0 if none).
-func installation(ctx context.Context, db *state.DB, repo string) (int64, error) {
+// KnownInstallation is the App installation last seen for repo (0 if
+// none).
+func KnownInstallation(ctx context.Context, db *state.DB, repo string) (int64, error) {
 	var id int64
 	err := db.QueryRowContext(ctx, `SELECT installation FROM prflow_installations WHERE repo=?`, repo).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/mirror"
 	"github.com/compatbot/compatbot/workflow/pipeline"
@@ -75,7 +74,7 @@ func (b *Builder) RebuildOnProd(ctx context.Context, repo string, pr int, sha st
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return "", err
 	}
-	if err := b.Build(ctx, handlers.BuildRequest{Repo: repo, Installation: orig.Installation, PR: pr, BaseRef: orig.BaseRef, BaseSHA: orig.BaseSHA,
+	if err := b.Build(ctx, BuildRequest{Repo: repo, Installation: orig.Installation, PR: pr, BaseRef: orig.BaseRef, BaseSHA: orig.BaseSHA,
 		HeadSHA: sha, GitDir: orig.GitDir, Targets: []sets.Target{t}, Trigger: trg}); err != nil {
 		return "", err
 	}

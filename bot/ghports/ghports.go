@@ -1,4 +1,8 @@
-package prflow
+// Package ghports implements the lifecycle's outward ports for GitHub:
+// check runs (through bot/checks), Deployments with statuses, PR comments
+// and the contents API for the changelog, over the App's installation
+// clients.
+package ghports
 
 import (
 	"context"
@@ -11,8 +15,8 @@ import (
 
 	"github.com/compatbot/compatbot/bot/checks"
 	"github.com/compatbot/compatbot/bot/ghclient"
-	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/prflow"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/state"
 	"github.com/google/go-github/v60/github"
@@ -22,10 +26,10 @@ import (
 // created per (repo, SHA, name, trigger), so every call is repeatable.
 type ChecksReporter struct {
 	Runs    *checks.Runs
-	Clients handlers.Clients
+	Clients Clients
 }
 
-func (c ChecksReporter) run(ctx context.Context, ref CheckRef) (*github.Client, checks.Run, error) {
+func (c ChecksReporter) run(ctx context.Context, ref prflow.CheckRef) (*github.Client, checks.Run, error) {
 	gh, err := c.Clients.Client(ctx, ref.Installation)
 	if err != nil {
 		return nil, checks.Run{}, err
@@ -35,14 +39,14 @@ func (c ChecksReporter) run(ctx context.Context, ref CheckRef) (*github.Client, 
 }
 
 // Queue creates the run as queued (once).
-func (c ChecksReporter) Queue(ctx context.Context, ref CheckRef) error {
+func (c ChecksReporter) Queue(ctx context.Context, ref prflow.CheckRef) error {
 	_, _, err := c.run(ctx, ref)
 	return err
 }
 
 // Progress marks the run in progress with the step's title, summary and
 // live-log link. A completed run is left alone.
-func (c ChecksReporter) Progress(ctx context.Context, ref CheckRef, chk report.Check) error {
+func (c ChecksReporter) Progress(ctx context.Context, ref prflow.CheckRef, chk report.Check) error {
 	gh, run, err := c.run(ctx, ref)
 	if err != nil {
 		return err
@@ -65,7 +69,7 @@ func (c ChecksReporter) Progress(ctx context.Context, ref CheckRef, chk report.C
 }
 
 // Complete publishes the final content and conclusion.
-func (c ChecksReporter) Complete(ctx context.Context, ref CheckRef, chk report.Check) error {
+func (c ChecksReporter) Complete(ctx context.Context, ref prflow.CheckRef, chk report.Check) error {
 	gh, run, err := c.run(ctx, ref)
 	if err != nil {
 		return err
@@ -81,7 +85,7 @@ func (c ChecksReporter) Complete(ctx context.Context, ref CheckRef, chk report.C
 // prflow recorded from its last event.
 type GitHubAPI struct {
 	DB      *state.DB
-	Clients handlers.Clients
+	Clients Clients
 }
 
 func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, string, string, error) {
@@ -89,7 +93,7 @@ func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, str
 	if !ok {
 		return nil, "", "", fmt.Errorf("repository %q is not owner/name", repo)
 	}
-	inst, err := installation(ctx, g.DB, repo)
+	inst, err := prflow.KnownInstallation(ctx, g.DB, repo)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -111,7 +115,7 @@ func (g GitHubAPI) CreateDeployment(ctx context.Context, repo, sha, environment,
 	d, _, err := gh.Repositories.CreateDeployment(ctx, owner, name, &github.DeploymentRequest{
 		Ref: github.String(sha), Task: github.String("deploy"), Environment: github.String(environment),
 		Description: github.String(description), AutoMerge: github.Bool(false), RequiredContexts: &[]string{},
-		TransientEnvironment: github.Bool(false), ProductionEnvironment: github.Bool(environment == deploymentEnv(deploy.EnvProd)),
+		TransientEnvironment: github.Bool(false), ProductionEnvironment: github.Bool(environment == prflow.DeploymentEnv(deploy.EnvProd)),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create deployment of %s to %s: %w", short(sha), environment, err)
@@ -200,37 +204,24 @@ func (g GitHubAPI) CommitFile(ctx context.Context, repo, branch, path string, co
 	return nil
 }
 
-// Notifier tells a PR about its deploy outside the command's reply: its
-// place in the queue, and the outcome settled by deploy.Recover after a
-// restart. It implements deploy.Notifier.
-type Notifier struct {
-	API GitHubAPI
-	// OnOutcome, when set, also receives every outcome (the Deployer uses
-	// it to answer a repeated command with the recovered result).
-	OnOutcome func(ctx context.Context, env string, req deploy.Request, res deploy.Result)
+// Clients hands out GitHub clients per App installation; *ghclient.Factory
+// is the implementation.
+type Clients interface {
+	Client(ctx context.Context, installationID int64) (*github.Client, error)
+	InstallationToken(ctx context.Context, installationID int64) (string, error)
 }
 
-// Queued implements deploy.Notifier.
-func (n Notifier) Queued(ctx context.Context, env string, req deploy.Request, position int) {
-	ahead := "1 request is"
-	if position != 1 {
-		ahead = fmt.Sprintf("%d requests are", position)
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
 	}
-	body := fmt.Sprintf("⏳ `/deploy %s` of %s by @%s is queued: %s ahead of it. compatbot runs one transaction per repository at a time.", env, short(req.HeadSHA), req.Requester, ahead)
-	_ = n.API.Comment(ctx, req.Repo, req.PR, body)
+	return sha
 }
 
-// Outcome implements deploy.Notifier.
-func (n Notifier) Outcome(ctx context.Context, env string, req deploy.Request, res deploy.Result) {
-	if n.OnOutcome != nil {
-		n.OnOutcome(ctx, env, req, res)
-	}
-	if req.PR <= 0 {
-		return
-	}
-	body := res.Markdown()
-	if res.Recovered {
-		body = "compatbot restarted while this request was running; this is how it ended.\n\n" + body
-	}
-	_ = n.API.Comment(ctx, req.Repo, req.PR, body)
-}
+var (
+	_ prflow.Reporter       = ChecksReporter{}
+	_ prflow.Deployments    = GitHubAPI{}
+	_ prflow.Commenter      = GitHubAPI{}
+	_ deploy.ChangelogStore = GitHubAPI{}
+	_ Clients               = (*ghclient.Factory)(nil)
+)
