@@ -40,6 +40,11 @@ type Pull struct {
 	State   string // "open" or "closed"
 	Merged  bool
 	Draft   bool
+	// Set by Merge: the commit the merge made on the base branch (the
+	// squash commit, the last rebased commit or the merge commit) and who
+	// merged.
+	MergeCommitSHA string
+	MergedBy       string
 }
 
 type instKey struct{}
@@ -178,7 +183,7 @@ func (s *Server) getPull(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	rj := s.repoJSON(repo)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"number": p.Number, "state": p.State, "title": p.Title, "user": userJSON(p.Author),
-		"draft": p.Draft, "merged": p.Merged,
+		"draft": p.Draft, "merged": p.Merged, "merge_commit_sha": p.MergeCommitSHA, "merged_by": mergedBy(p),
 		"html_url": "https://github.com/" + repo.fullName() + "/pull/" + strconv.Itoa(p.Number),
 		"head":     map[string]any{"ref": p.HeadRef, "sha": p.HeadSHA, "repo": rj},
 		"base":     map[string]any{"ref": p.BaseRef, "sha": p.BaseSHA, "repo": rj},
