@@ -6,6 +6,7 @@ package setscheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -42,27 +43,63 @@ func LoadAt(ctx context.Context, gitDir, ref string) (*sets.Repo, error) {
 // Revisions is what CheckRefs read, for callers that go on to build.
 type Revisions struct {
 	BaseSHA, HeadSHA string
-	Base, Head       *sets.Repo
+	// ConfigSHA is the commit whose config judged both trees.
+	ConfigSHA  string
+	Base, Head *sets.Repo
+	// Config is set when the head changes the repo config.
+	Config *ConfigChange
 }
 
-// Load reads baseRef and headRef in the repository at gitDir. The
-// configuration (layout, frozen versions, risky list) comes from the base
-// commit and is applied to both trees: a PR cannot loosen the rules it is
-// judged by. An error means the revisions could not be read (bad ref,
-// broken config on the base); problems in the head's sets are left to lint.
+// ConfigChange is a PR's edit of the repo config. It never applies to the
+// PR itself (the default branch's config judges, builds and deploys it);
+// it is shown so reviewers see it, and linted so a broken config cannot be
+// merged.
+type ConfigChange struct {
+	Path     string
+	Old, New string // file contents ("" when absent)
+	Err      error  // the new config's errors (file:line: key: message)
+	Removed  bool
+}
+
+// PR names the commits a pull request is judged with: Config (the
+// default branch) supplies .github/compatbot.yml, Base (the PR's merge
+// base) and Head the two trees whose sets are compared.
+type PR struct {
+	Config, Base, Head string
+}
+
+// Load reads baseRef and headRef in the repository at gitDir with the
+// configuration of baseRef (the CLI's `check BASE HEAD`, where the base is
+// the default branch). The bot uses LoadPR.
 func Load(ctx context.Context, gitDir, baseRef, headRef string) (*Revisions, error) {
+	return LoadPR(ctx, gitDir, PR{Config: baseRef, Base: baseRef, Head: headRef})
+}
+
+// LoadPR reads pr's base and head in the repository at gitDir. The
+// configuration (layout, sets_dir, frozen versions, risky list) comes from
+// pr.Config and is applied to both trees: a PR cannot loosen the rules it
+// is judged by or point the build at other files. An error means the
+// revisions could not be read (bad ref, broken config on the default
+// branch); problems in the head's sets or config are left to the check.
+func LoadPR(ctx context.Context, gitDir string, pr PR) (*Revisions, error) {
 	rev := &Revisions{}
-	var baseFS, headFS fs.FS
+	var cfgFS, baseFS, headFS fs.FS
 	var err error
-	if rev.BaseSHA, baseFS, err = gitrepo.CommitTree(ctx, gitDir, baseRef); err != nil {
+	if rev.BaseSHA, baseFS, err = gitrepo.CommitTree(ctx, gitDir, pr.Base); err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
-	if rev.HeadSHA, headFS, err = gitrepo.CommitTree(ctx, gitDir, headRef); err != nil {
+	if rev.HeadSHA, headFS, err = gitrepo.CommitTree(ctx, gitDir, pr.Head); err != nil {
 		return nil, fmt.Errorf("head: %w", err)
 	}
-	cfg, err := sets.LoadRepoConfig(baseFS)
+	rev.ConfigSHA, cfgFS = rev.BaseSHA, baseFS
+	if pr.Config != "" && pr.Config != pr.Base {
+		if rev.ConfigSHA, cfgFS, err = gitrepo.CommitTree(ctx, gitDir, pr.Config); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	cfg, err := sets.LoadRepoConfig(cfgFS)
 	if err != nil {
-		return nil, fmt.Errorf("config of base %s: %w", short(rev.BaseSHA), err)
+		return nil, fmt.Errorf("config of %s: %w", short(rev.ConfigSHA), err)
 	}
 	if rev.Base, err = sets.LoadRepo(baseFS, cfg); err != nil {
 		return nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
@@ -70,18 +107,166 @@ func Load(ctx context.Context, gitDir, baseRef, headRef string) (*Revisions, err
 	if rev.Head, err = sets.LoadRepo(headFS, cfg); err != nil {
 		return nil, fmt.Errorf("head %s: %w", short(rev.HeadSHA), err)
 	}
+	rev.Config = configChange(baseFS, headFS)
 	return rev, nil
+}
+
+// LoadWith reads the sets of ref with the configuration of configRef.
+func LoadWith(ctx context.Context, gitDir, configRef, ref string) (*sets.Repo, error) {
+	rev, err := LoadPR(ctx, gitDir, PR{Config: configRef, Base: ref, Head: ref})
+	if err != nil {
+		return nil, err
+	}
+	return rev.Head, nil
+}
+
+func configChange(base, head fs.FS) *ConfigChange {
+	read := func(f fs.FS) (string, bool) {
+		b, err := fs.ReadFile(f, sets.DefaultConfigPath)
+		return string(b), err == nil
+	}
+	old, hadOld := read(base)
+	cur, hasNew := read(head)
+	if old == cur && hadOld == hasNew {
+		return nil
+	}
+	c := &ConfigChange{Path: sets.DefaultConfigPath, Old: old, New: cur, Removed: hadOld && !hasNew}
+	if hasNew {
+		_, c.Err = sets.ParseConfig(sets.DefaultConfigPath, []byte(cur))
+	}
+	return c
 }
 
 // CheckRefs judges headRef against baseRef in the repository at gitDir, the
 // revisions read by Load. An error means the revisions could not be read;
 // problems in the head's sets are findings in the Check.
 func CheckRefs(ctx context.Context, gitDir, baseRef, headRef string) (report.Check, *Revisions, error) {
-	rev, err := Load(ctx, gitDir, baseRef, headRef)
+	return CheckPR(ctx, gitDir, PR{Config: baseRef, Base: baseRef, Head: headRef})
+}
+
+// CheckPR judges pr, read by LoadPR.
+func CheckPR(ctx context.Context, gitDir string, pr PR) (report.Check, *Revisions, error) {
+	rev, err := LoadPR(ctx, gitDir, pr)
 	if err != nil {
 		return report.Check{}, nil, err
 	}
-	return Run(rev.Base, rev.Head, rev.BaseSHA, rev.HeadSHA), rev, nil
+	return RunRevisions(rev), rev, nil
+}
+
+// RunRevisions builds the check run for rev, its config change included.
+func RunRevisions(rev *Revisions) report.Check {
+	res := evaluate(rev.Base, rev.Head)
+	if c := rev.Config; c != nil && c.Err != nil {
+		res.Diagnostics = append(res.Diagnostics, configDiagnostics(c)...)
+	}
+	chk := render(res, rev.Base, rev.Head, rev.BaseSHA, rev.HeadSHA)
+	if rev.Config != nil {
+		chk.Summary += "\n\n" + configSection(rev.Config)
+		if rev.Config.Err == nil && chk.Conclusion == report.Success {
+			chk.Title += ", config changed"
+		}
+	}
+	return chk
+}
+
+// configDiagnostics turns the new config's errors into lint errors at
+// their file:line, so they fail the check and are annotated there.
+func configDiagnostics(c *ConfigChange) []sets.Diagnostic {
+	var out []sets.Diagnostic
+	var errs []error
+	if j, ok := c.Err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{c.Err}
+	}
+	for _, e := range errs {
+		d := sets.Diagnostic{File: c.Path, Line: 1, Col: 1, Severity: sets.SeverityError, Code: codeInvalidConfig, Message: e.Error()}
+		var ce *sets.ConfigError
+		if errors.As(e, &ce) {
+			d.Line, d.Message = max(ce.Line, 1), ce.Msg
+			if ce.Key != "" {
+				d.Message = ce.Key + ": " + ce.Msg
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func configSection(c *ConfigChange) string {
+	var b strings.Builder
+	b.WriteString("### Config change\n\n")
+	switch {
+	case c.Removed:
+		fmt.Fprintf(&b, "This PR removes `%s`.", c.Path)
+	case c.Old == "":
+		fmt.Fprintf(&b, "This PR adds `%s`.", c.Path)
+	default:
+		fmt.Fprintf(&b, "This PR changes `%s`.", c.Path)
+	}
+	b.WriteString(" It takes effect once merged: this PR itself is judged, built and deployed with the default branch's config.\n\n")
+	if c.Err != nil {
+		fmt.Fprintf(&b, "The new config is **invalid**, so the check fails:\n\n```\n%s\n```\n\n", c.Err)
+	}
+	b.WriteString("```diff\n")
+	for _, l := range lineDiff(c.Old, c.New) {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("```")
+	return b.String()
+}
+
+// lineDiff is a minimal line diff (longest common subsequence) for the
+// config, which is small.
+func lineDiff(a, b string) []string {
+	x, y := splitLines(a), splitLines(b)
+	if len(x)*len(y) > 1_000_000 {
+		var out []string
+		for _, l := range x {
+			out = append(out, "-"+l)
+		}
+		for _, l := range y {
+			out = append(out, "+"+l)
+		}
+		return out
+	}
+	lcs := make([][]int, len(x)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(y)+1)
+	}
+	for i := len(x) - 1; i >= 0; i-- {
+		for j := len(y) - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []string
+	i, j := 0, 0
+	for i < len(x) || j < len(y) {
+		switch {
+		case i < len(x) && j < len(y) && x[i] == y[j]:
+			out = append(out, " "+x[i])
+			i, j = i+1, j+1
+		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
+			out = append(out, "+"+y[j])
+			j++
+		default:
+			out = append(out, "-"+x[i])
+			i++
+		}
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // result is the raw material of the check.
@@ -336,7 +521,7 @@ func annotations(res result, head *sets.Repo) []report.Annotation {
 	}
 	var out []report.Annotation
 	for _, d := range res.Diagnostics {
-		if _, ok := lines[d.File]; !ok || d.Line < 1 {
+		if _, ok := lines[d.File]; (!ok && d.Code != codeInvalidConfig) || d.Line < 1 {
 			continue
 		}
 		level := report.Warning
@@ -363,3 +548,7 @@ func annotations(res result, head *sets.Repo) []report.Annotation {
 	}
 	return out
 }
+
+// codeInvalidConfig is a lint error in the PR's own edit of the repo
+// config: annotated there, since the PR's head has that file.
+const codeInvalidConfig = "invalid-config"
