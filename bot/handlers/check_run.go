@@ -56,7 +56,7 @@ func (h *Handler) checkRun(ctx context.Context, d *intake.Delivery) error {
 	t := target{repo: ev.Repository, installation: ev.Installation.ID, headSHA: ev.CheckRun.HeadSHA,
 		headRef: ev.CheckRun.CheckSuite.HeadBranch, baseRef: ev.Repository.DefaultBranch}
 	if prs := ev.CheckRun.PullRequests; len(prs) > 0 {
-		t.pr, t.baseRef = prs[0].Number, prs[0].Base.Ref
+		t.pr, t.baseRef, t.baseHint = prs[0].Number, prs[0].Base.Ref, prs[0].Base.SHA
 	}
 	_, err = h.runSetsCheck(ctx, gh, t, "rerun:"+d.ID, nil)
 	return err
@@ -99,7 +99,7 @@ func (h *Handler) checkSuite(ctx context.Context, d *intake.Delivery) error {
 	}
 	t := target{repo: ev.Repository, installation: ev.Installation.ID, headSHA: cs.HeadSHA, headRef: cs.HeadBranch, baseRef: ev.Repository.DefaultBranch}
 	if len(cs.PullRequests) > 0 {
-		t.pr, t.baseRef = cs.PullRequests[0].Number, cs.PullRequests[0].Base.Ref
+		t.pr, t.baseRef, t.baseHint = cs.PullRequests[0].Number, cs.PullRequests[0].Base.Ref, cs.PullRequests[0].Base.SHA
 	}
 	if t.baseRef == "" || (t.pr == 0 && t.headRef == "") {
 		// A suite with neither PR nor branch (a pushed tag, a deleted

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,7 +129,19 @@ CREATE TABLE builds (
 	trigger TEXT NOT NULL,
 	state TEXT NOT NULL,
 	PRIMARY KEY (repo, head_sha, trigger)
-);`}
+);`, `
+-- A head is current from each time it is seen: pr_heads kept only the
+-- first, so a force-push back to an earlier head left every later command
+-- judged stale.
+CREATE TABLE pr_head_history (
+	repo TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	sha TEXT NOT NULL,
+	seen_at INTEGER NOT NULL,
+	PRIMARY KEY (repo, pr, seen_at, sha)
+);
+INSERT INTO pr_head_history(repo, pr, sha, seen_at) SELECT repo, pr, sha, seen_at FROM pr_heads;
+DROP TABLE pr_heads;`}
 
 // New checks opts and prepares the database tables.
 func New(opts Options) (*Handler, error) {
@@ -229,6 +242,28 @@ type target struct {
 	headSHA      string
 	headRef      string // fetched as refs/pull/N/head, or a branch when pr is 0
 	baseRef      string // branch name
+	baseHint     string // GitHub's base.sha, a hint for the merge base
+}
+
+// configBranch is where the repo config comes from: the default branch,
+// never the PR.
+func (t target) configBranch() string {
+	if t.repo.DefaultBranch != "" {
+		return t.repo.DefaultBranch
+	}
+	return t.baseRef
+}
+
+// readPR reads what t changes: its merge base with the base branch against
+// its head, both read with the default branch's config. After a merge the
+// base branch contains the PR, and the merge base still tells what the PR
+// changed.
+func readPR(ctx context.Context, gitDir string, t target) (*setscheck.Revisions, error) {
+	mb, err := gitrepo.PRBase(ctx, gitDir, "refs/heads/"+t.baseRef, t.headSHA, t.baseHint)
+	if err != nil {
+		return nil, fmt.Errorf("merge base of %s with %s: %w", short(t.headSHA), t.baseRef, err)
+	}
+	return setscheck.LoadPR(ctx, gitDir, setscheck.PR{Config: "refs/heads/" + t.configBranch(), Base: mb, Head: t.headSHA})
 }
 
 func (h *Handler) client(ctx context.Context, inst int64) (*github.Client, error) {
@@ -269,6 +304,9 @@ func (h *Handler) fetch(ctx context.Context, t target, branches ...string) (stri
 			specs = append(specs, branchSpec(b))
 		}
 	}
+	if def := t.configBranch(); def != t.baseRef && !slices.Contains(branches, def) {
+		specs = append(specs, branchSpec(def))
+	}
 	dir, err := h.opts.GitCache.Fetch(ctx, t.repo.CloneURL, tok, specs...)
 	if err != nil {
 		return "", fmt.Errorf("fetch %s: %w", t.repo.FullName, err)
@@ -276,10 +314,11 @@ func (h *Handler) fetch(ctx context.Context, t target, branches ...string) (stri
 	return dir, nil
 }
 
-// recordHead remembers that pr's head was sha from time at on, for the
-// staleness check of commands.
+// recordHead remembers that pr's head became sha at time at, for the
+// staleness check of commands. Every time a head is seen is kept: a
+// force-push back to an earlier head makes that head current again.
 func (h *Handler) recordHead(ctx context.Context, repo string, pr int, sha string, at time.Time) error {
-	_, err := h.opts.DB.ExecContext(ctx, `INSERT INTO pr_heads(repo, pr, sha, seen_at) VALUES(?,?,?,?) ON CONFLICT DO UPDATE SET seen_at = min(seen_at, excluded.seen_at)`,
+	_, err := h.opts.DB.ExecContext(ctx, `INSERT INTO pr_head_history(repo, pr, sha, seen_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING`,
 		repo, pr, sha, at.Unix())
 	return err
 }
@@ -287,7 +326,7 @@ func (h *Handler) recordHead(ctx context.Context, repo string, pr int, sha strin
 // headAt is the head sha recorded for pr at time at ("" if none known).
 func (h *Handler) headAt(ctx context.Context, repo string, pr int, at time.Time) (string, error) {
 	var sha string
-	err := h.opts.DB.QueryRowContext(ctx, `SELECT sha FROM pr_heads WHERE repo=? AND pr=? AND seen_at<=? ORDER BY seen_at DESC LIMIT 1`, repo, pr, at.Unix()).Scan(&sha)
+	err := h.opts.DB.QueryRowContext(ctx, `SELECT sha FROM pr_head_history WHERE repo=? AND pr=? AND seen_at<=? ORDER BY seen_at DESC, rowid DESC LIMIT 1`, repo, pr, at.Unix()).Scan(&sha)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", err
 	}

@@ -59,17 +59,22 @@ type pullState struct {
 	headSHA string
 	headRef string
 	baseRef string
-	merged  bool
-	state   string
-	repo    repository
-	inst    int64
-	gh      *github.Client
-	config  *sets.Config
-	cfgErr  error
-	gitDir  string
-	targets []sets.Target
-	targErr error
-	loaded  bool
+	// baseHint is GitHub's base.sha; mergeSHA the merge's commit on the
+	// base branch (merged PRs).
+	baseHint string
+	mergeSHA string
+	merged   bool
+	state    string
+	repo     repository
+	inst     int64
+	gh       *github.Client
+	config   *sets.Config
+	cfgErr   error
+	gitDir   string
+	rev      *setscheck.Revisions
+	targets  []sets.Target
+	targErr  error
+	loaded   bool
 }
 
 // issueComment reads the commands of a new comment on a PR, checks each,
@@ -228,7 +233,8 @@ func (h *Handler) loadPull(ctx context.Context, gh *github.Client, repo reposito
 		repo.DefaultBranch = pr.GetBase().GetRepo().GetDefaultBranch()
 	}
 	return &pullState{number: n, author: pr.GetUser().GetLogin(), headSHA: pr.GetHead().GetSHA(), headRef: pr.GetHead().GetRef(),
-		baseRef: pr.GetBase().GetRef(), merged: pr.GetMerged(), state: pr.GetState(), repo: repo, inst: inst, gh: gh}, nil
+		baseRef: pr.GetBase().GetRef(), baseHint: pr.GetBase().GetSHA(), mergeSHA: pr.GetMergeCommitSHA(), merged: pr.GetMerged(),
+		state: pr.GetState(), repo: repo, inst: inst, gh: gh}, nil
 }
 
 // load fetches the default branch and the PR into the git cache and reads
@@ -240,7 +246,8 @@ func (h *Handler) load(ctx context.Context, p *pullState) error {
 	}
 	def := p.defaultBranch()
 	var err error
-	p.gitDir, err = h.fetch(ctx, target{repo: p.repo, installation: p.inst, pr: p.number, baseRef: p.baseRef}, def)
+	t := target{repo: p.repo, installation: p.inst, pr: p.number, headSHA: p.headSHA, baseRef: p.baseRef, baseHint: p.baseHint}
+	p.gitDir, err = h.fetch(ctx, t, def)
 	if err != nil {
 		return err
 	}
@@ -249,8 +256,8 @@ func (h *Handler) load(ctx context.Context, p *pullState) error {
 		return fmt.Errorf("read %s of %s: %w", def, p.repo.FullName, err)
 	}
 	p.config, p.cfgErr = sets.LoadRepoConfig(fsys)
-	rev, err := setscheck.Load(ctx, p.gitDir, "refs/heads/"+p.baseRef, p.headSHA)
-	p.targets, p.targErr = changedTargets(rev), err
+	p.rev, p.targErr = readPR(ctx, p.gitDir, t)
+	p.targets = changedTargets(p.rev)
 	p.loaded = true
 	return nil
 }
@@ -394,7 +401,7 @@ func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullStat
 	}
 	if h.opts.Deployer != nil {
 		req := prflow.DeployRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: p.merged,
-			Author: p.author, Requester: ev.Comment.User.Login, Env: c.Env, Targets: p.targets, GitDir: p.gitDir, CommentID: ev.Comment.ID, Line: c.Line}
+			MergeSHA: p.mergeSHA, BaseSHA: p.rev.BaseSHA, ConfigSHA: p.rev.ConfigSHA, Author: p.author, Requester: ev.Comment.User.Login, Env: c.Env, Targets: p.targets, GitDir: p.gitDir, CommentID: ev.Comment.ID, Line: c.Line}
 		if c.Env == "prod" {
 			return h.opts.Deployer.DeployProd(ctx, req)
 		}

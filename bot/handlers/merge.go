@@ -39,7 +39,7 @@ func (h *Handler) mergeDeploy(ctx context.Context, d *intake.Delivery, ev *pullR
 		return err
 	}
 	p := &pullState{number: pr.Number, author: pr.User.Login, headSHA: pr.Head.SHA, headRef: pr.Head.Ref, baseRef: pr.Base.Ref,
-		merged: true, state: "closed", repo: ev.Repository, inst: ev.Installation.ID, gh: gh}
+		baseHint: pr.Base.SHA, mergeSHA: pr.MergeCommitSHA, merged: true, state: "closed", repo: ev.Repository, inst: ev.Installation.ID, gh: gh}
 	if err := h.load(ctx, p); err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (h *Handler) mergeDeploy(ctx context.Context, d *intake.Delivery, ev *pullR
 		section = fmt.Sprintf("Merged, but not deployed to test: the sets of this PR could not be read: %v", p.targErr)
 	} else {
 		req := prflow.DeployRequest{Repo: repo, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: true,
-			Author: p.author, Requester: merger, Env: "test", Targets: p.targets, GitDir: p.gitDir, CommentID: key}
+			MergeSHA: p.mergeSHA, BaseSHA: p.rev.BaseSHA, ConfigSHA: p.rev.ConfigSHA, Author: p.author, Requester: merger, Env: "test", Targets: p.targets, GitDir: p.gitDir, CommentID: key}
 		reply, err := h.opts.Deployer.DeployTest(ctx, req)
 		var refusal *prflow.Refusal
 		switch {

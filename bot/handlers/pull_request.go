@@ -11,15 +11,17 @@ type pullRequestEvent struct {
 	Action      string `json:"action"`
 	Number      int    `json:"number"`
 	PullRequest struct {
-		Number    int       `json:"number"`
-		Draft     bool      `json:"draft"`
-		Merged    bool      `json:"merged"`
-		MergedBy  *user     `json:"merged_by"`
-		State     string    `json:"state"`
-		User      user      `json:"user"`
-		Head      ref       `json:"head"`
-		Base      ref       `json:"base"`
-		UpdatedAt time.Time `json:"updated_at"`
+		Number int  `json:"number"`
+		Draft  bool `json:"draft"`
+		Merged bool `json:"merged"`
+		// MergeCommitSHA is the commit the merge made on the base branch.
+		MergeCommitSHA string    `json:"merge_commit_sha"`
+		MergedBy       *user     `json:"merged_by"`
+		State          string    `json:"state"`
+		User           user      `json:"user"`
+		Head           ref       `json:"head"`
+		Base           ref       `json:"base"`
+		UpdatedAt      time.Time `json:"updated_at"`
 	} `json:"pull_request"`
 	Repository   repository   `json:"repository"`
 	Installation installation `json:"installation"`
@@ -71,7 +73,7 @@ func (h *Handler) pullRequest(ctx context.Context, d *intake.Delivery) error {
 	if _, err := h.runs.Supersede(ctx, gh, ev.Repository.FullName, pr.Number, pr.Head.SHA); err != nil {
 		return err
 	}
-	t := target{repo: ev.Repository, installation: ev.Installation.ID, pr: pr.Number, headSHA: pr.Head.SHA, headRef: pr.Head.Ref, baseRef: pr.Base.Ref}
+	t := target{repo: ev.Repository, installation: ev.Installation.ID, pr: pr.Number, headSHA: pr.Head.SHA, headRef: pr.Head.Ref, baseRef: pr.Base.Ref, baseHint: pr.Base.SHA}
 	_, err = h.runSetsCheck(ctx, gh, t, "", nil)
 	return err
 }

@@ -34,9 +34,10 @@ func (h *Handler) runSetsCheck(ctx context.Context, gh *github.Client, t target,
 			return run, err
 		}
 		var chk report.Check
-		headRef := t.headSHA
-		chk, rev, err = setscheck.CheckRefs(ctx, gitDir, "refs/heads/"+t.baseRef, headRef)
-		if err != nil {
+		rev, err = readPR(ctx, gitDir, t)
+		if err == nil {
+			chk = setscheck.RunRevisions(rev)
+		} else {
 			// The revisions could not be read (a broken config on the
 			// base, a head that no longer exists): that is the check's
 			// verdict, not a reason to retry.
@@ -68,12 +69,12 @@ func (h *Handler) requestBuild(ctx context.Context, t target, trigger string, ar
 		if gitDir, err = h.fetch(ctx, t); err != nil {
 			return err
 		}
-		if rev, err = setscheck.Load(ctx, gitDir, "refs/heads/"+t.baseRef, t.headSHA); err != nil {
+		if rev, err = readPR(ctx, gitDir, t); err != nil {
 			return nil
 		}
 	}
 	req := prflow.BuildRequest{Repo: t.repo.FullName, Installation: t.installation, PR: t.pr, BaseRef: t.baseRef,
-		BaseSHA: rev.BaseSHA, HeadSHA: t.headSHA, GitDir: gitDir, Targets: changedTargets(rev), Arches: arches, Trigger: trigger}
+		BaseSHA: rev.BaseSHA, HeadSHA: t.headSHA, ConfigSHA: rev.ConfigSHA, GitDir: gitDir, Targets: changedTargets(rev), Arches: arches, Trigger: trigger}
 	if err := h.opts.Builder.Build(ctx, req); err != nil {
 		return fmt.Errorf("build %s@%s: %w", t.repo.FullName, short(t.headSHA), err)
 	}

@@ -278,13 +278,25 @@ func (e *e2e) waitProcessed(id string) {
 
 func (e *e2e) pull() githubfake.Pull { return e.gh.Pull(e2eRepo, e2ePR) }
 
+// merge has mia merge the PR on GitHub by method: main moves (real git on
+// the bare repository) before anything is delivered, as on GitHub.
+func (e *e2e) merge(method string) string {
+	e.t.Helper()
+	sha, err := e.gh.Merge(e2eRepo, e2ePR, method, "mia")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sha
+}
+
 func (e *e2e) prEvent(action string, updated time.Time) string {
 	p := e.pull()
 	pr := map[string]any{"number": p.Number, "draft": false, "merged": p.Merged, "state": p.State, "user": person(p.Author),
 		"head": map[string]any{"ref": p.HeadRef, "sha": p.HeadSHA}, "base": map[string]any{"ref": "main", "sha": e.baseSHA},
 		"updated_at": updated.UTC().Format(time.RFC3339)}
 	if p.Merged {
-		pr["merged_by"] = person("mia")
+		pr["merged_by"] = person(p.MergedBy)
+		pr["merge_commit_sha"] = p.MergeCommitSHA
 	}
 	id := e.deliver("pull_request", map[string]any{"action": action, "number": p.Number, "pull_request": pr})
 	e.waitProcessed(id)
@@ -491,9 +503,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The merge deploys the tested result to test, which has it already.
-	p = e.pull()
-	p.State, p.Merged = "closed", true
-	e.gh.SetPull(e2eRepo, p)
+	e.merge(githubfake.MergeCommit)
 	e.prEvent("closed", time.Now())
 	if r := e.reply(-e2ePR); !strings.Contains(r, "Merged by @mia") || !strings.Contains(r, "Already on test") {
 		t.Errorf("merge reply:\n%s", r)
@@ -688,9 +698,7 @@ func TestEndToEndCrashes(t *testing.T) {
 	// Production refuses the digest that never reached test: the PR is
 	// merged on GitHub (its merge event is not delivered, so nothing
 	// deploys it to test) and a maintainer asks for prod.
-	p := e.pull()
-	p.State, p.Merged = "closed", true
-	e.gh.SetPull(e2eRepo, p)
+	e.merge(githubfake.Squash)
 	r := e.command("mia", "/deploy prod", time.Now())
 	if !strings.Contains(r, "refused") || !strings.Contains(r, "2026.06 linux-x86_64**: artifact") || !strings.Contains(r, "was never deployed to `test`") {
 		t.Errorf("/deploy prod of an untested digest:\n%s", r)
@@ -748,9 +756,7 @@ func TestEndToEndProdBase(t *testing.T) {
 	if r := e.command("bob", "/deploy test", time.Now()); strings.Contains(r, "refused") {
 		t.Fatalf("/deploy test:\n%s", r)
 	}
-	p := e.pull()
-	p.State, p.Merged = "closed", true
-	e.gh.SetPull(e2eRepo, p)
+	e.merge(githubfake.Rebase)
 	e.prEvent("closed", time.Now())
 
 	prodPub := e.target("prod")

@@ -74,7 +74,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		return nil, err
 	}
 	api := ghports.GitHubAPI{DB: db, Clients: clients}
-	pd := &prflow.Deployer{DB: db, Deployments: api, Logger: log}
+	pd := &prflow.Deployer{DB: db, Deployments: api, Comments: api, Logger: log}
 	var b *prflow.Builder
 	defer func() {
 		if err != nil && b != nil {
@@ -123,13 +123,16 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
-			Logger:    log,
+			// A merge whose sets differ from the tested head's is built,
+			// and deployed to test once it passes.
+			OnMergeBuilt: pd.MergeBuilt,
+			Logger:       log,
 		})
 		if err != nil {
 			return nil, err
 		}
 		opts.Builder = b
-		pd.Rebuild = b
+		pd.Rebuild, pd.Builds = b, b
 		mux.Handle("GET /builds/{id}/log", b.LogHandler())
 	}
 	h, err := handlers.New(opts)
@@ -144,6 +147,9 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		}
 		if n > 0 {
 			log.Warn("builds cut short by a restart run again", "builds", n)
+		}
+		if err := pd.ResumeMergeDeploys(ctx); err != nil {
+			return nil, fmt.Errorf("merge deploy recovery: %w", err)
 		}
 	}
 	return &wiredProcessor{Handler: h, builder: b}, nil

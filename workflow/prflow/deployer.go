@@ -37,7 +37,14 @@ type Deployer struct {
 	// target whose /deploy prod is refused because production moved on
 	// since its artifact was built (the Builder implements it).
 	Rebuild ProdRebuilder
-	Logger  *slog.Logger
+	// Builds builds a merge commit whose sets differ from the tested
+	// head's (the Builder); nil refuses such merges.
+	Builds interface {
+		Build(ctx context.Context, req BuildRequest) error
+	}
+	// Comments tells a PR how its merge deploy ended; nil: not told.
+	Comments Commenter
+	Logger   *slog.Logger
 }
 
 // ProdRebuilder starts a rebuild of a PR head's target on production's
@@ -93,7 +100,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (s
 		return "", err
 	}
 	switch {
-	case seen && prev.state == "done":
+	case seen && (prev.state == "done" || prev.state == "awaiting-build"):
 		return prev.reply, nil
 	case seen && prev.state == "running":
 		// The process died inside the deploy: deploy.Recover settled it
@@ -105,6 +112,19 @@ func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (s
 	items, err := d.items(ctx, env, req)
 	if err != nil {
 		return "", err
+	}
+	if env == deploy.EnvTest {
+		outs, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
+		if err != nil {
+			return "", err
+		}
+		differ, err := d.mergeDiffers(ctx, req, outs)
+		if err != nil {
+			return "", err
+		}
+		if len(differ) > 0 {
+			return d.buildMerge(ctx, req, differ)
+		}
 	}
 	var rebased []string
 	if env == deploy.EnvTest {
@@ -279,6 +299,19 @@ func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]
 	outs, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
 	if err != nil {
 		return nil, err
+	}
+	if req.Merged && req.MergeSHA != "" && req.MergeSHA != req.HeadSHA {
+		// What test got from a merge whose sets differed from the tested
+		// head's is the merge commit's build: production gets that.
+		merged, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.MergeSHA)
+		if err != nil {
+			return nil, err
+		}
+		for t, o := range merged {
+			if o.Trigger == TriggerMerge && o.Digest != "" {
+				outs[t] = o
+			}
+		}
 	}
 	targets := append([]sets.Target(nil), req.Targets...)
 	sort.Slice(targets, func(i, j int) bool { return targets[i].String() < targets[j].String() })

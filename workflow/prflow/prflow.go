@@ -14,10 +14,13 @@ package prflow
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -65,6 +68,10 @@ type Options struct {
 	ProdLower pipeline.Lower
 	// MaxConcurrent bounds the builds running at once (default 1).
 	MaxConcurrent int
+	// OnMergeBuilt, when set, is called after each build of a merge
+	// commit (Trigger TriggerMerge) ends: the Deployer's MergeBuilt, which
+	// deploys the merge once all its builds passed.
+	OnMergeBuilt func(ctx context.Context, repo string, pr int, sha string)
 	// LogURL links a run's live log (default: none).
 	LogURL func(runID string) string
 	Logger *slog.Logger
@@ -146,7 +153,15 @@ CREATE TABLE prflow_deploy_calls (
 );`, `
 -- The Manifest (DIST lines) of the sources a passing build put into the
 -- mirror: a production-base rebuild takes exactly these from the mirror.
-ALTER TABLE prflow_builds ADD COLUMN distfiles TEXT NOT NULL DEFAULT '';`}
+ALTER TABLE prflow_builds ADD COLUMN distfiles TEXT NOT NULL DEFAULT '';`, `
+-- The default branch commit whose config the build used, and what the
+-- build was made from (sha256 of the set file): a tested build is known
+-- by its input, so a merge whose set equals the tested head's deploys the
+-- tested digest.
+ALTER TABLE prflow_builds ADD COLUMN config_sha TEXT NOT NULL DEFAULT '';
+ALTER TABLE prflow_builds ADD COLUMN set_digest TEXT NOT NULL DEFAULT '';
+-- A merge deploy waiting for the build of the merge commit.
+ALTER TABLE prflow_deploy_calls ADD COLUMN request TEXT NOT NULL DEFAULT '';`}
 
 // EnsureSchema creates prflow's tables in db.
 func EnsureSchema(ctx context.Context, db *state.DB) error {
@@ -252,9 +267,9 @@ func (b *Builder) Build(ctx context.Context, req BuildRequest) error {
 		}
 		r := buildRow{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Target: t, Trigger: req.Trigger,
 			Installation: req.Installation, BaseRef: req.BaseRef, BaseSHA: req.BaseSHA, GitDir: req.GitDir}
-		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO prflow_builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, created_at)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?, 'queued', ?) ON CONFLICT DO NOTHING`,
-			r.Repo, r.PR, r.HeadSHA, t.Version, t.OS, t.Arch, r.Trigger, r.Installation, r.BaseRef, r.BaseSHA, r.GitDir, time.Now().Unix()); err != nil {
+		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO prflow_builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, config_sha, state, created_at)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?, 'queued', ?) ON CONFLICT DO NOTHING`,
+			r.Repo, r.PR, r.HeadSHA, t.Version, t.OS, t.Arch, r.Trigger, r.Installation, r.BaseRef, r.BaseSHA, r.GitDir, req.ConfigSHA, time.Now().Unix()); err != nil {
 			return err
 		}
 		cur, err := b.row(ctx, r.key())
@@ -405,12 +420,13 @@ type outcome struct {
 	baseRevision string
 	changes      []sets.Change
 	distfiles    string // Manifest of the mirrored sources
+	setDigest    string
 }
 
 // execute prepares the checkout and runs the pipeline. The error is for
 // setup problems (the commit cannot be read); a failed build is a check.
 func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
-	head, err := setscheck.LoadAt(ctx, r.GitDir, r.HeadSHA)
+	head, err := setscheck.LoadWith(ctx, r.GitDir, r.configRef(), r.HeadSHA)
 	if err != nil {
 		return nil, fmt.Errorf("read the sets of %s: %w", short(r.HeadSHA), err)
 	}
@@ -427,13 +443,16 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 		return out, nil
 	}
 	if r.BaseSHA != "" {
-		if base, err := setscheck.LoadAt(ctx, r.GitDir, r.BaseSHA); err == nil {
+		if base, err := setscheck.LoadWith(ctx, r.GitDir, r.configRef(), r.BaseSHA); err == nil {
 			for _, d := range sets.Diff(base, head) {
 				if d.Target == r.Target {
 					out.changes = d.Changes
 				}
 			}
 		}
+	}
+	if out.setDigest, err = setDigest(ctx, r.GitDir, r.HeadSHA, sf.Path); err != nil {
+		return nil, err
 	}
 	work := filepath.Join(b.opts.DataDir, "checkouts", r.RunID)
 	if err := gitrepo.ExportTree(ctx, r.GitDir, r.HeadSHA, work); err != nil {
@@ -561,12 +580,16 @@ func (b *Builder) finish(ctx context.Context, r *buildRow, c report.Check, out *
 	if err != nil {
 		return err
 	}
-	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE prflow_builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, distfiles=?, reported=0, finished_at=? WHERE `+keyWhere,
-		append([]any{string(c.Conclusion), c.Title, o.digest, o.lineage, o.baseRevision, string(ch), string(cj), o.distfiles, time.Now().Unix()}, r.key().args()...)...); err != nil {
+	if _, err := b.opts.DB.ExecContext(ctx, `UPDATE prflow_builds SET state='done', conclusion=?, title=?, digest=?, base_lineage=?, base_revision=?, changes=?, check_json=?, distfiles=?, set_digest=?, reported=0, finished_at=? WHERE `+keyWhere,
+		append([]any{string(c.Conclusion), c.Title, o.digest, o.lineage, o.baseRevision, string(ch), string(cj), o.distfiles, o.setDigest, time.Now().Unix()}, r.key().args()...)...); err != nil {
 		return err
 	}
 	r.State, r.Conclusion, r.CheckJSON = "done", string(c.Conclusion), string(cj)
-	return b.report(ctx, *r)
+	err = b.report(ctx, *r)
+	if r.Trigger == TriggerMerge && b.opts.OnMergeBuilt != nil {
+		b.opts.OnMergeBuilt(ctx, r.Repo, r.PR, r.HeadSHA)
+	}
+	return err
 }
 
 // report completes the run's check with the recorded content, retrying a
@@ -593,6 +616,38 @@ func (b *Builder) report(ctx context.Context, r buildRow) error {
 	return fmt.Errorf("prflow: complete check %q: %w", c.Name, err)
 }
 
+// TriggerMerge marks the build of a merge commit whose sets differ from
+// the tested head's (another PR landed on the same target in between).
+const TriggerMerge = "merge"
+
+// configRef is the commit whose config the build reads the sets with:
+// the default branch's, recorded with the request; rows from before that
+// was recorded use the merge base's, never the PR's own.
+func (r buildRow) configRef() string {
+	if r.ConfigSHA != "" {
+		return r.ConfigSHA
+	}
+	if r.BaseSHA != "" {
+		return r.BaseSHA
+	}
+	return r.HeadSHA
+}
+
+// setDigest identifies what a build of the set at path in commit sha is
+// made from: the set file's bytes.
+func setDigest(ctx context.Context, gitDir, sha, path string) (string, error) {
+	fsys, err := gitrepo.TreeFS(ctx, gitDir, sha)
+	if err != nil {
+		return "", err
+	}
+	b, err := fs.ReadFile(fsys, path)
+	if err != nil {
+		return "", fmt.Errorf("set %s at %s: %w", path, short(sha), err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
 // buildRow is one recorded build.
 type buildRow struct {
 	Repo         string
@@ -616,6 +671,8 @@ type buildRow struct {
 	Reported     bool
 	FinishedAt   time.Time
 	Distfiles    string
+	ConfigSHA    string
+	SetDigest    string
 }
 
 func (r buildRow) key() buildKey {
@@ -632,7 +689,7 @@ func (r buildRow) checkRef() CheckRef {
 	return CheckRef{Repo: r.Repo, Installation: r.Installation, PR: r.PR, HeadSHA: r.HeadSHA, Name: r.checkName(), Trigger: r.Trigger}
 }
 
-const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at, distfiles`
+const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at, distfiles, config_sha, set_digest`
 
 func (b *Builder) rows(ctx context.Context, where string, args ...any) ([]buildRow, error) {
 	return queryRows(ctx, b.opts.DB, where, args...)
@@ -650,7 +707,7 @@ func queryRows(ctx context.Context, db *state.DB, where string, args ...any) ([]
 		var changes string
 		var fin int64
 		if err := rows.Scan(&r.Repo, &r.PR, &r.HeadSHA, &r.Target.Version, &r.Target.OS, &r.Target.Arch, &r.Trigger, &r.Installation, &r.BaseRef, &r.BaseSHA, &r.GitDir,
-			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin, &r.Distfiles); err != nil {
+			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin, &r.Distfiles, &r.ConfigSHA, &r.SetDigest); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(changes), &r.Changes); err != nil {
@@ -688,6 +745,8 @@ type Outcome struct {
 	Changes      []sets.Change
 	RunID        string
 	Finished     time.Time
+	// SetDigest identifies the set file the build was made from.
+	SetDigest string
 }
 
 // Outcomes lists, per target, the newest build of (repo, pr, sha): the
@@ -709,7 +768,7 @@ func outcomes(ctx context.Context, db *state.DB, repo string, pr int, sha string
 			continue
 		}
 		o := Outcome{Target: r.Target, Trigger: r.Trigger, Conclusion: report.Conclusion(r.Conclusion), Title: r.Title, Digest: r.Digest,
-			BaseLineage: r.BaseLineage, BaseRevision: r.BaseRevision, Changes: r.Changes, RunID: r.RunID, Finished: r.FinishedAt}
+			BaseLineage: r.BaseLineage, BaseRevision: r.BaseRevision, Changes: r.Changes, RunID: r.RunID, Finished: r.FinishedAt, SetDigest: r.SetDigest}
 		if r.State != "done" {
 			o.Conclusion, o.Digest = "", ""
 		}
