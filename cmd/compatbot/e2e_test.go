@@ -799,3 +799,110 @@ func TestEndToEndProdBase(t *testing.T) {
 		}
 	}
 }
+
+// TestEndToEndMergeMethods: whichever way GitHub merges, the base branch
+// already holds the PR when the "closed" event arrives; the tested result
+// goes to test and /deploy prod promotes exactly that. The merge-commit
+// method is TestEndToEnd's.
+func TestEndToEndMergeMethods(t *testing.T) {
+	for _, method := range []string{githubfake.Squash, githubfake.Rebase} {
+		t.Run(method, func(t *testing.T) {
+			e := newE2E(t)
+			e.start()
+			e.prEvent("opened", time.Now().Add(-time.Minute))
+			runs := e.waitChecks(e.headSHA, check2025, check2026)
+			for _, n := range []string{check2025, check2026} {
+				if runs[n].Conclusion != "success" {
+					t.Fatalf("%s = %s %q", n, runs[n].Conclusion, runs[n].Title)
+				}
+			}
+			merged := e.merge(method)
+			if got := e.git(e.bare, "rev-parse", "refs/heads/main"); got != merged {
+				t.Fatalf("main = %s, want the merge %s", got, merged)
+			}
+			e.prEvent("closed", time.Now())
+			sha7 := e.headSHA[:7]
+			tag2025, tag2026 := "2025.06-linux-x86_64-pr1-"+sha7, "2026.06-linux-x86_64-pr1-"+sha7
+			if r := e.reply(-e2ePR); !strings.Contains(r, "Merged by @mia") || !strings.Contains(r, tag2026) {
+				t.Fatalf("merge reply:\n%s", r)
+			}
+			if tags := tagNames(t, e.target("test")); !slices.Contains(tags, tag2025) || !slices.Contains(tags, tag2026) {
+				t.Fatalf("test tags after the merge = %v", tags)
+			}
+			r := e.command("mia", "/deploy prod", time.Now())
+			if strings.Contains(r, "refused") || !strings.Contains(r, tag2026) {
+				t.Fatalf("/deploy prod of the merged PR:\n%s", r)
+			}
+			if tags := tagNames(t, e.target("prod")); !slices.Contains(tags, tag2025) || !slices.Contains(tags, tag2026) {
+				t.Errorf("prod tags = %v", tags)
+			}
+		})
+	}
+}
+
+// TestEndToEndMainMovedBeforeMerge: another PR changed the same target's
+// set after this PR was tested. The squash merge's set is then neither
+// what was tested nor what main had: compatbot builds and tests the merge
+// commit and deploys that, saying so, and /deploy prod promotes it.
+func TestEndToEndMainMovedBeforeMerge(t *testing.T) {
+	e := newE2E(t)
+	e.start()
+	e.prEvent("opened", time.Now().Add(-time.Minute))
+	e.waitChecks(e.headSHA, check2025, check2026)
+
+	// The other PR lands on main: one more package on 2026.06 x86_64.
+	const set = "sets/2026.06/linux-x86_64"
+	mainTip := e.git(e.bare, "rev-parse", "refs/heads/main")
+	base := e.git(e.bare, "show", mainTip+":"+set)
+	other := testgit.Commit(t, e.bare, mainTip, map[string]string{set: "# Needed by the other PR\napp-misc/jq\n\n" + base + "\n"}, "other PR")
+	e.git(e.bare, "update-ref", "refs/heads/main", other)
+	merged := e.merge(githubfake.Squash)
+	if !strings.Contains(e.git(e.bare, "show", merged+":"+set), "app-misc/jq") {
+		t.Fatal("the merge lost the other PR's change")
+	}
+	e.prEvent("closed", time.Now())
+	r := e.reply(-e2ePR)
+	if !strings.Contains(r, "building and testing the merge commit "+merged[:7]) || !strings.Contains(r, "2026.06 linux-x86_64") {
+		t.Fatalf("merge reply does not say the merge commit is built:\n%s", r)
+	}
+	// The merge commit is built for every target the PR changes, and all
+	// of them go to test from that build.
+	runs := e.waitChecks(merged, check2026)
+	if runs[check2026].Conclusion != "success" {
+		t.Fatalf("merge commit build = %s %q\n%s", runs[check2026].Conclusion, runs[check2026].Title, runs[check2026].Summary)
+	}
+	var deployed string
+	deadline := time.Now().Add(60 * time.Second)
+	for deployed == "" && time.Now().Before(deadline) {
+		for _, c := range e.gh.Comments(e2eRepo, e2ePR) {
+			if strings.Contains(c.Body, "passed its builds and tests and was deployed to test") {
+				deployed = c.Body
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if deployed == "" {
+		t.Fatalf("no comment says the merge commit went to test; comments: %+v", e.gh.Comments(e2eRepo, e2ePR))
+	}
+	tag := "2026.06-linux-x86_64-pr1-" + merged[:7]
+	if tags := tagNames(t, e.target("test")); !slices.Contains(tags, tag) {
+		t.Fatalf("test tags = %v, want the merge commit's %s", tags, tag)
+	}
+	cur, _, err := e.target("test").Current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64/var/db/pkg/app-misc")); err != nil {
+		t.Errorf("test does not have the merge's set (the other PR's jq): %v", err)
+	}
+	if r := e.command("mia", "/deploy prod", time.Now()); strings.Contains(r, "refused") || !strings.Contains(r, "2026.06-linux-x86_64-pr1-") {
+		t.Fatalf("/deploy prod after the merge build:\n%s", r)
+	}
+	cur, _, err = e.target("prod").Current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64/var/db/pkg/app-misc")); err != nil {
+		t.Errorf("prod did not get what test got from the merge: %v", err)
+	}
+}
