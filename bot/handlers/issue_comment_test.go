@@ -252,6 +252,49 @@ func TestStaleCommandIsRefused(t *testing.T) {
 	}
 }
 
+// TestForcePushBackToEarlierHead: a head pushed again after another one
+// is current again from that push on; a command written then is judged
+// against it and accepted, not refused as stale because the same SHA was
+// also the head long before.
+func TestForcePushBackToEarlierHead(t *testing.T) {
+	e := newEnv(t)
+	t0 := time.Now().Add(-time.Hour)
+	if err := e.openPR("opened", e.headSHA, t0); err != nil {
+		t.Fatal(err)
+	}
+	first := e.headSHA
+	next := e.commit(first, map[string]string{"README.md": "a push\n"})
+	for i, sha := range []string{next, first} {
+		e.push(prNumber, sha)
+		body := e.payload("pull_request.json", data{Action: "synchronize", Number: prNumber, Author: "alice", HeadSHA: sha,
+			UpdatedAt: t0.Add(time.Duration(i+1) * time.Minute).Format(time.RFC3339)})
+		if err := e.deliver("", "pull_request", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.gh.AddComment(repoName, prNumber, "mia", "/deploy test")
+	c.CreatedAt = t0.Add(3 * time.Minute)
+	if err := e.deliver("", "issue_comment", e.commentPayload(c, "User", "created", true)); err != nil {
+		t.Fatal(err)
+	}
+	if reply := replyTo(e, c.ID); strings.Contains(reply, "pushed since") {
+		t.Errorf("a command on the force-pushed-back head was refused as stale:\n%s", reply)
+	}
+	var sha string
+	if err := e.db.QueryRow(`SELECT sha FROM command_requests WHERE comment_id=?`, c.ID).Scan(&sha); err != nil || sha != first {
+		t.Errorf("request pinned to %q (%v), want %s", sha, err, first)
+	}
+	// Written while the other head was current, it is stale.
+	c2 := e.gh.AddComment(repoName, prNumber, "mia", "/deploy test")
+	c2.CreatedAt = t0.Add(90 * time.Second)
+	if err := e.deliver("", "issue_comment", e.commentPayload(c2, "User", "created", true)); err != nil {
+		t.Fatal(err)
+	}
+	if reply := replyTo(e, c2.ID); !strings.Contains(reply, "pushed since") {
+		t.Errorf("a command written while %s was the head was not refused:\n%s", next[:7], reply)
+	}
+}
+
 func TestCommentIdempotency(t *testing.T) {
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
