@@ -590,6 +590,19 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("history --target prod:\n%s", out.String())
 	}
 	out.Reset()
+	if code := run([]string{"history", "--config", e.cfgPath, "--target", "prod", "--json"}, &out, &errb); code != 0 {
+		t.Fatalf("history --json: exit %d: %s", code, errb.String())
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(out.String(), "\n", 2)[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"date", "target", "action", "tag", "pr", "pr_url", "approver"} {
+		if _, ok := first[k]; !ok {
+			t.Errorf("history --json has no %q key (lower_snake_case): %v", k, first)
+		}
+	}
+	out.Reset()
 	if code := run([]string{"status", "--config", e.cfgPath}, &out, &errb); code != 0 {
 		t.Fatalf("status: exit %d: %s", code, errb.String())
 	}

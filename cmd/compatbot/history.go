@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/workflow/changelog"
@@ -31,7 +32,7 @@ Exit status: 0 listed (also when empty), 2 usage or database errors.
 
 Examples:
   compatbot history --config /etc/compatbot.yml --target prod
-  compatbot history --json | jq .Tag
+  compatbot history --json | jq .tag
 `
 
 // loadLocalConfig reads --config without requiring credentials, or gives
@@ -89,7 +90,7 @@ func historyCmd(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, e := range entries {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(historyJSON(e)); err != nil {
 				return 2
 			}
 		}
@@ -118,4 +119,26 @@ func dashIfEmpty(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// historyEntry is an entry as --json prints it: lower_snake_case keys like
+// every other JSON compatbot prints (the database keeps its own form).
+type historyEntry struct {
+	Date     time.Time                     `json:"date"`
+	Version  string                        `json:"version"`
+	Target   string                        `json:"target"`
+	Action   string                        `json:"action"`
+	Tag      string                        `json:"tag"`
+	Revision uint64                        `json:"revision"`
+	PR       int                           `json:"pr"`
+	PRURL    string                        `json:"pr_url"`
+	Author   string                        `json:"author"`
+	Approver string                        `json:"approver"`
+	Deployer string                        `json:"deployer"`
+	Changes  map[string][]changelog.Change `json:"changes"`
+}
+
+func historyJSON(e changelog.Entry) historyEntry {
+	return historyEntry{Date: e.Date, Version: e.Version, Target: e.Target, Action: e.Action, Tag: e.Tag, Revision: e.Revision,
+		PR: e.PR, PRURL: e.PRURL, Author: e.Author, Approver: e.Approver, Deployer: e.Deployer, Changes: e.Changes}
 }
