@@ -165,9 +165,38 @@ func Git(ctx context.Context, gitDir string, stdin []byte, env []string, args ..
 	return cmd{gitDir: gitDir, args: args, env: env, stdin: stdin}.run(ctx)
 }
 
-// ResolveCommit returns the full SHA of the commit ref names.
+// ValidateRevision accepts what ValidateRef accepts followed by ancestry
+// steps, "~N" and "^N" (main~1, HEAD^, v1^2~3): each still names exactly
+// one commit. Other revision syntax stays refused.
+func ValidateRevision(rev string) error {
+	i := len(rev)
+	for i > 0 {
+		j := i
+		for j > 0 && rev[j-1] >= '0' && rev[j-1] <= '9' {
+			j--
+		}
+		if j > 0 && (rev[j-1] == '~' || rev[j-1] == '^') {
+			i = j - 1
+			continue
+		}
+		break
+	}
+	if i == 0 && len(rev) > 0 {
+		return &RefError{Ref: rev, Msg: "no ref before '~' or '^'"}
+	}
+	if err := ValidateRef(rev[:i]); err != nil {
+		if re, ok := err.(*RefError); ok {
+			re.Ref = rev
+		}
+		return err
+	}
+	return nil
+}
+
+// ResolveCommit returns the full SHA of the commit rev names (a ref,
+// optionally with ~N and ^N steps).
 func ResolveCommit(ctx context.Context, gitDir, ref string) (string, error) {
-	if err := ValidateRef(ref); err != nil {
+	if err := ValidateRevision(ref); err != nil {
 		return "", err
 	}
 	out, err := cmd{gitDir: gitDir, args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"}}.run(ctx)

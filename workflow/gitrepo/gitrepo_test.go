@@ -274,3 +274,40 @@ func TestLockFileExcludes(t *testing.T) {
 	}
 	unlock2()
 }
+
+func TestValidateRevision(t *testing.T) {
+	for _, ok := range []string{"main", "main~1", "HEAD^", "HEAD^^", "v1^2~3", "refs/heads/main~10", "abc123~"} {
+		if err := ValidateRevision(ok); err != nil {
+			t.Errorf("ValidateRevision(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "~1", "^main", "main^{tree}", "main~x", "a..b~1", "-x~1", "main@{1}", "main:path"} {
+		if err := ValidateRevision(bad); err == nil {
+			t.Errorf("ValidateRevision(%q) accepted", bad)
+		}
+	}
+	dir := t.TempDir()
+	gitT(t, "", "init", "-q", "-b", "main", dir)
+	gitT(t, dir, "commit", "-q", "--allow-empty", "-m", "one")
+	gitT(t, dir, "commit", "-q", "--allow-empty", "-m", "two")
+	want := strings.TrimSpace(gitT(t, dir, "rev-parse", "HEAD~1"))
+	for _, rev := range []string{"main~1", "HEAD^"} {
+		if got, err := ResolveCommit(context.Background(), dir, rev); err != nil || got != want {
+			t.Errorf("ResolveCommit(%q) = %s, %v; want %s", rev, got, err, want)
+		}
+	}
+}
+
+func gitT(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	c := exec.Command("git", args...)
+	c.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
