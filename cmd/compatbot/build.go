@@ -30,8 +30,7 @@ func init() {
 	register(command{Name: "build", Summary: "build and test one set file locally in an overlay", Run: buildCmd})
 }
 
-// localCheckBuild is "check --build": it has checkBuildHook's signature, so
-// wiring it is `checkBuildHook = localCheckBuild`. It builds the changed
+// localCheckBuild is "check --build" (a checkBuild). It builds the changed
 // targets with defaultLocalBuildOptions (data in ./var/build, the fake
 // installer of the compatbot checkout in the current directory or
 // $COMPATBOT_FAKEEMERGE, the base published locally first).
@@ -185,7 +184,7 @@ func shortSHA(s string) string {
 // head tree cannot be read, the data dir cannot be made); a failed build is
 // a check with conclusion failure.
 //
-// "compatbot check --build" calls it through checkBuildHook with
+// "compatbot check --build" calls it as its checkBuild with
 // defaultLocalBuildOptions; the local cycle (cycle.go) with the test
 // target's published tree as opts.Lower.
 func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, rev *setscheck.Revisions, progress io.Writer) ([]localBuild, error) {

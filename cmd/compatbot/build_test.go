@@ -139,8 +139,8 @@ func TestRunLocalBuildExample(t *testing.T) {
 	}
 }
 
-// localCheckBuild must fit checkBuildHook; this fails to compile otherwise.
-var _ = func() { checkBuildHook = localCheckBuild }
+// localCheckBuild must be a checkBuild; this fails to compile otherwise.
+var _ checkBuild = localCheckBuild
 
 // localCheckBuild is what check --build is wired to: it must fit the hook
 // and build the example through it.

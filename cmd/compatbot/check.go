@@ -17,7 +17,6 @@ import (
 
 func init() {
 	register(command{Name: "check", Summary: "what the bot does for a PR, run locally: sets check; with --build, --deploy or --example the whole cycle", Run: checkCmd})
-	checkBuildHook = localCheckBuild // build.go
 }
 
 const checkUsage = `Usage:
@@ -67,14 +66,18 @@ Examples:
   compatbot check --repo ~/compat-layer --head my-branch --deploy
 `
 
-// checkBuildHook is where "check --build" plugs in: when set (by the build
-// command's file, in its init), it builds and tests the head's changed
+// checkBuild is "check --build": it builds and tests the head's changed
 // targets after the sets check and returns their check runs, printed after
 // the sets report and counted in the exit status. It is only called when
 // the sets check did not fail, since a head that does not lint is not built.
-var checkBuildHook func(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error)
+// The binary's is localCheckBuild (build.go).
+type checkBuild func(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error)
 
 func checkCmd(args []string, stdout, stderr io.Writer) int {
+	return checkMain(localCheckBuild, args, stdout, stderr)
+}
+
+func checkMain(checkBuildHook checkBuild, args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("check", checkUsage, stdout, stderr)
 	repo := fl.String("repo", ".", "the compat-layer git repository (work tree or bare)")
 	base := fl.String("base", "", "base `REF` of the pull request (default: origin/HEAD, main or master)")

@@ -88,21 +88,21 @@ func TestCheckHelp(t *testing.T) {
 	}
 }
 
-// The build step plugs into checkBuildHook; its checks are printed after
-// the sets report and a failed build fails the command.
-func TestCheckBuildHook(t *testing.T) {
+// The build step is a checkBuild; its checks are printed after the sets
+// report and a failed build fails the command.
+func TestCheckBuildStep(t *testing.T) {
 	repo := testgit.ExampleRepo(t)
-	saved := checkBuildHook
-	defer func() { checkBuildHook = saved }()
-	checkBuildHook = nil
-	if code, _, errs := runCmd(checkRun, "--repo", repo, "--head", "main", "--build"); code != 2 || !strings.Contains(errs, "--build is not available") {
+	with := func(b checkBuild) func([]string, *bytes.Buffer, *bytes.Buffer) int {
+		return func(args []string, out, errb *bytes.Buffer) int { return checkMain(b, args, out, errb) }
+	}
+	if code, _, errs := runCmd(with(nil), "--repo", repo, "--head", "main", "--build"); code != 2 || !strings.Contains(errs, "--build is not available") {
 		t.Errorf("without a build step: exit %d, %q", code, errs)
 	}
 	var gotSHA string
-	checkBuildHook = func(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error) {
+	checkRun := with(func(ctx context.Context, gitDir string, rev *setscheck.Revisions, stdout, stderr io.Writer) ([]report.Check, error) {
 		gotSHA = rev.HeadSHA
 		return []report.Check{{Name: "compat 2026.06 linux-x86_64", Title: "build failed", Conclusion: report.Failure}}, nil
-	}
+	})
 	code, out, errs := runCmd(checkRun, "--repo", repo, "--head", "main", "--build")
 	if code != 1 || !strings.Contains(out, "## compat 2026.06 linux-x86_64: build failed") || len(gotSHA) != 40 {
 		t.Errorf("exit %d, head %q\n%s%s", code, gotSHA, out, errs)

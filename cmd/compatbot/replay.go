@@ -32,6 +32,10 @@ a running server or 'compatbot deliveries retry' takes it up).
 `
 
 func replayCmd(args []string, stdout, stderr io.Writer) int {
+	return replayMain(wireProcessor, args, stdout, stderr)
+}
+
+func replayMain(newProcessor processorFactory, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, replayUsage); fl.PrintDefaults() }

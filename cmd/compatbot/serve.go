@@ -34,22 +34,16 @@ Runs the GitHub App server: POST /webhook (GitHub deliveries), /healthz,
 running deliveries finish or go back to the queue.
 `
 
-// newProcessor builds what processes stored deliveries. mux is the
-// server's router, for processors that serve pages (logs, reports).
-// wire.go sets it to the real handlers; tests set their own.
-var newProcessor = func(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake.Processor, error) {
-	return logProcessor{}, nil
-}
-
-// logProcessor records a delivery in the log and marks it done.
-type logProcessor struct{}
-
-func (logProcessor) Process(ctx context.Context, d *intake.Delivery) error {
-	slog.InfoContext(ctx, "delivery (no handler wired)", "delivery", d.ID, "event", d.Event, "action", d.Action, "key", d.Key, "attempt", d.Attempt)
-	return nil
-}
+// processorFactory builds what processes stored deliveries. mux is the
+// server's router, for processors that serve pages (logs, reports). The
+// binary passes wireProcessor (wire.go); tests pass their own.
+type processorFactory func(cfg *config.Config, db *state.DB, mux *http.ServeMux) (intake.Processor, error)
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
+	return serveMain(wireProcessor, args, stdout, stderr)
+}
+
+func serveMain(newProcessor processorFactory, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	cfgPath := fl.String("config", "", "the configuration file (YAML)")
@@ -71,7 +65,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return serve(ctx, cfg, stderr, nil)
+	return serve(ctx, cfg, newProcessor, stderr, nil)
 }
 
 // newLogger builds the server's logger from the log section.
@@ -99,7 +93,7 @@ const dbFile = "compatbot.db"
 
 // serve runs the server until ctx ends; ready, if set, is told the address
 // once it accepts connections.
-func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func(addr string)) int {
+func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactory, stderr io.Writer, ready func(addr string)) int {
 	// Cancelled on every way out, so processing stops also when the HTTP
 	// server fails.
 	ctx, stopAll := context.WithCancel(ctx)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,7 +101,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestServeEndpoints(t *testing.T) {
-	withProcessor(t, logProcessor{})
+	np := processorOf(logProcessor{})
 	dir := t.TempDir()
 	cfg, err := config.Load(writeServeConfig(t, dir))
 	if err != nil {
@@ -111,7 +112,7 @@ func TestServeEndpoints(t *testing.T) {
 	addrc := make(chan string, 1)
 	var logs syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- serve(ctx, cfg, &logs, func(a string) { addrc <- a }) }()
+	go func() { done <- serve(ctx, cfg, np, &logs, func(a string) { addrc <- a }) }()
 	var base string
 	select {
 	case a := <-addrc:
@@ -122,7 +123,7 @@ func TestServeEndpoints(t *testing.T) {
 
 	// A second server on the same data_dir refuses to start.
 	var logs2 bytes.Buffer
-	if code := serve(ctx, cfg, &logs2, nil); code != 1 || !strings.Contains(logs2.String(), "another compatbot serve is using data_dir") {
+	if code := serve(ctx, cfg, np, &logs2, nil); code != 1 || !strings.Contains(logs2.String(), "another compatbot serve is using data_dir") {
 		t.Errorf("second server on the same data_dir: exit %d, %q", code, logs2.String())
 	}
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/nope": 404} {
@@ -163,8 +164,8 @@ func TestServeEndpoints(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop after cancel")
 	}
-	if !strings.Contains(logs.String(), `"msg":"delivery (no handler wired)"`) || !strings.Contains(logs.String(), `"delivery":"serve-1"`) {
-		t.Errorf("the default processor did not log the delivery:\n%s", logs.String())
+	if !strings.Contains(logs.String(), `"msg":"delivery"`) || !strings.Contains(logs.String(), `"delivery":"serve-1"`) {
+		t.Errorf("the processor did not log the delivery:\n%s", logs.String())
 	}
 	db, err := state.Open(filepath.Join(cfg.DataDir, "compatbot.db"))
 	if err != nil {
@@ -210,11 +211,25 @@ func TestServeUsageAndConfigErrors(t *testing.T) {
 	}
 }
 
-// withProcessor makes serve and replay use p for the test.
-func withProcessor(t *testing.T, p intake.Processor) {
-	old := newProcessor
-	newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return p, nil }
-	t.Cleanup(func() { newProcessor = old })
+// processorOf is a processorFactory that hands out p.
+func processorOf(p intake.Processor) processorFactory {
+	return func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return p, nil }
+}
+
+// replayWith is compatbot replay with p as its processor.
+func replayWith(p intake.Processor) func([]string, io.Writer, io.Writer) int {
+	return func(args []string, stdout, stderr io.Writer) int {
+		return replayMain(processorOf(p), args, stdout, stderr)
+	}
+}
+
+// logProcessor records a delivery in the log and marks it done: the
+// processor of tests that are about the intake and the server.
+type logProcessor struct{}
+
+func (logProcessor) Process(ctx context.Context, d *intake.Delivery) error {
+	slog.InfoContext(ctx, "delivery", "delivery", d.ID, "event", d.Event, "action", d.Action, "key", d.Key, "attempt", d.Attempt)
+	return nil
 }
 
 func runServeCmd(t *testing.T, f func([]string, io.Writer, io.Writer) int, args ...string) (int, string, string) {
@@ -231,27 +246,26 @@ func TestReplayAndDeliveries(t *testing.T) {
 	os.WriteFile(payload, prBody(12), 0o600)
 
 	closed := new(atomic.Bool)
-	withProcessor(t, closingProcessor{closed: closed})
-	code, out, errs := runServeCmd(t, replayCmd, payload, "--event", "pull_request", "--config", cfg, "--delivery", "ok-1")
+	code, out, errs := runServeCmd(t, replayWith(closingProcessor{closed: closed}), payload, "--event", "pull_request", "--config", cfg, "--delivery", "ok-1")
 	if code != 0 || !strings.Contains(out, "delivery ok-1 (pull_request.synchronize, key eessi/compat-layer#12): done after 1 attempt(s)") {
 		t.Fatalf("replay: %d %q %q", code, out, errs)
 	}
 	if !closed.Load() {
 		t.Error("replay returned without closing the processor (builds it started would be cut off unrecorded)")
 	}
-	code, out, _ = runServeCmd(t, replayCmd, "--config", cfg, "--event", "star", payload)
+	code, out, _ = runServeCmd(t, replayWith(closingProcessor{closed: closed}), "--config", cfg, "--event", "star", payload)
 	if code != 0 || !strings.Contains(out, ": ignored") {
 		t.Errorf("replay of an unhandled event: %d %q", code, out)
 	}
 
-	withProcessor(t, intake.ProcessorFunc(func(ctx context.Context, d *intake.Delivery) error {
+	dead := replayWith(intake.ProcessorFunc(func(ctx context.Context, d *intake.Delivery) error {
 		return intake.Permanent(errors.New("pull request 12 not found"))
 	}))
-	code, out, _ = runServeCmd(t, replayCmd, payload, "--event", "pull_request", "--config", cfg, "--delivery", "bad-1")
+	code, out, _ = runServeCmd(t, dead, payload, "--event", "pull_request", "--config", cfg, "--delivery", "bad-1")
 	if code != 1 || !strings.Contains(out, ": dead after 1 attempt(s)") || !strings.Contains(out, "error: pull request 12 not found") {
 		t.Fatalf("failing replay: %d %q", code, out)
 	}
-	code, _, errs = runServeCmd(t, replayCmd, payload, "--event", "pull_request", "--config", cfg, "--delivery", "bad-1")
+	code, _, errs = runServeCmd(t, dead, payload, "--event", "pull_request", "--config", cfg, "--delivery", "bad-1")
 	if code != 1 || !strings.Contains(errs, "already stored") {
 		t.Errorf("replay under a stored id: %d %q", code, errs)
 	}
@@ -342,8 +356,9 @@ func TestServeChild(t *testing.T) {
 	// The processor the lead wires in is tested with its own package; here
 	// the intake and server are under test. COMPATBOT_SERVE_WIRED keeps
 	// the wired one, for what compatbot serve itself costs.
+	newProcessor := processorFactory(wireProcessor)
 	if os.Getenv("COMPATBOT_SERVE_WIRED") != "1" {
-		newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) { return logProcessor{}, nil }
+		newProcessor = processorOf(logProcessor{})
 	}
 	if os.Getenv("COMPATBOT_SERVE_JOURNAL") == "1" {
 		newProcessor = func(*config.Config, *state.DB, *http.ServeMux) (intake.Processor, error) {
@@ -359,7 +374,7 @@ func TestServeChild(t *testing.T) {
 			}), nil
 		}
 	}
-	os.Exit(serveCmd([]string{"--config", filepath.Join(dir, "compatbot.yml")}, os.Stdout, os.Stderr))
+	os.Exit(serveMain(newProcessor, []string{"--config", filepath.Join(dir, "compatbot.yml")}, os.Stdout, os.Stderr))
 }
 
 type child struct {
@@ -723,7 +738,7 @@ func (p closingProcessor) Close() error { p.closed.Store(true); return nil }
 
 func TestServeClosesProcessorOnShutdown(t *testing.T) {
 	closed := new(atomic.Bool)
-	withProcessor(t, closingProcessor{closed: closed})
+	np := processorOf(closingProcessor{closed: closed})
 	cfg, err := config.Load(writeServeConfig(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -732,7 +747,7 @@ func TestServeClosesProcessorOnShutdown(t *testing.T) {
 	var logs syncBuffer
 	done := make(chan int, 1)
 	up := make(chan string, 1)
-	go func() { done <- serve(ctx, cfg, &logs, func(a string) { up <- a }) }()
+	go func() { done <- serve(ctx, cfg, np, &logs, func(a string) { up <- a }) }()
 	select {
 	case <-up:
 	case code := <-done:

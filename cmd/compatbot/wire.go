@@ -27,12 +27,10 @@ import (
 	"github.com/compatbot/compatbot/workflow/state"
 )
 
-// wire.go connects serve's processor hook to the real parts: the webhook
+// wire.go is the processorFactory of serve and replay, the real parts: the webhook
 // handlers with the GitHub client, the git cache, the builder (pipeline
 // over the test target's published tree) and the deployer (deploy over
 // the configured targets). It holds no logic of its own.
-
-func init() { newProcessor = wireProcessor }
 
 // targetConfig maps the config's target to the publisher's; a local
 // target without a repository name lives in <data_dir>/targets/<env>.
