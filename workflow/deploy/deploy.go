@@ -191,7 +191,11 @@ type Item struct {
 	// BaseLineage is the lineage of the tree the artifact was built on
 	// (ReadLineage of the build's lower layer); "" for an empty tree.
 	BaseLineage string
-	// Changes are the package changes for the changelog (optional).
+	// SetsSHA is the commit of the sets repository whose set the artifact
+	// was built from: what the target holds once it is published.
+	SetsSHA string `json:",omitempty"`
+	// Changes are the package changes for the changelog (optional): the
+	// sets diff from what the target holds to SetsSHA.
 	Changes []sets.Change
 	// BaseEnv is the environment whose tree the artifact was built on
 	// when that is not the one it is deployed to: a rebuild on the

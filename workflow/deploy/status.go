@@ -25,6 +25,12 @@ type TargetStatus struct {
 	PR      int
 	Digest  string
 	Lineage string
+	// SetsSHA is the sets commit whose set the target serves, Requester
+	// who deployed it and Published when ("" and zero when unknown: a tree
+	// compatbot did not publish, or one from before SetsSHA was kept).
+	SetsSHA   string
+	Requester string
+	Published string
 	// Pending counts requests queued or running in Env.
 	Pending int
 }
@@ -78,20 +84,60 @@ func (d *Deployer) Status(ctx context.Context) ([]TargetStatus, error) {
 			if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(ArtifactFile))); err == nil {
 				ts.Digest = strings.TrimSpace(string(b))
 			}
-			if ts.Lineage != "" {
-				var body string
-				err := d.db.QueryRowContext(ctx, `SELECT i.tag, r.request FROM deploy_items i JOIN deploy_requests r ON r.id = i.request_id
-					WHERE i.env = ? AND i.version = ? AND i.os = ? AND i.arch = ? AND i.lineage_after = ? AND i.revision > 0
-					ORDER BY i.request_id DESC LIMIT 1`, env, t.Version, t.OS, t.Arch, ts.Lineage).Scan(&ts.Tag, &body)
-				if err == nil {
-					var req Request
-					if json.Unmarshal([]byte(body), &req) == nil {
-						ts.PR = req.PR
-					}
-				}
-			}
+			d.recordedDeploy(ctx, &ts)
 			out = append(out, ts)
 		}
 	}
 	return out, nil
+}
+
+// recordedDeploy fills in what the journal says about the deploy that
+// made ts's tree (found by its lineage, so a rollback is followed).
+func (d *Deployer) recordedDeploy(ctx context.Context, ts *TargetStatus) {
+	if ts.Lineage == "" {
+		return
+	}
+	var body string
+	var idx int
+	err := d.db.QueryRowContext(ctx, `SELECT i.tag, i.idx, i.updated, r.request FROM deploy_items i JOIN deploy_requests r ON r.id = i.request_id
+		WHERE i.env = ? AND i.version = ? AND i.os = ? AND i.arch = ? AND i.lineage_after = ? AND i.revision > 0 AND r.kind = 'deploy'
+		ORDER BY i.request_id DESC LIMIT 1`, ts.Env, ts.Target.Version, ts.Target.OS, ts.Target.Arch, ts.Lineage).Scan(&ts.Tag, &idx, &ts.Published, &body)
+	if err != nil {
+		return
+	}
+	var req Request
+	if json.Unmarshal([]byte(body), &req) != nil {
+		return
+	}
+	ts.PR, ts.Requester = req.PR, req.Requester
+	if idx >= 0 && idx < len(req.Items) {
+		ts.SetsSHA = req.Items[idx].SetsSHA
+	}
+}
+
+// Holds is what env serves for target now: its recorded state (see
+// TargetStatus). A target never deployed has only Env, Target and Path.
+func (d *Deployer) Holds(ctx context.Context, env string, target sets.Target) (TargetStatus, error) {
+	pub, err := d.publisher(env)
+	if err != nil {
+		return TargetStatus{}, err
+	}
+	p, err := TargetPath(target)
+	if err != nil {
+		return TargetStatus{}, err
+	}
+	cur, rev, err := pub.Current(ctx)
+	if err != nil {
+		return TargetStatus{}, err
+	}
+	ts := TargetStatus{Env: env, Target: target, Path: p, Revision: rev}
+	dir := filepath.Join(cur, filepath.FromSlash(p))
+	if ts.Lineage, err = ReadLineage(dir); err != nil {
+		return ts, err
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(ArtifactFile))); err == nil {
+		ts.Digest = strings.TrimSpace(string(b))
+	}
+	d.recordedDeploy(ctx, &ts)
+	return ts, nil
 }

@@ -67,7 +67,17 @@ func mergeBase(ctx context.Context, gitDir, a, b string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// isAncestor reports whether a is reachable from b.
+// IsAncestor reports whether commit a is reachable from commit b.
+func IsAncestor(ctx context.Context, gitDir, a, b string) (bool, error) {
+	for _, r := range []string{a, b} {
+		if err := ValidateRevision(r); err != nil {
+			return false, err
+		}
+	}
+	return isAncestor(ctx, gitDir, a, b)
+}
+
+// isAncestor is IsAncestor for revisions already validated.
 func isAncestor(ctx context.Context, gitDir, a, b string) (bool, error) {
 	_, err := cmd{gitDir: gitDir, args: []string{"merge-base", "--is-ancestor", "--end-of-options", a, b}}.run(ctx)
 	if err == nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/setscheck"
 	"github.com/compatbot/compatbot/workflow/state"
 )
 
@@ -21,6 +23,7 @@ type Core interface {
 	CheckProd(ctx context.Context, req deploy.Request) error
 	RollbackFor(ctx context.Context, env, tag string, from deploy.Request) (deploy.Result, error)
 	Lineage(ctx context.Context, env string, target sets.Target) (string, error)
+	Holds(ctx context.Context, env string, target sets.Target) (deploy.TargetStatus, error)
 }
 
 // Deployer implements the bot's Deployer port: it deploys exactly the digests
@@ -170,7 +173,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (s
 	if d.Deployments != nil && depID == 0 {
 		var targets []string
 		for _, it := range items {
-			targets = append(targets, it.Target.Version+" "+it.Target.OS+"-"+it.Target.Arch)
+			targets = append(targets, fmt.Sprintf("%s %s-%s (%d changes)", it.Target.Version, it.Target.OS, it.Target.Arch, len(it.Changes)))
 		}
 		depID, err = d.Deployments.CreateDeployment(ctx, req.Repo, req.HeadSHA, DeploymentEnv(env),
 			fmt.Sprintf("PR #%d by @%s: %s", req.PR, req.Requester, strings.Join(targets, ", ")))
@@ -327,7 +330,16 @@ func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]
 		case o.Digest == "":
 			why = append(why, fmt.Sprintf("- %s: its build at %s ended %s (%s)", t, short(req.HeadSHA), o.Conclusion, o.Title))
 		default:
-			it := deploy.Item{Target: t, Digest: o.Digest, BaseLineage: o.BaseLineage, Changes: o.Changes}
+			built := req.HeadSHA
+			if o.Trigger == TriggerMerge {
+				built = req.MergeSHA
+			}
+			it := deploy.Item{Target: t, Digest: o.Digest, BaseLineage: o.BaseLineage, SetsSHA: built, Changes: o.Changes}
+			if ch, ok, err := d.changesSinceHeld(ctx, env, req, t, built); err != nil {
+				return nil, err
+			} else if ok {
+				it.Changes = ch
+			}
 			if isProdBase(o.Trigger) {
 				// Built on production's tree: test gets production's tree
 				// plus this artifact (deploy's rebase rule).
@@ -413,4 +425,42 @@ func shortDigest(d string) string {
 		return d[:12]
 	}
 	return d
+}
+
+// changesSinceHeld is what deploying the set of commit to for t changes in
+// env: the sets diff from the commit env's target holds now (desired
+// against actual). ok is false when that commit is not known (a target
+// never deployed, or deployed before compatbot kept it): the build's own
+// changes, from the PR's merge base, then say it.
+func (d *Deployer) changesSinceHeld(ctx context.Context, env string, req DeployRequest, t sets.Target, to string) ([]sets.Change, bool, error) {
+	held, err := d.Core.Holds(ctx, env, t)
+	if err != nil {
+		return nil, false, err
+	}
+	if held.SetsSHA == "" || req.GitDir == "" {
+		return nil, false, nil
+	}
+	// Builds layer on the published tree, so a commit that does not
+	// descend from the held one (another PR's head) is not "the held set
+	// plus a diff": its own changes describe it.
+	if in, err := gitrepo.IsAncestor(ctx, req.GitDir, held.SetsSHA, to); err != nil || !in {
+		return nil, false, nil
+	}
+	cfg := req.ConfigSHA
+	if cfg == "" {
+		cfg = to
+	}
+	rev, err := setscheck.LoadPR(ctx, req.GitDir, setscheck.PR{Config: cfg, Base: held.SetsSHA, Head: to})
+	if err != nil {
+		// The held commit is gone from the repository (a force-pushed
+		// branch): fall back rather than refuse the deploy.
+		d.logger().Warn("prflow: the commit a target holds cannot be read", "env", env, "target", t.String(), "sha", held.SetsSHA, "error", err)
+		return nil, false, nil
+	}
+	for _, td := range sets.Diff(rev.Base, rev.Head) {
+		if td.Target == t {
+			return td.Changes, true, nil
+		}
+	}
+	return []sets.Change{}, true, nil
 }

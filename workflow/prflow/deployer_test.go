@@ -176,3 +176,55 @@ func TestDeployRefusesFailedBuild(t *testing.T) {
 }
 
 func statesOf(d deployment) string { return strings.Join(d.Statuses, " ") }
+
+// TestDeployDiffsAgainstWhatTheTargetHolds: a target records the sets
+// commit it serves, and a deploy's changes are the diff from that commit
+// to the one deployed, not the whole PR again.
+func TestDeployDiffsAgainstWhatTheTargetHolds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pd, core := e.deployer(t)
+	b := e.builder()
+	if err := b.Build(ctx, e.request(e.headSHA, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	if _, err := pd.DeployTest(ctx, e.deployReq(e.headSHA, "test", "bob", 1, false, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	held, err := core.Holds(ctx, "test", x86_2026)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.SetsSHA != e.headSHA || held.Requester != "bob" || held.Digest == "" || !strings.Contains(held.Tag, e.headSHA[:7]) || held.Published == "" {
+		t.Fatalf("test holds %+v, want the head's set deployed by bob", held)
+	}
+	// One more package on top of the deployed head.
+	const setPath = "sets/2026.06/linux-x86_64"
+	next := e.commit(e.headSHA, map[string]string{setPath: e.file(e.headSHA, setPath) + "# jq for the job scripts\napp-misc/jq\n"})
+	if err := b.Build(ctx, e.request(next, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	if _, err := pd.DeployTest(ctx, e.deployReq(next, "test", "bob", 2, false, x86_2026)); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := core.History(ctx, "test")
+	if err != nil || len(hist) < 2 {
+		t.Fatalf("history: %d entries, %v", len(hist), err)
+	}
+	var got []string
+	for _, c := range hist[0].Changes["linux-x86_64"] {
+		got = append(got, c.Kind+" "+c.Package)
+	}
+	if strings.Join(got, ", ") != "added app-misc/jq" {
+		t.Errorf("the second deploy's changelog says %v, want only what it adds to what test held (added app-misc/jq)", got)
+	}
+	deps := e.ports.Deployments()
+	if len(deps) != 2 {
+		t.Fatalf("deployments: %+v", deps)
+	}
+	if held, _ := core.Holds(ctx, "test", x86_2026); held.SetsSHA != next {
+		t.Errorf("test holds %s after the second deploy, want %s", held.SetsSHA, next)
+	}
+}
