@@ -412,6 +412,7 @@ const (
 )
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel() // each has its own server process, repository and data_dir
 	e := newE2E(t)
 	e.start()
 	ctx := context.Background()
@@ -628,6 +629,7 @@ func TestEndToEnd(t *testing.T) {
 // exactly what the journal says was published, and the PR learns how the
 // deploy ended.
 func TestEndToEndCrashes(t *testing.T) {
+	t.Parallel() // each has its own server process, repository and data_dir
 	e := newE2E(t)
 	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -761,6 +763,7 @@ func mountedUnder(t *testing.T, dir string) bool {
 // the mirror only, under its own "(prod base)" check run; that artifact
 // goes to test, then to production, on top of the hotfix.
 func TestEndToEndProdBase(t *testing.T) {
+	t.Parallel() // each has its own server process, repository and data_dir
 	e := newE2E(t)
 	e.start()
 	ctx := context.Background()
@@ -818,8 +821,10 @@ func TestEndToEndProdBase(t *testing.T) {
 // goes to test and /deploy prod promotes exactly that. The merge-commit
 // method is TestEndToEnd's.
 func TestEndToEndMergeMethods(t *testing.T) {
+	t.Parallel() // each has its own server process, repository and data_dir
 	for _, method := range []string{githubfake.Squash, githubfake.Rebase} {
 		t.Run(method, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t)
 			e.start()
 			e.prEvent("opened", time.Now().Add(-time.Minute))
@@ -858,6 +863,7 @@ func TestEndToEndMergeMethods(t *testing.T) {
 // what was tested nor what main had: compatbot builds and tests the merge
 // commit and deploys that, saying so, and /deploy prod promotes it.
 func TestEndToEndMainMovedBeforeMerge(t *testing.T) {
+	t.Parallel() // each has its own server process, repository and data_dir
 	e := newE2E(t)
 	e.start()
 	e.prEvent("opened", time.Now().Add(-time.Minute))
