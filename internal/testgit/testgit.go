@@ -7,6 +7,7 @@ package testgit
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/cgi"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -88,14 +90,87 @@ func TokenAuth(valid func(token string) bool) func(user, pass string) bool {
 // returns its directory. The same trees always give the same SHAs.
 func ExampleRepo(t testing.TB) string {
 	t.Helper()
-	return ExampleRepoWith(t, compatbot.ExampleHead)
+	return cachedRepo(t, "example", func() string { return ExampleRepoWith(t, compatbot.ExampleHead) })
 }
 
 // LintErrorRepo is ExampleRepo with LintErrorHead as the head: a PR with
 // the one lint error a PR can have.
 func LintErrorRepo(t testing.TB) string {
 	t.Helper()
-	return ExampleRepoWith(t, LintErrorHead(t))
+	return cachedRepo(t, "lint-error", func() string { return ExampleRepoWith(t, LintErrorHead(t)) })
+}
+
+// repoSnapshots keeps the files of each fixed repository the first test
+// made, so later tests write them out instead of running a dozen git
+// processes again (the same trees always give the same SHAs, so the copy
+// is the repository the test would have made).
+var repoSnapshots sync.Map // name -> *repoSnapshot
+
+type repoSnapshot struct {
+	once  sync.Once
+	files []snapshotFile
+	err   error
+	done  bool // false when the first attempt failed its test
+}
+
+type snapshotFile struct {
+	path string
+	mode fs.FileMode
+	data []byte
+}
+
+func cachedRepo(t testing.TB, name string, make func() string) string {
+	t.Helper()
+	v, _ := repoSnapshots.LoadOrStore(name, &repoSnapshot{})
+	snap := v.(*repoSnapshot)
+	made := ""
+	snap.once.Do(func() {
+		made = make()
+		snap.err = filepath.WalkDir(made, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == made {
+				return err
+			}
+			rel, _ := filepath.Rel(made, p)
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			f := snapshotFile{path: rel, mode: info.Mode()}
+			if info.Mode().IsRegular() {
+				if f.data, err = os.ReadFile(p); err != nil {
+					return err
+				}
+			} else if !info.IsDir() {
+				return fmt.Errorf("%s: only files and directories are kept", p)
+			}
+			snap.files = append(snap.files, f)
+			return nil
+		})
+		snap.done = true
+	})
+	if !snap.done {
+		t.Fatalf("the %s repository could not be made (see the first test that tried)", name)
+	}
+	if snap.err != nil {
+		t.Fatalf("snapshot of the %s repository: %v", name, snap.err)
+	}
+	if made != "" {
+		return made
+	}
+	dir := filepath.Join(t.TempDir(), "example")
+	for _, f := range snap.files {
+		p := filepath.Join(dir, f.path)
+		var err error
+		if f.mode.IsDir() {
+			err = os.MkdirAll(p, f.mode.Perm()|0o700)
+		} else {
+			err = os.WriteFile(p, f.data, f.mode.Perm())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // LintErrorHead is compatbot.ExampleHead with the one lint error a PR can
