@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/compatbot/compatbot/workflow/prflow"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -141,7 +142,14 @@ CREATE TABLE pr_head_history (
 	PRIMARY KEY (repo, pr, seen_at, sha)
 );
 INSERT INTO pr_head_history(repo, pr, sha, seen_at) SELECT repo, pr, sha, seen_at FROM pr_heads;
-DROP TABLE pr_heads;`}
+DROP TABLE pr_heads;`, `
+-- One record per fact: a deploy or rollback command is the lifecycle's
+-- (prflow_deploy_calls, created by prflow.EnsureSchema before this runs),
+-- and whether builds were requested is what prflow_builds holds.
+INSERT OR IGNORE INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state, kind, tag, user, created_at)
+	SELECT repo, comment_id, line, target, pr, sha, CASE state WHEN 'submitted' THEN 'done' ELSE state END, kind, tag, user, time FROM command_requests;
+DROP TABLE command_requests;
+DROP TABLE builds;`}
 
 // New checks opts and prepares the database tables.
 func New(opts Options) (*Handler, error) {
@@ -149,6 +157,11 @@ func New(opts Options) (*Handler, error) {
 		return nil, errors.New("handlers: DB, Clients and GitCache are required")
 	}
 	ctx := context.Background()
+	// The lifecycle's tables first: the handlers' migrations hand their
+	// deploy records over to them.
+	if err := prflow.EnsureSchema(ctx, opts.DB); err != nil {
+		return nil, err
+	}
 	if err := opts.DB.EnsureSchema(ctx, "handlers", migrations...); err != nil {
 		return nil, err
 	}

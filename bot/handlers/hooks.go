@@ -13,6 +13,9 @@ type Deployer interface {
 	DeployTest(ctx context.Context, req prflow.DeployRequest) (reply string, err error)
 	DeployProd(ctx context.Context, req prflow.DeployRequest) (reply string, err error)
 	Rollback(ctx context.Context, req prflow.RollbackRequest) (reply string, err error)
+	// Requests lists PR pr's newest deploy and rollback commands, the
+	// lifecycle's one record of them (for /status).
+	Requests(ctx context.Context, repo string, pr, limit int) ([]prflow.CommandRecord, error)
 }
 
 // Builder starts builds. Build should return once the build is queued or
@@ -20,6 +23,10 @@ type Deployer interface {
 // after a crash and must then not start a second build.
 type Builder interface {
 	Build(ctx context.Context, req prflow.BuildRequest) error
+	// Requested reports whether Build was called for (repo, sha, trigger)
+	// with at least one target, so a repeated delivery need not read the
+	// repository again.
+	Requested(ctx context.Context, repo, sha, trigger string) (bool, error)
 }
 
 // TargetStatus describes the deploy targets for /status: for each target,

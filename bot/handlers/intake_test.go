@@ -78,7 +78,7 @@ func TestThroughRealIntake(t *testing.T) {
 	if runs := e.runsFor(e.headSHA); len(runs) != 1 || runs[0].Status != "completed" {
 		t.Fatalf("check runs: %+v", runs)
 	}
-	if r := replyTo(e, c.ID); !strings.Contains(r, "recorded as request #1") {
+	if r := replyTo(e, c.ID); !strings.Contains(r, "the deploy pipeline is not enabled") {
 		t.Fatalf("reply: %q", r)
 	}
 	time.Sleep(200 * time.Millisecond)

@@ -324,15 +324,6 @@ func (h *Handler) command(ctx context.Context, d *intake.Delivery, ev *issueComm
 		} else if err != nil {
 			return "", "", err
 		}
-		if (c.Name == commands.Deploy || c.Name == commands.Rollback) && h.opts.Deployer != nil {
-			st := "submitted"
-			if outcome == "refused" {
-				st = "refused"
-			}
-			if _, err := h.opts.DB.ExecContext(ctx, `UPDATE command_requests SET state=? WHERE repo=? AND comment_id=? AND line=?`, st, repo, ev.Comment.ID, c.Line); err != nil {
-				return "", "", err
-			}
-		}
 	}
 	_, err = h.opts.DB.ExecContext(ctx, `INSERT INTO commands(repo, comment_id, line, pr, command, user, sha, outcome, reaction, section, delivery_id, created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
 		repo, ev.Comment.ID, c.Line, p.number, c.String(), who, p.headSHA, outcome, reaction, section, d.ID, h.now().Unix())
@@ -380,24 +371,9 @@ func (h *Handler) rebuild(ctx context.Context, ev *issueCommentEvent, p *pullSta
 	return "", err
 }
 
-func (h *Handler) recordRequest(ctx context.Context, kind string, ev *issueCommentEvent, p *pullState, env, tag string, line int) (int64, error) {
-	repo := p.repo.FullName
-	if _, err := h.opts.DB.ExecContext(ctx, `INSERT INTO command_requests(kind, repo, pr, sha, target, tag, user, time, state, comment_id, line) VALUES(?,?,?,?,?,?,?,?, 'recorded', ?, ?) ON CONFLICT DO NOTHING`,
-		kind, repo, p.number, p.headSHA, env, tag, ev.Comment.User.Login, h.now().Unix(), ev.Comment.ID, line); err != nil {
-		return 0, err
-	}
-	var id int64
-	err := h.opts.DB.QueryRowContext(ctx, `SELECT id FROM command_requests WHERE repo=? AND comment_id=? AND line=?`, repo, ev.Comment.ID, line).Scan(&id)
-	return id, err
-}
-
 func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullState, c commands.Command) (string, error) {
 	if p.targErr != nil {
 		return "", &prflow.Refusal{Reason: fmt.Sprintf("the sets of this PR could not be read: %v", p.targErr)}
-	}
-	id, err := h.recordRequest(ctx, "deploy", ev, p, c.Env, "", c.Line)
-	if err != nil {
-		return "", err
 	}
 	if h.opts.Deployer != nil {
 		req := prflow.DeployRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, HeadSHA: p.headSHA, BaseRef: p.baseRef, Merged: p.merged,
@@ -408,7 +384,7 @@ func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullStat
 		return h.opts.Deployer.DeployTest(ctx, req)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "`%s`: recorded as request #%d for commit %s. The deploy pipeline is not enabled on this server, so nothing was published.", c, id, short(p.headSHA))
+	fmt.Fprintf(&b, "`%s` for commit %s: the deploy pipeline is not enabled on this server, so nothing was published.", c, short(p.headSHA))
 	runs, err := h.runs.ForSHA(ctx, p.repo.FullName, p.headSHA)
 	if err != nil {
 		return "", err
@@ -441,10 +417,6 @@ func (h *Handler) deploy(ctx context.Context, ev *issueCommentEvent, p *pullStat
 }
 
 func (h *Handler) rollback(ctx context.Context, ev *issueCommentEvent, p *pullState, c commands.Command) (string, error) {
-	id, err := h.recordRequest(ctx, "rollback", ev, p, c.Env, c.Tag, c.Line)
-	if err != nil {
-		return "", err
-	}
 	if h.opts.Deployer != nil {
 		return h.opts.Deployer.Rollback(ctx, prflow.RollbackRequest{Repo: p.repo.FullName, Installation: p.inst, PR: p.number, Env: c.Env, Tag: c.Tag,
 			Requester: ev.Comment.User.Login, CommentID: ev.Comment.ID, Line: c.Line})
@@ -454,7 +426,7 @@ func (h *Handler) rollback(ctx context.Context, ev *issueCommentEvent, p *pullSt
 		to = "tag `" + c.Tag + "`"
 	}
 	repoName := map[string]string{"test": "test", "prod": "production"}[c.Env]
-	return fmt.Sprintf("`%s`: recorded as request #%d. The deploy pipeline is not enabled on this server, so nothing was rolled back. It would roll the %s repository back to %s, publishing that tree as a new revision and removing the newer tags.", c, id, repoName, to), nil
+	return fmt.Sprintf("`%s`: the deploy pipeline is not enabled on this server, so nothing was rolled back. It would roll the %s repository back to %s, publishing that tree as a new revision and removing the newer tags.", c, repoName, to), nil
 }
 
 func (h *Handler) status(ctx context.Context, p *pullState) (string, error) {
@@ -472,33 +444,23 @@ func (h *Handler) status(ctx context.Context, p *pullState) (string, error) {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Name, r.Status, dash(r.Conclusion), dash(strings.ReplaceAll(r.Title, "|", "\\|")))
 		}
 	}
-	rows, err := h.opts.DB.QueryContext(ctx, `SELECT id, kind, target, tag, sha, user, time, state FROM command_requests WHERE repo=? AND pr=? ORDER BY id DESC LIMIT 10`, p.repo.FullName, p.number)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	first := true
-	for rows.Next() {
-		var id, at int64
-		var kind, env, tag, sha, who, st string
-		if err := rows.Scan(&id, &kind, &env, &tag, &sha, &who, &at, &st); err != nil {
+	var reqs []prflow.CommandRecord
+	if h.opts.Deployer != nil {
+		if reqs, err = h.opts.Deployer.Requests(ctx, p.repo.FullName, p.number, 10); err != nil {
 			return "", err
 		}
-		if first {
-			b.WriteString("\nDeploy requests (newest first):\n\n| # | request | commit | by | when | state |\n|---|---|---|---|---|---|\n")
-			first = false
-		}
-		req := "/" + kind + " " + env
-		if tag != "" {
-			req += " " + tag
-		}
-		fmt.Fprintf(&b, "| %d | `%s` | %s | @%s | %s | %s |\n", id, req, short(sha), who, time.Unix(at, 0).UTC().Format("2006-01-02 15:04 UTC"), st)
 	}
-	if first {
+	if len(reqs) == 0 {
 		b.WriteString("\nNo deploy requests.\n")
+	} else {
+		b.WriteString("\nDeploy requests (newest first):\n\n| # | request | commit | by | when | state |\n|---|---|---|---|---|---|\n")
 	}
-	if err := rows.Err(); err != nil {
-		return "", err
+	for _, r := range reqs {
+		req := "/" + r.Kind + " " + r.Env
+		if r.Tag != "" {
+			req += " " + r.Tag
+		}
+		fmt.Fprintf(&b, "| %d | `%s` | %s | @%s | %s | %s |\n", r.ID, req, dash(short(r.HeadSHA)), r.User, r.Time.UTC().Format("2006-01-02 15:04 UTC"), r.State)
 	}
 	if h.opts.Targets != nil {
 		if err := h.load(ctx, p); err != nil {

@@ -34,7 +34,9 @@ func replyTo(e *env, id int64) string {
 
 func (e *env) requests() int {
 	var n int
-	if err := e.db.QueryRow(`SELECT count(*) FROM command_requests`).Scan(&n); err != nil {
+	// Accepted deploy and rollback commands, as the handler recorded its
+	// answers (the lifecycle's own record is the Deployer's).
+	if err := e.db.QueryRow(`SELECT count(*) FROM commands WHERE (command LIKE '/deploy%' OR command LIKE '/rollback%') AND outcome='done'`).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n
@@ -105,17 +107,17 @@ func TestDeployRecordsAndExplains(t *testing.T) {
 		t.Errorf("reactions %v, want rocket", rs)
 	}
 	reply := replyTo(e, c.ID)
-	for _, want := range []string{"@bob", "request #1", "test repository", "2026.06-linux-x86_64-pr3-" + e.headSHA[:7], "2025.06-linux-aarch64-pr3-" + e.headSHA[:7], "nothing was published", "compat sets check of this commit has not passed (failure)"} {
+	for _, want := range []string{"@bob", "the deploy pipeline is not enabled", "test repository", "2026.06-linux-x86_64-pr3-" + e.headSHA[:7], "2025.06-linux-aarch64-pr3-" + e.headSHA[:7], "nothing was published", "compat sets check of this commit has not passed (failure)"} {
 		if !strings.Contains(reply, want) {
 			t.Errorf("reply lacks %q:\n%s", want, reply)
 		}
 	}
 	var pr int
 	var sha, target, user, st string
-	if err := e.db.QueryRow(`SELECT pr, sha, target, user, state FROM command_requests`).Scan(&pr, &sha, &target, &user, &st); err != nil {
+	if err := e.db.QueryRow(`SELECT pr, sha, command, user, outcome FROM commands WHERE command LIKE '/deploy%'`).Scan(&pr, &sha, &target, &user, &st); err != nil {
 		t.Fatal(err)
 	}
-	if pr != prNumber || sha != e.headSHA || target != "test" || user != "bob" || st != "recorded" {
+	if pr != prNumber || sha != e.headSHA || target != "/deploy test" || user != "bob" || st != "done" {
 		t.Errorf("recorded %d %s %s %s %s", pr, sha, target, user, st)
 	}
 	c, err = e.comment("mia", "/rollback prod 2026.06-linux-x86_64-pr2-abcdef0\n/status")
@@ -123,7 +125,9 @@ func TestDeployRecordsAndExplains(t *testing.T) {
 		t.Fatal(err)
 	}
 	reply = replyTo(e, c.ID)
-	for _, want := range []string{"production repository back to tag `2026.06-linux-x86_64-pr2-abcdef0`", "| compat sets | completed | failure |", "`/deploy test`", "`/rollback prod 2026.06-linux-x86_64-pr2-abcdef0`"} {
+	// Without a deploy pipeline nothing was deployed, so /status lists no
+	// deploy requests (the lifecycle keeps them; see TestDeployerHook).
+	for _, want := range []string{"production repository back to tag `2026.06-linux-x86_64-pr2-abcdef0`", "| compat sets | completed | failure |", "No deploy requests."} {
 		if !strings.Contains(reply, want) {
 			t.Errorf("reply lacks %q:\n%s", want, reply)
 		}
@@ -247,7 +251,7 @@ func TestStaleCommandIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sha string
-	if err := e.db.QueryRow(`SELECT sha FROM command_requests WHERE comment_id=?`, c2.ID).Scan(&sha); err != nil || sha != next {
+	if err := e.db.QueryRow(`SELECT sha FROM commands WHERE comment_id=?`, c2.ID).Scan(&sha); err != nil || sha != next {
 		t.Errorf("request pinned to %q (%v), want %s", sha, err, next)
 	}
 }
@@ -281,7 +285,7 @@ func TestForcePushBackToEarlierHead(t *testing.T) {
 		t.Errorf("a command on the force-pushed-back head was refused as stale:\n%s", reply)
 	}
 	var sha string
-	if err := e.db.QueryRow(`SELECT sha FROM command_requests WHERE comment_id=?`, c.ID).Scan(&sha); err != nil || sha != first {
+	if err := e.db.QueryRow(`SELECT sha FROM commands WHERE comment_id=?`, c.ID).Scan(&sha); err != nil || sha != first {
 		t.Errorf("request pinned to %q (%v), want %s", sha, err, first)
 	}
 	// Written while the other head was current, it is stale.
@@ -367,6 +371,17 @@ func (d *recDeployer) Rollback(ctx context.Context, r prflow.RollbackRequest) (s
 	return "Rolled back.", nil
 }
 
+func (d *recDeployer) Requests(ctx context.Context, repo string, pr, limit int) ([]prflow.CommandRecord, error) {
+	var out []prflow.CommandRecord
+	for _, r := range d.reqs {
+		out = append(out, prflow.CommandRecord{Kind: "deploy", Env: r.Env, HeadSHA: r.HeadSHA, User: r.Requester, State: "done"})
+	}
+	for _, r := range d.rollbacks {
+		out = append(out, prflow.CommandRecord{Kind: "rollback", Env: r.Env, Tag: r.Tag, User: r.Requester, State: "done"})
+	}
+	return out, nil
+}
+
 func TestDeployerHook(t *testing.T) {
 	dep := &recDeployer{refuse: "the test deploy of this digest has not passed its tests"}
 	e := newEnv(t, func(o *Options) { o.Deployer = dep })
@@ -394,7 +409,7 @@ func TestDeployerHook(t *testing.T) {
 			t.Errorf("reply lacks %q:\n%s", want, reply)
 		}
 	}
-	rows, err := e.db.Query(`SELECT target, state FROM command_requests ORDER BY line`)
+	rows, err := e.db.Query(`SELECT command, outcome FROM commands WHERE comment_id=? ORDER BY line`, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +420,7 @@ func TestDeployerHook(t *testing.T) {
 		states = append(states, target+":"+st)
 	}
 	rows.Close()
-	if !slices.Equal(states, []string{"test:submitted", "prod:refused", "test:submitted"}) {
+	if !slices.Equal(states, []string{"/deploy test:done", "/deploy prod:refused", "/rollback test:done"}) {
 		t.Errorf("request states %v", states)
 	}
 	// Processed again: the deployer is not called again.
@@ -415,6 +430,17 @@ func TestDeployerHook(t *testing.T) {
 	if len(dep.reqs) != 2 {
 		t.Errorf("deployer called again: %d", len(dep.reqs))
 	}
+	// /status lists the requests from the lifecycle's record of them.
+	st, err := e.comment("bob", "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply = replyTo(e, st.ID)
+	for _, want := range []string{"Deploy requests (newest first)", "| `/deploy test` | " + e.headSHA[:7] + " | @mia |", "| `/rollback test` | – | @mia |"} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("/status lacks %q:\n%s", want, reply)
+		}
+	}
 }
 
 // recBuilder stands in for the lead's adapter to the build pipeline.
@@ -423,6 +449,15 @@ type recBuilder struct{ reqs []prflow.BuildRequest }
 func (b *recBuilder) Build(ctx context.Context, r prflow.BuildRequest) error {
 	b.reqs = append(b.reqs, r)
 	return nil
+}
+
+func (b *recBuilder) Requested(ctx context.Context, repo, sha, trigger string) (bool, error) {
+	for _, r := range b.reqs {
+		if r.Repo == repo && r.HeadSHA == sha && r.Trigger == trigger && len(r.Targets) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func TestBuilderHook(t *testing.T) {

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"github.com/compatbot/compatbot/workflow/prflow"
 
@@ -55,12 +53,8 @@ func (h *Handler) runSetsCheck(ctx context.Context, gh *github.Client, t target,
 }
 
 func (h *Handler) requestBuild(ctx context.Context, t target, trigger string, arches []string, gitDir string, rev *setscheck.Revisions) error {
-	var st string
-	err := h.opts.DB.QueryRowContext(ctx, `SELECT state FROM builds WHERE repo=? AND head_sha=? AND trigger=?`, t.repo.FullName, t.headSHA, trigger).Scan(&st)
-	if err == nil && st == "requested" {
-		return nil
-	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	done, err := h.opts.Builder.Requested(ctx, t.repo.FullName, t.headSHA, trigger)
+	if err != nil || done {
 		return err
 	}
 	if rev == nil {
@@ -78,7 +72,5 @@ func (h *Handler) requestBuild(ctx context.Context, t target, trigger string, ar
 	if err := h.opts.Builder.Build(ctx, req); err != nil {
 		return fmt.Errorf("build %s@%s: %w", t.repo.FullName, short(t.headSHA), err)
 	}
-	_, err = h.opts.DB.ExecContext(ctx, `INSERT INTO builds(repo, head_sha, trigger, state) VALUES(?,?,?, 'requested') ON CONFLICT DO UPDATE SET state='requested'`,
-		t.repo.FullName, t.headSHA, trigger)
-	return err
+	return nil
 }

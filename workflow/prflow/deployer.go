@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/deploy"
@@ -94,7 +95,23 @@ func (d *Deployer) call(ctx context.Context, repo string, commentID int64, line 
 	return c, err == nil, err
 }
 
+// deploy runs one /deploy (or merge) request and keeps its record: a
+// refusal is recorded with its reason, so the request shows in /status and
+// a repeated call answers the same.
 func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (string, error) {
+	reply, err := d.deployOnce(ctx, env, req)
+	var r *Refusal
+	if errors.As(err, &r) {
+		if _, dbErr := d.DB.ExecContext(bgCtx(ctx), `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state, reply, kind, user, created_at)
+			VALUES(?,?,?,?,?,?, 'refused', ?, 'deploy', ?, ?) ON CONFLICT DO UPDATE SET state='refused', reply=excluded.reply`,
+			req.Repo, req.CommentID, req.Line, env, req.PR, req.HeadSHA, r.Reason, req.Requester, time.Now().Unix()); dbErr != nil {
+			return "", dbErr
+		}
+	}
+	return reply, err
+}
+
+func (d *Deployer) deployOnce(ctx context.Context, env string, req DeployRequest) (string, error) {
 	if err := rememberInstallation(ctx, d.DB, req.Repo, req.Installation); err != nil {
 		return "", err
 	}
@@ -105,6 +122,8 @@ func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (s
 	switch {
 	case seen && (prev.state == "done" || prev.state == "awaiting-build"):
 		return prev.reply, nil
+	case seen && prev.state == "refused":
+		return "", &Refusal{Reason: prev.reply}
 	case seen && prev.state == "running":
 		// The process died inside the deploy: deploy.Recover settled it
 		// on start and the Notifier told the PR.
@@ -165,8 +184,8 @@ func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (s
 			return "", d.prodRefusal(ctx, req, items, err)
 		}
 	}
-	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?,?, 'preparing') ON CONFLICT DO NOTHING`,
-		req.Repo, req.CommentID, req.Line, env, req.PR, req.HeadSHA); err != nil {
+	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state, kind, user, created_at) VALUES(?,?,?,?,?,?, 'preparing', 'deploy', ?, ?) ON CONFLICT DO NOTHING`,
+		req.Repo, req.CommentID, req.Line, env, req.PR, req.HeadSHA, req.Requester, time.Now().Unix()); err != nil {
 		return "", err
 	}
 	depID := prev.deploymentID
@@ -222,7 +241,7 @@ func (d *Deployer) deploy(ctx context.Context, env string, req DeployRequest) (s
 		st, desc = "failure", "deploy failed; see the PR comment"
 	}
 	d.status(ctx, req.Repo, depID, st, desc)
-	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=?, request_id=? WHERE repo=? AND comment_id=? AND line=?`, reply, res.RequestID, req.Repo, req.CommentID, req.Line)
 	return reply, dbErr
 }
 
@@ -367,13 +386,18 @@ func (d *Deployer) Rollback(ctx context.Context, req RollbackRequest) (string, e
 	if seen && prev.state == "done" {
 		return prev.reply, nil
 	}
-	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state) VALUES(?,?,?,?,?, '', 'running') ON CONFLICT DO NOTHING`,
-		req.Repo, req.CommentID, req.Line, "rollback-"+req.Env, req.PR); err != nil {
+	if seen && prev.state == "refused" {
+		return "", &Refusal{Reason: prev.reply}
+	}
+	if _, err := d.DB.ExecContext(ctx, `INSERT INTO prflow_deploy_calls(repo, comment_id, line, env, pr, head_sha, state, kind, tag, user, created_at) VALUES(?,?,?,?,?, '', 'running', 'rollback', ?, ?, ?) ON CONFLICT DO NOTHING`,
+		req.Repo, req.CommentID, req.Line, req.Env, req.PR, req.Tag, req.Requester, time.Now().Unix()); err != nil {
 		return "", err
 	}
 	res, err := d.Core.RollbackFor(ctx, req.Env, req.Tag, deploy.Request{Repo: req.Repo, PR: req.PR, Requester: req.Requester})
 	if r, ok := deploy.IsRefusal(err); ok {
-		d.forget(ctx, DeployRequest{Repo: req.Repo, CommentID: req.CommentID, Line: req.Line})
+		if _, err := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='refused', reply=? WHERE repo=? AND comment_id=? AND line=?`, r.Reason, req.Repo, req.CommentID, req.Line); err != nil {
+			return "", err
+		}
 		return "", &Refusal{Reason: r.Reason}
 	}
 	if err != nil && res.RequestID == 0 {
@@ -381,7 +405,7 @@ func (d *Deployer) Rollback(ctx context.Context, req RollbackRequest) (string, e
 		return "", err
 	}
 	reply := deploy.ReplyText(res, err)
-	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
+	_, dbErr := d.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_deploy_calls SET state='done', reply=?, request_id=? WHERE repo=? AND comment_id=? AND line=?`, reply, res.RequestID, req.Repo, req.CommentID, req.Line)
 	return reply, dbErr
 }
 
@@ -463,4 +487,40 @@ func (d *Deployer) changesSinceHeld(ctx context.Context, env string, req DeployR
 		}
 	}
 	return []sets.Change{}, true, nil
+}
+
+// CommandRecord is one /deploy or /rollback command (or merge deploy) as
+// the lifecycle keeps it: the one record of that request. RequestID links
+// the deploy journal's transaction once there is one.
+type CommandRecord struct {
+	ID        int64
+	Kind      string // "deploy" or "rollback"
+	Env       string // "test" or "prod"
+	Tag       string // a rollback's target tag ("" = the one before the last deploy)
+	HeadSHA   string
+	User      string
+	Time      time.Time
+	State     string // preparing, running, awaiting-build, done, refused
+	RequestID int64
+}
+
+// Requests lists the newest limit commands of PR pr, newest first.
+func (d *Deployer) Requests(ctx context.Context, repo string, pr, limit int) ([]CommandRecord, error) {
+	rows, err := d.DB.QueryContext(ctx, `SELECT rowid, kind, env, tag, head_sha, user, created_at, state, request_id FROM prflow_deploy_calls
+		WHERE repo=? AND pr=? ORDER BY created_at DESC, rowid DESC LIMIT ?`, repo, pr, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CommandRecord
+	for rows.Next() {
+		var c CommandRecord
+		var at int64
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Env, &c.Tag, &c.HeadSHA, &c.User, &at, &c.State, &c.RequestID); err != nil {
+			return nil, err
+		}
+		c.Time = time.Unix(at, 0)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

@@ -161,7 +161,18 @@ ALTER TABLE prflow_builds ADD COLUMN distfiles TEXT NOT NULL DEFAULT '';`, `
 ALTER TABLE prflow_builds ADD COLUMN config_sha TEXT NOT NULL DEFAULT '';
 ALTER TABLE prflow_builds ADD COLUMN set_digest TEXT NOT NULL DEFAULT '';
 -- A merge deploy waiting for the build of the merge commit.
-ALTER TABLE prflow_deploy_calls ADD COLUMN request TEXT NOT NULL DEFAULT '';`}
+ALTER TABLE prflow_deploy_calls ADD COLUMN request TEXT NOT NULL DEFAULT '';`, `
+-- prflow_deploy_calls is the one record of a /deploy or /rollback command:
+-- what the handlers kept apart in command_requests moves here (the
+-- handlers' migration copies its rows), and request_id links the deploy
+-- journal's transaction.
+ALTER TABLE prflow_deploy_calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy';
+ALTER TABLE prflow_deploy_calls ADD COLUMN tag TEXT NOT NULL DEFAULT '';
+ALTER TABLE prflow_deploy_calls ADD COLUMN user TEXT NOT NULL DEFAULT '';
+ALTER TABLE prflow_deploy_calls ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE prflow_deploy_calls ADD COLUMN request_id INTEGER NOT NULL DEFAULT 0;
+UPDATE prflow_deploy_calls SET kind='rollback', env=substr(env, 10) WHERE env LIKE 'rollback-%';
+CREATE INDEX prflow_deploy_calls_pr ON prflow_deploy_calls(repo, pr);`}
 
 // EnsureSchema creates prflow's tables in db.
 func EnsureSchema(ctx context.Context, db *state.DB) error {
@@ -840,4 +851,12 @@ func short(sha string) string {
 		return sha[:7]
 	}
 	return sha
+}
+
+// Requested reports whether builds of sha with trigger were ever asked
+// for (the handlers' cheap check before reading a repository again).
+func (b *Builder) Requested(ctx context.Context, repo, sha, trigger string) (bool, error) {
+	var n int
+	err := b.opts.DB.QueryRowContext(ctx, `SELECT count(*) FROM prflow_builds WHERE repo=? AND head_sha=? AND trigger=?`, repo, sha, trigger).Scan(&n)
+	return n > 0, err
 }
