@@ -94,11 +94,17 @@ func (s Secrets) Bytes() [][]byte {
 
 // Intake tunes webhook intake and processing.
 type Intake struct {
-	Workers      int      `yaml:"workers"`        // default 4
-	MaxAttempts  int      `yaml:"max_attempts"`   // default 8
-	MaxBodyBytes int64    `yaml:"max_body_bytes"` // default 25 MiB, GitHub's own cap
-	BackoffBase  Duration `yaml:"backoff_base"`   // default 2s; doubles per attempt
-	BackoffMax   Duration `yaml:"backoff_max"`    // default 10m
+	Workers      int   `yaml:"workers"`        // default 4
+	MaxAttempts  int   `yaml:"max_attempts"`   // default 8
+	MaxBodyBytes int64 `yaml:"max_body_bytes"` // default and most 25 MiB, GitHub's own cap
+	// UnverifiedBytes bounds the memory held at once by request bodies
+	// whose signature is not yet checked (default 32 MiB, at least
+	// max_body_bytes); UnverifiedRequests how many such requests may read
+	// or wait at once (default 256). Beyond either: 503.
+	UnverifiedBytes    int64    `yaml:"unverified_bytes"`
+	UnverifiedRequests int      `yaml:"unverified_requests"`
+	BackoffBase        Duration `yaml:"backoff_base"` // default 2s; doubles per attempt
+	BackoffMax         Duration `yaml:"backoff_max"`  // default 10m
 	// Retention is how long done and ignored deliveries are kept (default
 	// 720h = 30 days); at least 72h, GitHub's redelivery window.
 	Retention Duration `yaml:"retention"`
@@ -373,6 +379,12 @@ func (c *Config) defaults() {
 	if c.Intake.MaxBodyBytes == 0 {
 		c.Intake.MaxBodyBytes = 25 << 20
 	}
+	if c.Intake.UnverifiedBytes == 0 {
+		c.Intake.UnverifiedBytes = 32 << 20
+	}
+	if c.Intake.UnverifiedRequests == 0 {
+		c.Intake.UnverifiedRequests = 256
+	}
 	if c.Intake.BackoffBase == 0 {
 		c.Intake.BackoffBase = Duration(2 * time.Second)
 	}
@@ -504,6 +516,15 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	}
 	if c.Intake.MaxBodyBytes < 1024 {
 		return errf("intake.max_body_bytes", "%d: want at least 1024", c.Intake.MaxBodyBytes)
+	}
+	if c.Intake.MaxBodyBytes > 25<<20 {
+		return errf("intake.max_body_bytes", "%d: want at most 26214400 (25 MiB): GitHub sends nothing larger, so a larger cap only lets others cost more", c.Intake.MaxBodyBytes)
+	}
+	if c.Intake.UnverifiedBytes < c.Intake.MaxBodyBytes {
+		return errf("intake.unverified_bytes", "%d: want at least max_body_bytes (%d), or the largest delivery could never be read", c.Intake.UnverifiedBytes, c.Intake.MaxBodyBytes)
+	}
+	if c.Intake.UnverifiedRequests < 1 {
+		return errf("intake.unverified_requests", "%d: want at least 1", c.Intake.UnverifiedRequests)
 	}
 	if c.Intake.Retention.D() < 72*time.Hour {
 		return errf("intake.retention", "%v: want at least 72h (GitHub redelivers up to 3 days later; a pruned delivery would be processed again)", c.Intake.Retention.D())

@@ -29,10 +29,15 @@ type Options struct {
 	// Secrets verify X-Hub-Signature-256; several allow rotation.
 	Secrets      [][]byte
 	MaxBodyBytes int64 // default webhook.DefaultMaxBody (25 MiB)
-	Workers      int   // default 4
-	MaxAttempts  int   // default 8
-	BackoffBase  time.Duration
-	BackoffMax   time.Duration
+	// UnverifiedBytes and UnverifiedRequests bound what requests cost
+	// before their signature is checked (webhook.NewLimiter; defaults
+	// 32 MiB and 256).
+	UnverifiedBytes    int64
+	UnverifiedRequests int
+	Workers            int // default 4
+	MaxAttempts        int // default 8
+	BackoffBase        time.Duration
+	BackoffMax         time.Duration
 	// Events the processor handles (default: what the processor's
 	// Events() []string method returns when it has one, else
 	// DefaultEvents); every other verified delivery is stored as ignored
@@ -72,6 +77,7 @@ type Options struct {
 type Intake struct {
 	*Store
 	opts   Options
+	lim    *webhook.Limiter
 	events map[string]bool
 	w      *writer
 	stmts  *stmtCache // the writer's INSERT statements
@@ -165,7 +171,8 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Intake{Store: st, opts: opts, events: map[string]bool{}, s: newSched(), log: opts.Logger}
+	in := &Intake{Store: st, opts: opts, events: map[string]bool{}, s: newSched(), log: opts.Logger,
+		lim: webhook.NewLimiter(max(opts.UnverifiedBytes, opts.MaxBodyBytes), opts.UnverifiedRequests, 0)}
 	// Checked once: boxing the arguments of a disabled Debug call still
 	// allocates on every request.
 	in.debug = opts.Logger.Enabled(ctx, slog.LevelDebug)
@@ -176,7 +183,7 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	in.received = reg.Counter("compatbot_webhook_received_total", "Verified webhook deliveries stored, by event and whether they are processed or ignored.", "event", "state")
 	in.pruned = reg.Counter("compatbot_intake_pruned_total", "Done and ignored deliveries deleted after the retention period.").With()
 	in.dups = reg.Counter("compatbot_webhook_duplicates_total", "Redeliveries of a delivery id already stored: acknowledged, not processed again.").With()
-	in.rejected = reg.Counter("compatbot_webhook_rejected_total", "Webhook requests refused, by reason (signature, too_large, malformed, missing_header, content_type, method, read, storage).", "reason")
+	in.rejected = reg.Counter("compatbot_webhook_rejected_total", "Webhook requests refused, by reason (signature, too_large, malformed, missing_header, content_type, method, read, busy, storage).", "reason")
 	in.processed = reg.Counter("compatbot_deliveries_processed_total", "Processing attempts by outcome (done, retry, dead, released).", "outcome")
 	in.ackHist = reg.Histogram("compatbot_webhook_ack_seconds", "Time from request to acknowledgement, the delivery durable on disk.",
 		[]float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1})
@@ -286,7 +293,7 @@ func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
 // Processing happens later, from the database.
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	req, werr := webhook.Read(r, in.opts.Secrets, in.opts.MaxBodyBytes)
+	req, werr := webhook.ReadLimited(r, in.opts.Secrets, in.opts.MaxBodyBytes, in.lim)
 	if werr != nil {
 		in.rejected.With(werr.Reason).Inc()
 		in.log.Warn("webhook refused", "status", werr.Status, "reason", werr.Reason, "error", werr.Message,

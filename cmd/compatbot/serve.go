@@ -220,7 +220,8 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 func intakeOptions(cfg *config.Config, db *state.DB, proc intake.Processor, reg *metrics.Registry, log *slog.Logger) intake.Options {
 	return intake.Options{
 		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
-		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
+		MaxBodyBytes: cfg.Intake.MaxBodyBytes, UnverifiedBytes: cfg.Intake.UnverifiedBytes, UnverifiedRequests: cfg.Intake.UnverifiedRequests,
+		Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
 		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
 		Metrics:        reg, Logger: log,
