@@ -25,7 +25,7 @@ func TestLoadFull(t *testing.T) {
 			APIURL: "https://ghe.example.org/api/v3/", AppID: 12345, PrivateKeyFile: "app.pem",
 			WebhookSecret: Secrets{"new-secret", "old-secret"},
 		},
-		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute), Retention: Duration(720 * time.Hour), ProcessTimeout: Duration(30 * time.Minute)},
+		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, UnverifiedBytes: 32 << 20, UnverifiedRequests: 256, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute), Retention: Duration(720 * time.Hour), ProcessTimeout: Duration(30 * time.Minute)},
 		Build: Build{
 			Command: []string{"/opt/bootstrap/build.sh", "{{.Set}}", "{{.Prefix}}"},
 			Timeout: Duration(6 * time.Hour), Env: map[string]string{"MAKEOPTS": "-j8"}, Sandbox: true,
@@ -93,6 +93,8 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"bad backend", "github: {token: t, webhook_secret: s}\ntargets:\n  prod: {backend: s3}\n", ":3: targets.prod.backend: \"s3\": want local or cvmfs"},
 		{"short retention", "github: {token: t, webhook_secret: s}\nintake:\n  retention: 24h\n", ":3: intake.retention: 24h0m0s: want at least 72h"},
 		{"bad workers", "github: {token: t, webhook_secret: s}\nintake: {workers: -1}\n", ":2: intake.workers: -1: want 1 to 256"},
+		{"body cap over GitHub's", "github: {token: t, webhook_secret: s}\nintake: {max_body_bytes: 104857600}\n", ":2: intake.max_body_bytes: 104857600: want at most 26214400"},
+		{"unverified budget under the body cap", "github: {token: t, webhook_secret: s}\nintake: {unverified_bytes: 2048}\n", ":2: intake.unverified_bytes: 2048: want at least max_body_bytes"},
 		{"wrong shape", "github: [1, 2]\n", ":1: github: want a mapping"},
 		{"not yaml", "listen: [\n", "compatbot.yml"},
 		{"secret list with a map", "github:\n  token: t\n  webhook_secret: {a: b}\n", ":3: github.webhook_secret: want a string or a list"},
