@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compatbot/compatbot/sets"
 	"gopkg.in/yaml.v3"
 )
 
@@ -37,9 +38,25 @@ type Config struct {
 	Targets   Targets   `yaml:"targets"`
 	Mirror    Mirror    `yaml:"mirror"`
 	Changelog Changelog `yaml:"changelog"`
+	// SetsLimits bound the set files of a pull request (sets.Limits);
+	// beyond them a file is a lint error and is not read.
+	SetsLimits SetsLimits `yaml:"sets_limits"`
 
 	// Path is the file the configuration was read from ("" for defaults).
 	Path string `yaml:"-"`
+}
+
+// SetsLimits are sets.Limits as configured; defaults sets.DefaultLimits.
+type SetsLimits struct {
+	Files     int   `yaml:"files"`      // set files per revision (default 256)
+	FileBytes int64 `yaml:"file_bytes"` // bytes per set file (default 1 MiB)
+	LineBytes int   `yaml:"line_bytes"` // bytes per line (default 4096)
+	Entries   int   `yaml:"entries"`    // entries per set (default 10000)
+}
+
+// Limits is l as sets.Limits.
+func (l SetsLimits) Limits() sets.Limits {
+	return sets.Limits{Files: l.Files, FileBytes: l.FileBytes, LineBytes: l.LineBytes, Entries: l.Entries}
 }
 
 // Log selects the server's log output.
@@ -379,6 +396,18 @@ func (c *Config) defaults() {
 	if c.Intake.MaxBodyBytes == 0 {
 		c.Intake.MaxBodyBytes = 25 << 20
 	}
+	if c.SetsLimits.Files == 0 {
+		c.SetsLimits.Files = sets.DefaultLimits.Files
+	}
+	if c.SetsLimits.FileBytes == 0 {
+		c.SetsLimits.FileBytes = sets.DefaultLimits.FileBytes
+	}
+	if c.SetsLimits.LineBytes == 0 {
+		c.SetsLimits.LineBytes = sets.DefaultLimits.LineBytes
+	}
+	if c.SetsLimits.Entries == 0 {
+		c.SetsLimits.Entries = sets.DefaultLimits.Entries
+	}
 	if c.Intake.UnverifiedBytes == 0 {
 		c.Intake.UnverifiedBytes = 32 << 20
 	}
@@ -522,6 +551,15 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	}
 	if c.Intake.UnverifiedBytes < c.Intake.MaxBodyBytes {
 		return errf("intake.unverified_bytes", "%d: want at least max_body_bytes (%d), or the largest delivery could never be read", c.Intake.UnverifiedBytes, c.Intake.MaxBodyBytes)
+	}
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{{"sets_limits.files", int64(c.SetsLimits.Files)}, {"sets_limits.file_bytes", c.SetsLimits.FileBytes},
+		{"sets_limits.line_bytes", int64(c.SetsLimits.LineBytes)}, {"sets_limits.entries", int64(c.SetsLimits.Entries)}} {
+		if l.v < 1 {
+			return errf(l.key, "%d: want at least 1", l.v)
+		}
 	}
 	if c.Intake.UnverifiedRequests < 1 {
 		return errf("intake.unverified_requests", "%d: want at least 1", c.Intake.UnverifiedRequests)

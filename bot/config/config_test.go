@@ -31,6 +31,7 @@ func TestLoadFull(t *testing.T) {
 			Timeout: Duration(6 * time.Hour), Env: map[string]string{"MAKEOPTS": "-j8"}, Sandbox: true,
 			Hosts: map[string]string{"aarch64": "builder@arm1.example.org"},
 		},
+		SetsLimits: SetsLimits{Files: 64, FileBytes: 1 << 20, LineBytes: 4096, Entries: 2000},
 		Targets: Targets{
 			Test: Target{Backend: "cvmfs", Repository: "software.test.eessi.io", CvmfsServer: "cvmfs_server", PublisherHost: "stratum0.example.org"},
 			Prod: Target{Backend: "local", Repository: "software.eessi.io", BaseDir: filepath.Join("testdata", "repos")},
@@ -95,6 +96,7 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"bad workers", "github: {token: t, webhook_secret: s}\nintake: {workers: -1}\n", ":2: intake.workers: -1: want 1 to 256"},
 		{"body cap over GitHub's", "github: {token: t, webhook_secret: s}\nintake: {max_body_bytes: 104857600}\n", ":2: intake.max_body_bytes: 104857600: want at most 26214400"},
 		{"unverified budget under the body cap", "github: {token: t, webhook_secret: s}\nintake: {unverified_bytes: 2048}\n", ":2: intake.unverified_bytes: 2048: want at least max_body_bytes"},
+		{"zero sets limit", "github: {token: t, webhook_secret: s}\nsets_limits: {entries: -1}\n", ":2: sets_limits.entries: -1: want at least 1"},
 		{"wrong shape", "github: [1, 2]\n", ":1: github: want a mapping"},
 		{"not yaml", "listen: [\n", "compatbot.yml"},
 		{"secret list with a map", "github:\n  token: t\n  webhook_secret: {a: b}\n", ":3: github.webhook_secret: want a string or a list"},

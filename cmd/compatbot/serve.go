@@ -19,6 +19,7 @@ import (
 	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
+	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/state"
 )
 
@@ -116,6 +117,9 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 	defer unlock()
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
+	// Every sets check of this server reads pull requests' set files
+	// within these.
+	sets.SetLimits(cfg.SetsLimits.Limits())
 	db, err := openDB(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
