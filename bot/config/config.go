@@ -118,10 +118,13 @@ type Intake struct {
 	// whose signature is not yet checked (default 32 MiB, at least
 	// max_body_bytes); UnverifiedRequests how many such requests may read
 	// or wait at once (default 256). Beyond either: 503.
-	UnverifiedBytes    int64    `yaml:"unverified_bytes"`
-	UnverifiedRequests int      `yaml:"unverified_requests"`
-	BackoffBase        Duration `yaml:"backoff_base"` // default 2s; doubles per attempt
-	BackoffMax         Duration `yaml:"backoff_max"`  // default 10m
+	UnverifiedBytes    int64 `yaml:"unverified_bytes"`
+	UnverifiedRequests int   `yaml:"unverified_requests"`
+	// MinFreeBytes: below this much free space on data_dir's filesystem
+	// /readyz fails and deliveries get 503 (default 256 MiB; -1: never).
+	MinFreeBytes int64    `yaml:"min_free_bytes"`
+	BackoffBase  Duration `yaml:"backoff_base"` // default 2s; doubles per attempt
+	BackoffMax   Duration `yaml:"backoff_max"`  // default 10m
 	// Retention is how long done and ignored deliveries are kept (default
 	// 720h = 30 days); at least 72h, GitHub's redelivery window.
 	Retention Duration `yaml:"retention"`
@@ -407,6 +410,9 @@ func (c *Config) defaults() {
 	}
 	if c.SetsLimits.Entries == 0 {
 		c.SetsLimits.Entries = sets.DefaultLimits.Entries
+	}
+	if c.Intake.MinFreeBytes == 0 {
+		c.Intake.MinFreeBytes = 256 << 20
 	}
 	if c.Intake.UnverifiedBytes == 0 {
 		c.Intake.UnverifiedBytes = 32 << 20

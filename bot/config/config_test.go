@@ -25,7 +25,7 @@ func TestLoadFull(t *testing.T) {
 			APIURL: "https://ghe.example.org/api/v3/", AppID: 12345, PrivateKeyFile: "app.pem",
 			WebhookSecret: Secrets{"new-secret", "old-secret"},
 		},
-		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, UnverifiedBytes: 32 << 20, UnverifiedRequests: 256, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute), Retention: Duration(720 * time.Hour), ProcessTimeout: Duration(30 * time.Minute)},
+		Intake: Intake{Workers: 8, MaxAttempts: 5, MaxBodyBytes: 1 << 20, UnverifiedBytes: 32 << 20, UnverifiedRequests: 256, MinFreeBytes: 256 << 20, BackoffBase: Duration(500 * time.Millisecond), BackoffMax: Duration(10 * time.Minute), Retention: Duration(720 * time.Hour), ProcessTimeout: Duration(30 * time.Minute)},
 		Build: Build{
 			Command: []string{"/opt/bootstrap/build.sh", "{{.Set}}", "{{.Prefix}}"},
 			Timeout: Duration(6 * time.Hour), Env: map[string]string{"MAKEOPTS": "-j8"}, Sandbox: true,

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"github.com/compatbot/compatbot/bot/webhook"
+	"github.com/compatbot/compatbot/workflow/state"
 )
 
 // procStatus reads one kB field (VmRSS, VmHWM) of /proc/PID/status.
@@ -100,5 +105,62 @@ func TestServeUnauthenticatedFloodRSS(t *testing.T) {
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-c.exit; err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+// /readyz is ready only when a delivery could be stored: the database
+// commits a write (not merely answers a read) and its filesystem keeps
+// intake.min_free_bytes free. "Nearly full" uses a bound above the real
+// free space (a real statfs); "locked" a second connection holding the
+// write lock, as a stuck writer would.
+func TestReadyzWhenDiskFullOrUnwritable(t *testing.T) {
+	tests := []struct {
+		name    string
+		minFree int64
+		lock    bool
+		status  int
+		says    string
+	}{
+		{"ready", 1, false, 200, "ready"},
+		{"disk nearly full", 1 << 62, false, 503, "disk nearly full"},
+		{"database cannot be written", -1, true, 503, "database cannot be written"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "compatbot.db")
+			db, err := state.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			if tc.lock {
+				other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				conn, err := other.Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := conn.ExecContext(context.Background(), `BEGIN EXCLUSIVE`); err != nil {
+					t.Fatal(err)
+				}
+				defer conn.ExecContext(context.Background(), `ROLLBACK`)
+				// Reads still answer: the old probe (SELECT 1) called this ready.
+				var one int
+				if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+					t.Logf("reads fail too: %v", err)
+				}
+			}
+			rec := httptest.NewRecorder()
+			readyHandler(db, tc.minFree).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil).WithContext(ctx))
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.says) {
+				t.Errorf("/readyz: %d %q, want %d saying %q", rec.Code, rec.Body.String(), tc.status, tc.says)
+			}
+		})
 	}
 }

@@ -158,7 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer, ready func
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /readyz", readyHandler(db))
+	mux.Handle("GET /readyz", readyHandler(db, cfg.Intake.MinFreeBytes))
 	mux.Handle("GET /metrics", metrics.Default.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -225,22 +225,30 @@ func intakeOptions(cfg *config.Config, db *state.DB, proc intake.Processor, reg 
 	return intake.Options{
 		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
 		MaxBodyBytes: cfg.Intake.MaxBodyBytes, UnverifiedBytes: cfg.Intake.UnverifiedBytes, UnverifiedRequests: cfg.Intake.UnverifiedRequests,
-		Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
+		MinFreeBytes: cfg.Intake.MinFreeBytes,
+		Workers:      cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
 		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
 		Metrics:        reg, Logger: log,
 	}
 }
 
-// readyHandler answers 200 while the database answers a query.
-func readyHandler(db *state.DB) http.Handler {
+// readyHandler answers 200 while deliveries can be stored: the database
+// commits a write, and its filesystem has minFree bytes free (negative:
+// not checked), the same bound below which the intake answers 503.
+func readyHandler(db *state.DB, minFree int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		var one int
-		if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-			http.Error(w, "database unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		if err := db.CheckWritable(ctx); err != nil {
+			http.Error(w, "database cannot be written: "+err.Error(), http.StatusServiceUnavailable)
 			return
+		}
+		if minFree >= 0 {
+			if err := intake.LowDisk(db.Dir(), minFree); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		fmt.Fprintln(w, "ready")
 	})
