@@ -41,10 +41,10 @@ type Options struct {
 	// might not be stored, and the disk is not filled to the last byte
 	// that builds and checkpoints need.
 	MinFreeBytes int64
-	Workers            int // default 4
-	MaxAttempts        int // default 8
-	BackoffBase        time.Duration
-	BackoffMax         time.Duration
+	Workers      int // default 4
+	MaxAttempts  int // default 8
+	BackoffBase  time.Duration
+	BackoffMax   time.Duration
 	// Events the processor handles (default: what the processor's
 	// Events() []string method returns when it has one, else
 	// DefaultEvents); every other verified delivery is stored as ignored
