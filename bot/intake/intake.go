@@ -41,10 +41,15 @@ type Options struct {
 	// might not be stored, and the disk is not filled to the last byte
 	// that builds and checkpoints need.
 	MinFreeBytes int64
-	Workers      int // default 4
-	MaxAttempts  int // default 8
-	BackoffBase  time.Duration
-	BackoffMax   time.Duration
+	// UnverifiedReadTimeout bounds how long a request may take to send its
+	// body (default 10s, GitHub's own delivery timeout): a sender without
+	// the secret sending slowly would otherwise hold its share of the
+	// unverified budget until the server's read timeout.
+	UnverifiedReadTimeout time.Duration
+	Workers               int // default 4
+	MaxAttempts           int // default 8
+	BackoffBase           time.Duration
+	BackoffMax            time.Duration
 	// Events the processor handles (default: what the processor's
 	// Events() []string method returns when it has one, else
 	// DefaultEvents); every other verified delivery is stored as ignored
@@ -127,6 +132,9 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 4
+	}
+	if opts.UnverifiedReadTimeout <= 0 {
+		opts.UnverifiedReadTimeout = 10 * time.Second
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 8
@@ -308,14 +316,26 @@ func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
 // Processing happens later, from the database.
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// Best effort: a ResponseWriter that cannot set deadlines (a test
+	// recorder) is read without one.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(start.Add(in.opts.UnverifiedReadTimeout))
 	req, werr := webhook.ReadLimited(r, in.opts.Secrets, in.opts.MaxBodyBytes, in.lim)
 	if werr != nil {
+		// The deadline stays, so net/http's draining of an unread body
+		// ends with it, and the connection is not kept: a refused
+		// sender gets nothing more from this one.
+		w.Header().Set("Connection", "close")
 		in.rejected.With(werr.Reason).Inc()
 		in.log.Warn("webhook refused", "status", werr.Status, "reason", werr.Reason, "error", werr.Message,
 			"delivery", r.Header.Get("X-GitHub-Delivery"), "remote", r.RemoteAddr)
 		http.Error(w, werr.Message, werr.Status)
 		return
 	}
+	// Read and verified: the deadline must not outlive this request on a
+	// kept-alive connection (net/http sets none of its own when the
+	// server has no timeouts).
+	rc.SetReadDeadline(time.Time{})
 	if err := in.disk.ok(); err != nil {
 		req.Release()
 		in.rejected.With("disk").Inc()
