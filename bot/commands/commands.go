@@ -155,10 +155,21 @@ func commandLines(src []byte) []line {
 		case *ast.HTMLBlock:
 			htmlDepth = max(0, htmlDepth+htmlNesting(n, src))
 		case *ast.Paragraph:
-			if htmlDepth > 0 {
-				continue
+			if htmlDepth == 0 {
+				out = append(out, paragraphLines(n, src)...)
 			}
-			out = append(out, paragraphLines(n, src)...)
+			// An element opened inline ("see <details>") encloses what
+			// follows too, as far as the browser is concerned.
+			for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+				if raw, ok := c.(*ast.RawHTML); ok {
+					var b []byte // a comment may span several segments
+					for i := 0; i < raw.Segments.Len(); i++ {
+						seg := raw.Segments.At(i)
+						b = append(b, seg.Value(src)...)
+					}
+					htmlDepth = max(0, htmlDepth+tagNesting(b))
+				}
+			}
 		}
 	}
 	return out
@@ -215,6 +226,14 @@ func htmlNesting(b *ast.HTMLBlock, src []byte) int {
 		raw = append(raw, b.ClosureLine.Value(src)...)
 	}
 	if b.HTMLBlockType == ast.HTMLBlockType2 { // a comment: no elements
+		return 0
+	}
+	return tagNesting(raw)
+}
+
+// tagNesting is how many elements raw opens minus those it closes.
+func tagNesting(raw []byte) int {
+	if bytes.HasPrefix(raw, []byte("<!--")) {
 		return 0
 	}
 	d := 0

@@ -25,6 +25,7 @@ func TestHiddenCommands(t *testing.T) {
 		{"details", "<details>\n<summary>log</summary>\n\n/deploy prod\n\n</details>\n\n/status", 8},
 		{"details on one block", "<details>\n/deploy prod\n</details>", 0},
 		{"nested div", "<div>\n<div>\n\n/deploy prod\n\n</div>\n\n/deploy prod\n\n</div>\n\n/status", 12},
+		{"details opened inline", "see <details>\n\n/deploy prod\n\n</details>\n\n/status", 7},
 		{"script block", "<script>\n\n/deploy prod\n</script>", 0},
 		{"fenced code", "```\n/deploy prod\n```\n/status", 4},
 		{"fenced code never closed", "~~~\n/deploy prod", 0},
