@@ -60,6 +60,9 @@ func Diff(base, head *Repo) []TargetDiff {
 	var out []TargetDiff
 	for _, t := range targets {
 		b, h := bsets[t], hsets[t]
+		if b != nil && b.Unread || h != nil && h.Unread {
+			continue // not read: a lint error says why; no changes to show
+		}
 		changes := diffSets(b, h)
 		if len(changes) == 0 {
 			continue

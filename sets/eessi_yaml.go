@@ -38,9 +38,12 @@ func (r *Repo) loadYAML(fsys fs.FS, cfg *Config) error {
 	var all []yamlSet
 	var anyArches []string
 	for _, file := range cfg.YAMLFiles {
-		data, err := fs.ReadFile(fsys, file)
+		data, ok, err := r.readLimited(fsys, file, r.limits)
 		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
+			return err
+		}
+		if !ok {
+			continue
 		}
 		sets, err := parseEESSIYAML(file, data)
 		if err != nil {
@@ -69,11 +72,31 @@ func (r *Repo) loadYAML(fsys fs.FS, cfg *Config) error {
 		if len(arches) == 0 {
 			arches = anyArches
 		}
+		if msg := checkTargetName(s.version, "", ""); msg != "" {
+			r.Problems = append(r.Problems, Diagnostic{File: s.file, Line: s.line, Col: 1, Severity: SeverityError, Code: CodeInvalidName, Message: "not read: " + msg})
+			continue
+		}
+		over := len(s.packages) > r.limits.Entries
+		if over {
+			r.Problems = append(r.Problems, Diagnostic{File: s.file, Line: s.line, Col: 1, Severity: SeverityError, Code: CodeTooManyEntries,
+				Message: fmt.Sprintf("version %s: %d packages, more than the limit of %d; not read", s.version, len(s.packages), r.limits.Entries)})
+			s.packages = nil
+		}
+		add := func(a string) {
+			sf := yamlSetFile(s, a)
+			sf.Unread = over
+			r.Sets = append(r.Sets, sf)
+		}
 		if len(arches) == 0 {
-			r.Sets = append(r.Sets, yamlSetFile(s, ""))
+			add("")
 		}
 		for _, a := range arches {
-			r.Sets = append(r.Sets, yamlSetFile(s, a))
+			osName, arch, _ := strings.Cut(a, "-")
+			if msg := checkTargetName(s.version, osName, arch); msg != "" {
+				r.Problems = append(r.Problems, Diagnostic{File: s.file, Line: s.line, Col: 1, Severity: SeverityError, Code: CodeInvalidName, Message: "not read for that arch: " + msg})
+				continue
+			}
+			add(a)
 		}
 	}
 	return nil

@@ -28,14 +28,19 @@ type Diagnostic struct {
 
 // Lint codes.
 const (
-	CodeInvalidAtom   = "invalid-atom"   // entry does not parse (position of the error)
-	CodeDuplicate     = "duplicate"      // same cat/pkg (or @set) twice in one set
-	CodeMissingReason = "missing-reason" // entry without "# reason" or comment block
-	CodeUnknownSet    = "unknown-set"    // @set that is neither in the repo nor a Portage set
-	CodeArchOnly      = "arch-only"      // on some arches of a version only, reason does not say so
-	CodeMissingSet    = "missing-set"    // arch listed in the config without a set file
-	CodeNotConfigured = "not-configured" // warning: set of a version/arch the config does not list
-	CodeNotASet       = "not-a-set"      // warning: file in the sets folder not named like a set
+	CodeInvalidAtom    = "invalid-atom"     // entry does not parse (position of the error)
+	CodeDuplicate      = "duplicate"        // same cat/pkg (or @set) twice in one set
+	CodeMissingReason  = "missing-reason"   // entry without "# reason" or comment block
+	CodeUnknownSet     = "unknown-set"      // @set that is neither in the repo nor a Portage set
+	CodeArchOnly       = "arch-only"        // on some arches of a version only, reason does not say so
+	CodeMissingSet     = "missing-set"      // arch listed in the config without a set file
+	CodeNotConfigured  = "not-configured"   // warning: set of a version/arch the config does not list
+	CodeNotASet        = "not-a-set"        // warning: file in the sets folder not named like a set
+	CodeInvalidName    = "invalid-name"     // set file whose version or os-arch is no valid name (not read)
+	CodeTooLarge       = "too-large"        // set file over Limits.FileBytes (not read)
+	CodeLongLine       = "long-line"        // line over Limits.LineBytes (file not read)
+	CodeTooManyEntries = "too-many-entries" // set over Limits.Entries (not read)
+	CodeTooManyFiles   = "too-many-files"   // more set files than Limits.Files (the rest not read)
 )
 
 // String is "file:line:col: message" (warnings: "file:line:col: warning:
@@ -127,6 +132,7 @@ func Lint(r *Repo) []Diagnostic {
 			}
 		}
 	}
+	out = append(out, r.Problems...)
 	out = append(out, lintArches(r)...)
 	out = append(out, lintConfigArches(r)...)
 	for _, p := range r.Skipped {
@@ -174,7 +180,7 @@ func lintArches(r *Repo) []Diagnostic {
 		if r.Config != nil {
 			listed = r.Config.Versions[sf.Version].Arches
 		}
-		if sf.Arch != "" && (len(listed) == 0 || slices.Contains(listed, sf.OS+"-"+sf.Arch)) {
+		if !sf.Unread && sf.Arch != "" && (len(listed) == 0 || slices.Contains(listed, sf.OS+"-"+sf.Arch)) {
 			byVersion[sf.Version] = append(byVersion[sf.Version], sf)
 		}
 	}

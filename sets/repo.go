@@ -17,6 +17,13 @@ type Repo struct {
 	// Skipped lists files under the sets folder that are not named like a
 	// set file of the layout (README.md, a stray file); lint warns on them.
 	Skipped []string
+	// Problems are lint errors found while loading: a file whose name is
+	// no valid version or os-arch (not loaded: it would become a build
+	// request), and files over the Limits (loaded without entries, marked
+	// Unread).
+	Problems []Diagnostic
+	limits   Limits
+	files    int // set files met so far, for Limits.Files
 }
 
 // LoadRepoConfig reads DefaultConfigPath from fsys, or returns DefaultConfig
@@ -39,10 +46,16 @@ func LoadRepoConfig(fsys fs.FS) (*Config, error) {
 // Read errors and malformed YAML lists are errors naming the file; content
 // problems of set files are left to Lint.
 func LoadRepo(fsys fs.FS, cfg *Config) (*Repo, error) {
+	return LoadRepoLimited(fsys, cfg, CurrentLimits())
+}
+
+// LoadRepoLimited is LoadRepo with the given limits instead of the current
+// ones.
+func LoadRepoLimited(fsys fs.FS, cfg *Config, l Limits) (*Repo, error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
-	r := &Repo{Config: cfg}
+	r := &Repo{Config: cfg, limits: l}
 	var err error
 	switch cfg.Layout {
 	case LayoutTree, "":
@@ -149,15 +162,52 @@ func (r *Repo) loadEESSI(fsys fs.FS, dir string) error {
 	return nil
 }
 
+// addFile reads and parses one set file within the limits. A file over a
+// limit is kept as an Unread set (its target exists, so the config's
+// arches are still matched) with its problem recorded.
 func (r *Repo) addFile(fsys fs.FS, p, version, osName, arch string) error {
-	data, err := fs.ReadFile(fsys, p)
-	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
+	if msg := checkTargetName(version, osName, arch); msg != "" {
+		r.problem(p, CodeInvalidName, "not read: %s", msg)
+		return nil
 	}
-	sf := ParseSetFile(p, data)
+	sf, err := r.parseLimited(fsys, p)
+	if err != nil {
+		return err
+	}
+	if sf == nil {
+		sf = &SetFile{Path: p, Name: baseName(p), Unread: true}
+	}
 	sf.Version, sf.OS, sf.Arch = version, osName, arch
 	r.Sets = append(r.Sets, sf)
 	return nil
+}
+
+// parseLimited parses p, or returns nil with a problem recorded when it is
+// over one of the limits.
+func (r *Repo) parseLimited(fsys fs.FS, p string) (*SetFile, error) {
+	l := r.limits
+	if r.files++; r.files > l.Files {
+		if r.files == l.Files+1 {
+			r.problem(p, CodeTooManyFiles, "more than %d set files; this one and the ones after it are not read", l.Files)
+		}
+		return nil, nil
+	}
+	data, ok, err := r.readLimited(fsys, p, l)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if n, length := longLine(data, l.LineBytes); n > 0 {
+		r.Problems = append(r.Problems, Diagnostic{File: p, Line: n, Col: 1, Severity: SeverityError, Code: CodeLongLine,
+			Message: fmt.Sprintf("line of %d bytes, more than the limit of %d; file not read", length, l.LineBytes)})
+		return nil, nil
+	}
+	sf := ParseSetFile(p, data)
+	if len(sf.Entries) > l.Entries {
+		r.Problems = append(r.Problems, Diagnostic{File: p, Line: sf.Entries[l.Entries].Line, Col: 1, Severity: SeverityError, Code: CodeTooManyEntries,
+			Message: fmt.Sprintf("%d entries, more than the limit of %d; file not read", len(sf.Entries), l.Entries)})
+		return nil, nil
+	}
+	return sf, nil
 }
 
 // Set returns the set file of target t, nil when there is none.

@@ -47,6 +47,10 @@ type SetFile struct {
 	Arch     string
 	Entries  []Entry
 	Detached []CommentBlock
+	// Unread is set when the file was over a limit (Limits): it has no
+	// entries, a lint error says why, and its target is left out of the
+	// diff rather than shown as every package removed.
+	Unread bool
 }
 
 // Target names one version and os-arch, the unit compatbot builds and

@@ -33,6 +33,12 @@ const MaxOutput = 65535
 // MaxAnnotations is how many annotations GitHub takes per request.
 const MaxAnnotations = 50
 
+// MaxAnnotationsShown bounds the annotations sent for one run: each batch
+// of 50 is one API request, and a PR with thousands of lint errors would
+// otherwise spend an installation's hourly budget on one check run. The
+// rest are in the full report, which the summary says.
+const MaxAnnotationsShown = 500
+
 // RerunAction is the identifier of the "Re-run" button on completed runs.
 const RerunAction = "rerun"
 
@@ -346,6 +352,10 @@ func (r *Runs) Complete(ctx context.Context, gh *github.Client, run Run, c repor
 	}
 	if _, err := r.db.ExecContext(ctx, `UPDATE check_runs SET content_hash=?, batches_done=?, report_id=?, updated_at=? WHERE run_id=?`, hash, done, reportID, now.Unix(), run.ID); err != nil {
 		return run, err
+	}
+	if n := len(c.Annotations); n > MaxAnnotationsShown {
+		c.Summary = fmt.Sprintf("*%d annotations: GitHub shows the first %d; all are in the [full report](%s).*\n\n", n, MaxAnnotationsShown, r.ReportURL(reportID)) + c.Summary
+		c.Annotations = c.Annotations[:MaxAnnotationsShown]
 	}
 	out := Render(c, r.ReportURL(reportID))
 	details := c.DetailsURL

@@ -280,3 +280,35 @@ func TestSupersede(t *testing.T) {
 		t.Fatalf("ForSHA = %+v, %v", runs, err)
 	}
 }
+
+// A check with thousands of annotations costs a bounded number of API
+// requests: GitHub gets the first MaxAnnotationsShown, the summary says so
+// and links the full report, which has them all.
+func TestManyAnnotationsCapped(t *testing.T) {
+	gh, c, r := setup(t)
+	ctx := context.Background()
+	run, _ := r.Queue(ctx, c, Key{Repo: repo, HeadSHA: sha1, Name: "compat sets"})
+	chk := report.Check{Name: "compat sets", Title: "5000 errors", Summary: "s", Conclusion: report.Failure, Annotations: annotations(5000)}
+	gh.ResetCalls()
+	done, err := r.Complete(ctx, c, run, chk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, want := gh.CallCount("PATCH /repos/{owner}/{repo}/check-runs/{id}"), MaxAnnotationsShown/MaxAnnotations; n != want {
+		t.Errorf("%d updates for 5000 annotations, want %d", n, want)
+	}
+	got := findRun(t, gh, done.ID)
+	if len(got.Annotations) != MaxAnnotationsShown {
+		t.Errorf("%d annotations on GitHub, want %d", len(got.Annotations), MaxAnnotationsShown)
+	}
+	if !strings.Contains(got.Summary, "5000 annotations") || !strings.Contains(got.Summary, "](https://bot.example/reports/"+done.ReportID+")") {
+		t.Errorf("summary does not say where the rest is: %q", got.Summary)
+	}
+	var md string
+	if err := r.db.QueryRowContext(ctx, `SELECT markdown FROM check_reports WHERE id=?`, done.ReportID).Scan(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md, "entry 4999 has no reason") {
+		t.Error("the full report lacks the last annotation")
+	}
+}

@@ -5,10 +5,16 @@
 package commands
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/text"
 )
 
 // Name of a command.
@@ -94,35 +100,21 @@ var (
 	TagRE = regexp.MustCompile(`^[A-Za-z0-9_./:-]{1,255}$`)
 )
 
-// Parse reads a comment body. Commands count only at the start of a line
-// (up to three spaces of indentation, as Markdown allows before a paragraph);
-// lines in fenced code blocks (``` or ~~~), indented code (four spaces or a
-// tab) and block quotes (>) are not read.
+// Parse reads a comment body. Only what a reader sees as plain text is a
+// command: the body is parsed as Markdown (CommonMark with GitHub's
+// extensions, as GitHub renders it) and a command counts only where a line
+// of a top-level paragraph starts with it as plain text. Code (fenced,
+// indented, inline), block quotes (lazy continuation lines included), list
+// items, tables, headings, HTML comments and HTML blocks, and paragraphs
+// between an HTML block that opens an element (<details>, <div>, ...) and
+// the one that closes it, are never read: text there is either not shown
+// or shown as something other than a request to the bot.
 func Parse(body string) []Result {
 	body = strings.ReplaceAll(body, "\r\n", "\n")
 	var out []Result
-	var fence string // the open fence's marker run, "" outside
 	commands := 0
-	for i, line := range strings.Split(body, "\n") {
-		n := i + 1
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		trimmed := strings.TrimLeft(line, " ")
-		if fence != "" {
-			if indent <= 3 && strings.HasPrefix(trimmed, fence) && strings.Trim(strings.TrimSpace(trimmed), fence[:1]) == "" {
-				fence = ""
-			}
-			continue
-		}
-		if indent <= 3 {
-			if f := fenceOpen(trimmed); f != "" {
-				fence = f
-				continue
-			}
-		}
-		if indent > 3 || strings.HasPrefix(trimmed, "\t") || strings.HasPrefix(trimmed, ">") || !strings.HasPrefix(trimmed, "/") {
-			continue
-		}
-		r, ok := parseLine(n, strings.TrimSpace(trimmed))
+	for _, l := range commandLines([]byte(body)) {
+		r, ok := parseLine(l.n, l.text)
 		if !ok {
 			continue
 		}
@@ -130,7 +122,7 @@ func Parse(body string) []Result {
 			commands++
 			if commands > MaxCommands {
 				if commands == MaxCommands+1 {
-					out = append(out, Result{Line: n, Reply: fmt.Sprintf("Only the first %d commands of a comment are run; write the others in a new comment.", MaxCommands)})
+					out = append(out, Result{Line: l.n, Reply: fmt.Sprintf("Only the first %d commands of a comment are run; write the others in a new comment.", MaxCommands)})
 				}
 				continue
 			}
@@ -140,19 +132,122 @@ func Parse(body string) []Result {
 	return out
 }
 
-// fenceOpen returns the marker run of a code fence opening line, or "".
-func fenceOpen(s string) string {
-	for _, c := range []string{"`", "~"} {
-		if strings.HasPrefix(s, c+c+c) {
-			run := s[:len(s)-len(strings.TrimLeft(s, c))]
-			// A backtick fence's info string may not contain backticks.
-			if c == "`" && strings.Contains(s[len(run):], "`") {
-				return ""
+// md parses as GitHub does (GFM: tables, strikethrough, autolinks, task
+// lists), so a table row or a struck-through line is not taken for a
+// paragraph line. A parser is safe for concurrent use.
+var md = goldmark.New(goldmark.WithExtensions(extension.GFM)).Parser()
+
+// line is a candidate command line: its 1-based number and text.
+type line struct {
+	n    int
+	text string
+}
+
+// commandLines returns the lines of src that start, as plain text, a line
+// of a top-level paragraph with "/", outside any HTML element an HTML block
+// left open.
+func commandLines(src []byte) []line {
+	doc := md.Parse(text.NewReader(src))
+	var out []line
+	htmlDepth := 0 // elements opened by top-level HTML blocks, not yet closed
+	for n := doc.FirstChild(); n != nil; n = n.NextSibling() {
+		switch n := n.(type) {
+		case *ast.HTMLBlock:
+			htmlDepth = max(0, htmlDepth+htmlNesting(n, src))
+		case *ast.Paragraph:
+			if htmlDepth == 0 {
+				out = append(out, paragraphLines(n, src)...)
 			}
-			return run
+			// An element opened inline ("see <details>") encloses what
+			// follows too, as far as the browser is concerned.
+			for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+				if raw, ok := c.(*ast.RawHTML); ok {
+					var b []byte // a comment may span several segments
+					for i := 0; i < raw.Segments.Len(); i++ {
+						seg := raw.Segments.At(i)
+						b = append(b, seg.Value(src)...)
+					}
+					htmlDepth = max(0, htmlDepth+tagNesting(b))
+				}
+			}
 		}
 	}
-	return ""
+	return out
+}
+
+// paragraphLines finds the lines of paragraph p whose first inline is plain
+// text (a Text child of the paragraph itself, not of a code span, link,
+// emphasis or raw HTML such as a comment spanning lines) starting with "/".
+func paragraphLines(p *ast.Paragraph, src []byte) []line {
+	starts := map[int]bool{} // offsets where a plain Text child begins
+	for c := p.FirstChild(); c != nil; c = c.NextSibling() {
+		if t, ok := c.(*ast.Text); ok {
+			starts[t.Segment.Start] = true
+		}
+	}
+	var out []line
+	lines := p.Lines()
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		start := seg.Start
+		for start < seg.Stop && (src[start] == ' ' || src[start] == '\t') {
+			start++
+		}
+		if start >= seg.Stop || src[start] != '/' || !starts[start] {
+			continue
+		}
+		end := start + bytes.IndexByte(src[start:], '\n')
+		if end < start {
+			end = len(src)
+		}
+		out = append(out, line{n: 1 + bytes.Count(src[:start], []byte("\n")), text: strings.TrimSpace(string(src[start:end]))})
+	}
+	return out
+}
+
+// tagRE finds HTML start and end tags in an HTML block.
+var tagRE = regexp.MustCompile(`<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*?(/?)>`)
+
+// voidElements never enclose anything.
+var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true,
+	"img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// htmlNesting is how many elements an HTML block opens minus those it
+// closes: <details> and a blank line leave the next paragraph inside the
+// element (collapsed, on GitHub) although Markdown ends the block there.
+func htmlNesting(b *ast.HTMLBlock, src []byte) int {
+	var raw []byte
+	lines := b.Lines()
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		raw = append(raw, seg.Value(src)...)
+	}
+	if b.HasClosure() {
+		raw = append(raw, b.ClosureLine.Value(src)...)
+	}
+	if b.HTMLBlockType == ast.HTMLBlockType2 { // a comment: no elements
+		return 0
+	}
+	return tagNesting(raw)
+}
+
+// tagNesting is how many elements raw opens minus those it closes.
+func tagNesting(raw []byte) int {
+	if bytes.HasPrefix(raw, []byte("<!--")) {
+		return 0
+	}
+	d := 0
+	for _, m := range tagRE.FindAllSubmatch(raw, -1) {
+		name := strings.ToLower(string(m[2]))
+		switch {
+		case voidElements[name] || len(m[3]) > 0:
+		case len(m[1]) > 0:
+			d--
+		default:
+			d++
+		}
+	}
+	return d
 }
 
 // parseLine parses a line starting with "/"; ok is false when the line is

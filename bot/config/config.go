@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compatbot/compatbot/sets"
 	"gopkg.in/yaml.v3"
 )
 
@@ -37,9 +38,25 @@ type Config struct {
 	Targets   Targets   `yaml:"targets"`
 	Mirror    Mirror    `yaml:"mirror"`
 	Changelog Changelog `yaml:"changelog"`
+	// SetsLimits bound the set files of a pull request (sets.Limits);
+	// beyond them a file is a lint error and is not read.
+	SetsLimits SetsLimits `yaml:"sets_limits"`
 
 	// Path is the file the configuration was read from ("" for defaults).
 	Path string `yaml:"-"`
+}
+
+// SetsLimits are sets.Limits as configured; defaults sets.DefaultLimits.
+type SetsLimits struct {
+	Files     int   `yaml:"files"`      // set files per revision (default 256)
+	FileBytes int64 `yaml:"file_bytes"` // bytes per set file (default 1 MiB)
+	LineBytes int   `yaml:"line_bytes"` // bytes per line (default 4096)
+	Entries   int   `yaml:"entries"`    // entries per set (default 10000)
+}
+
+// Limits is l as sets.Limits.
+func (l SetsLimits) Limits() sets.Limits {
+	return sets.Limits{Files: l.Files, FileBytes: l.FileBytes, LineBytes: l.LineBytes, Entries: l.Entries}
 }
 
 // Log selects the server's log output.
@@ -94,11 +111,20 @@ func (s Secrets) Bytes() [][]byte {
 
 // Intake tunes webhook intake and processing.
 type Intake struct {
-	Workers      int      `yaml:"workers"`        // default 4
-	MaxAttempts  int      `yaml:"max_attempts"`   // default 8
-	MaxBodyBytes int64    `yaml:"max_body_bytes"` // default 25 MiB, GitHub's own cap
-	BackoffBase  Duration `yaml:"backoff_base"`   // default 2s; doubles per attempt
-	BackoffMax   Duration `yaml:"backoff_max"`    // default 10m
+	Workers      int   `yaml:"workers"`        // default 4
+	MaxAttempts  int   `yaml:"max_attempts"`   // default 8
+	MaxBodyBytes int64 `yaml:"max_body_bytes"` // default and most 25 MiB, GitHub's own cap
+	// UnverifiedBytes bounds the memory held at once by request bodies
+	// whose signature is not yet checked (default 32 MiB, at least
+	// max_body_bytes); UnverifiedRequests how many such requests may read
+	// or wait at once (default 256). Beyond either: 503.
+	UnverifiedBytes    int64 `yaml:"unverified_bytes"`
+	UnverifiedRequests int   `yaml:"unverified_requests"`
+	// MinFreeBytes: below this much free space on data_dir's filesystem
+	// /readyz fails and deliveries get 503 (default 256 MiB; -1: never).
+	MinFreeBytes int64    `yaml:"min_free_bytes"`
+	BackoffBase  Duration `yaml:"backoff_base"` // default 2s; doubles per attempt
+	BackoffMax   Duration `yaml:"backoff_max"`  // default 10m
 	// Retention is how long done and ignored deliveries are kept (default
 	// 720h = 30 days); at least 72h, GitHub's redelivery window.
 	Retention Duration `yaml:"retention"`
@@ -373,6 +399,27 @@ func (c *Config) defaults() {
 	if c.Intake.MaxBodyBytes == 0 {
 		c.Intake.MaxBodyBytes = 25 << 20
 	}
+	if c.SetsLimits.Files == 0 {
+		c.SetsLimits.Files = sets.DefaultLimits.Files
+	}
+	if c.SetsLimits.FileBytes == 0 {
+		c.SetsLimits.FileBytes = sets.DefaultLimits.FileBytes
+	}
+	if c.SetsLimits.LineBytes == 0 {
+		c.SetsLimits.LineBytes = sets.DefaultLimits.LineBytes
+	}
+	if c.SetsLimits.Entries == 0 {
+		c.SetsLimits.Entries = sets.DefaultLimits.Entries
+	}
+	if c.Intake.MinFreeBytes == 0 {
+		c.Intake.MinFreeBytes = 256 << 20
+	}
+	if c.Intake.UnverifiedBytes == 0 {
+		c.Intake.UnverifiedBytes = 32 << 20
+	}
+	if c.Intake.UnverifiedRequests == 0 {
+		c.Intake.UnverifiedRequests = 256
+	}
 	if c.Intake.BackoffBase == 0 {
 		c.Intake.BackoffBase = Duration(2 * time.Second)
 	}
@@ -504,6 +551,24 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	}
 	if c.Intake.MaxBodyBytes < 1024 {
 		return errf("intake.max_body_bytes", "%d: want at least 1024", c.Intake.MaxBodyBytes)
+	}
+	if c.Intake.MaxBodyBytes > 25<<20 {
+		return errf("intake.max_body_bytes", "%d: want at most 26214400 (25 MiB): GitHub sends nothing larger, so a larger cap only lets others cost more", c.Intake.MaxBodyBytes)
+	}
+	if c.Intake.UnverifiedBytes < c.Intake.MaxBodyBytes {
+		return errf("intake.unverified_bytes", "%d: want at least max_body_bytes (%d), or the largest delivery could never be read", c.Intake.UnverifiedBytes, c.Intake.MaxBodyBytes)
+	}
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{{"sets_limits.files", int64(c.SetsLimits.Files)}, {"sets_limits.file_bytes", c.SetsLimits.FileBytes},
+		{"sets_limits.line_bytes", int64(c.SetsLimits.LineBytes)}, {"sets_limits.entries", int64(c.SetsLimits.Entries)}} {
+		if l.v < 1 {
+			return errf(l.key, "%d: want at least 1", l.v)
+		}
+	}
+	if c.Intake.UnverifiedRequests < 1 {
+		return errf("intake.unverified_requests", "%d: want at least 1", c.Intake.UnverifiedRequests)
 	}
 	if c.Intake.Retention.D() < 72*time.Hour {
 		return errf("intake.retention", "%v: want at least 72h (GitHub redelivers up to 3 days later; a pruned delivery would be processed again)", c.Intake.Retention.D())

@@ -125,7 +125,8 @@ func (f *Factory) installation(id int64) (*installation, error) {
 	var in *installation
 	if f.token != "" {
 		ts := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: f.token, TokenType: "token"})
-		hc := &http.Client{Transport: &oauth2.Transport{Source: ts, Base: f.tr}}
+		// One token, one quota: every installation shares its limits.
+		hc := &http.Client{Transport: &oauth2.Transport{Source: ts, Base: f.tr.For("token")}}
 		in = &installation{client: f.newClient(hc)}
 	} else {
 		if id <= 0 {
@@ -133,7 +134,9 @@ func (f *Factory) installation(id int64) (*installation, error) {
 		}
 		// One AppsTransport per installation: ghinstallation writes its
 		// BaseURL on every token refresh, which would race if shared.
-		atr := ghinstallation.NewAppsTransportFromPrivateKey(f.tr, f.appID, f.key)
+		// Its requests carry its own key in the Transport: a rate limit
+		// hit by one installation holds none of the others.
+		atr := ghinstallation.NewAppsTransportFromPrivateKey(f.tr.For(fmt.Sprintf("installation/%d", id)), f.appID, f.key)
 		atr.BaseURL = strings.TrimSuffix(f.apiURL.String(), "/")
 		itr := ghinstallation.NewFromAppsTransport(atr, id)
 		itr.BaseURL = atr.BaseURL

@@ -283,3 +283,51 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Errorf("err = %v after %v, want a prompt context error", err, time.Since(start))
 	}
 }
+
+// Rate limits are GitHub's per installation: one installation hitting its
+// limit (primary, or secondary beyond what the Transport waits) must not
+// hold another installation's requests; its own later ones are held.
+func TestRateLimitIsPerInstallation(t *testing.T) {
+	tests := []struct {
+		name string
+		fail githubfake.Failure
+	}{
+		{"primary limit spent for an hour", githubfake.PrimaryRateLimit(403, time.Now().Add(time.Hour))},
+		{"secondary limit for an hour", githubfake.SecondaryRateLimit(3600)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gh, f := setup(t)
+			ctx := context.Background()
+			c7, _ := f.Client(ctx, 7)
+			c8, _ := f.Client(ctx, 8)
+			for _, id := range []int64{7, 8} {
+				if _, err := f.InstallationToken(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gh.FailNext("GET /repos/{owner}/{repo}", 1, tc.fail)
+			if err := getRepoCall(ctx, c7, 0); err == nil {
+				t.Fatal("rate-limited request succeeded")
+			}
+			gh.ResetCalls()
+			start := time.Now()
+			if _, _, err := c8.Repositories.Get(ctx, "other", "repo"); err != nil {
+				t.Errorf("installation 8 after installation 7's limit: %v", err)
+			}
+			if n := gh.CallCount("GET /repos/{owner}/{repo}"); n != 1 {
+				t.Errorf("installation 8 sent %d requests, want 1", n)
+			}
+			if el := time.Since(start); el > time.Second {
+				t.Errorf("installation 8 waited %v", el)
+			}
+			gh.ResetCalls()
+			if err := getRepoCall(ctx, c7, 0); err == nil {
+				t.Error("installation 7's next request succeeded against its limit")
+			}
+			if n := gh.CallCount("GET /repos/{owner}/{repo}"); n != 0 {
+				t.Errorf("installation 7 sent %d requests against its known limit", n)
+			}
+		})
+	}
+}

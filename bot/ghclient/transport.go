@@ -26,6 +26,11 @@ import (
 //     request until the reset, instead of sending it to be refused. A wait
 //     longer than MaxWait is not taken: the response is returned and the
 //     caller (the intake's retry with backoff) comes back later.
+//   - Limits are GitHub's per installation (each has its own token and
+//     quota), so what a limit holds back is per installation too: For(key)
+//     gives each installation its own view of the Transport, and a limit
+//     hit by one (primary, or secondary with Retry-After) holds only that
+//     one's later requests, never the other installations'.
 //   - Server errors (5xx) and network errors are retried with exponential
 //     backoff and jitter, at most MaxRetries times, only for requests whose
 //     repetition has the same effect as one: GET, HEAD, OPTIONS, PUT, DELETE
@@ -47,8 +52,20 @@ type Transport struct {
 
 	stats *stats
 	mu    sync.Mutex
-	hold  time.Time // primary limit exhausted: no request before this
+	holds map[string]time.Time // per key: limit hit, no request before this
 }
+
+// For returns the Transport as used by one holder of a rate limit (an
+// installation: "installation/42"): limits it hits hold only requests made
+// through the same key. RoundTrip on the Transport itself uses key "".
+func (t *Transport) For(key string) http.RoundTripper { return keyed{t, key} }
+
+type keyed struct {
+	t   *Transport
+	key string
+}
+
+func (k keyed) RoundTrip(req *http.Request) (*http.Response, error) { return k.t.roundTrip(req, k.key) }
 
 // Limits bound the Transport's waiting and retrying; zero values take the
 // defaults.
@@ -132,7 +149,9 @@ func retryable(req *http.Request) bool {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) { return t.roundTrip(req, "") }
+
+func (t *Transport) roundTrip(req *http.Request, key string) (*http.Response, error) {
 	ctx := req.Context()
 	st := t.st()
 	base := t.Base
@@ -150,7 +169,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	retries, limitWaits := 0, 0
 	for attempt := 0; ; attempt++ {
-		if err := t.waitHold(ctx, req); err != nil {
+		if err := t.waitHold(ctx, req, key); err != nil {
 			return nil, err
 		}
 		r := req.Clone(ctx)
@@ -175,7 +194,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		}
-		t.noteLimit(resp)
+		t.noteLimit(resp, key)
 
 		var wait time.Duration
 		switch {
@@ -186,11 +205,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			if d > t.maxWait() || limitWaits >= 3 {
 				st.limited.Add(1)
+				t.holdUntil(key, time.Now().Add(d))
 				return resp, nil
 			}
 			limitWaits++
 			st.waits.Add(1)
 			wait = d
+			// The installation's other requests wait as well rather
+			// than spend themselves against the limit.
+			t.holdUntil(key, time.Now().Add(d))
 		case resp.StatusCode >= 500:
 			if !retryable(req) || retries >= t.maxRetries() {
 				return resp, nil
@@ -215,10 +238,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// waitHold blocks while an exhausted primary limit is announced.
-func (t *Transport) waitHold(ctx context.Context, req *http.Request) error {
+// waitHold blocks while a limit of key is known to be hit.
+func (t *Transport) waitHold(ctx context.Context, req *http.Request, key string) error {
 	t.mu.Lock()
-	until := t.hold
+	until := t.holds[key]
+	if !until.IsZero() && time.Until(until) <= 0 {
+		delete(t.holds, key) // keeps the map to the keys held now
+	}
 	t.mu.Unlock()
 	d := time.Until(until)
 	if d <= 0 {
@@ -232,9 +258,21 @@ func (t *Transport) waitHold(ctx context.Context, req *http.Request) error {
 	return sleep(ctx, d)
 }
 
-// noteLimit remembers an exhausted primary limit so later requests wait
-// rather than spend themselves against it.
-func (t *Transport) noteLimit(resp *http.Response) {
+// holdUntil holds key's requests until until.
+func (t *Transport) holdUntil(key string, until time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.holds == nil {
+		t.holds = map[string]time.Time{}
+	}
+	if until.After(t.holds[key]) {
+		t.holds[key] = until
+	}
+}
+
+// noteLimit remembers an exhausted primary limit of key so its later
+// requests wait rather than spend themselves against it.
+func (t *Transport) noteLimit(resp *http.Response, key string) {
 	if resp.Header.Get("X-RateLimit-Remaining") != "0" {
 		return
 	}
@@ -242,12 +280,7 @@ func (t *Transport) noteLimit(resp *http.Response) {
 	if err != nil {
 		return
 	}
-	until := time.Unix(reset, 0)
-	t.mu.Lock()
-	if until.After(t.hold) {
-		t.hold = until
-	}
-	t.mu.Unlock()
+	t.holdUntil(key, time.Unix(reset, 0))
 }
 
 // rateLimitWait says whether a 403/429 is a rate limit and how long to wait.

@@ -29,10 +29,27 @@ type Options struct {
 	// Secrets verify X-Hub-Signature-256; several allow rotation.
 	Secrets      [][]byte
 	MaxBodyBytes int64 // default webhook.DefaultMaxBody (25 MiB)
-	Workers      int   // default 4
-	MaxAttempts  int   // default 8
-	BackoffBase  time.Duration
-	BackoffMax   time.Duration
+	// UnverifiedBytes and UnverifiedRequests bound what requests cost
+	// before their signature is checked (webhook.NewLimiter; defaults
+	// 32 MiB and 256).
+	UnverifiedBytes    int64
+	UnverifiedRequests int
+	// MinFreeBytes is the free space the database's filesystem must keep
+	// for a delivery to be accepted (default DefaultMinFreeBytes; negative:
+	// not checked). Below it deliveries get 503, which GitHub shows as
+	// failed and a maintainer can redeliver: nothing is acknowledged that
+	// might not be stored, and the disk is not filled to the last byte
+	// that builds and checkpoints need.
+	MinFreeBytes int64
+	// UnverifiedReadTimeout bounds how long a request may take to send its
+	// body (default 10s, GitHub's own delivery timeout): a sender without
+	// the secret sending slowly would otherwise hold its share of the
+	// unverified budget until the server's read timeout.
+	UnverifiedReadTimeout time.Duration
+	Workers               int // default 4
+	MaxAttempts           int // default 8
+	BackoffBase           time.Duration
+	BackoffMax            time.Duration
 	// Events the processor handles (default: what the processor's
 	// Events() []string method returns when it has one, else
 	// DefaultEvents); every other verified delivery is stored as ignored
@@ -68,10 +85,15 @@ type Options struct {
 	Now                func() time.Time  // for tests; default time.Now
 }
 
+// DefaultMinFreeBytes is the default Options.MinFreeBytes.
+const DefaultMinFreeBytes = 256 << 20
+
 // Intake receives, stores and processes webhook deliveries.
 type Intake struct {
 	*Store
 	opts   Options
+	lim    *webhook.Limiter
+	disk   diskCheck
 	events map[string]bool
 	w      *writer
 	stmts  *stmtCache // the writer's INSERT statements
@@ -110,6 +132,9 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 4
+	}
+	if opts.UnverifiedReadTimeout <= 0 {
+		opts.UnverifiedReadTimeout = 10 * time.Second
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 8
@@ -165,7 +190,12 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Intake{Store: st, opts: opts, events: map[string]bool{}, s: newSched(), log: opts.Logger}
+	in := &Intake{Store: st, opts: opts, events: map[string]bool{}, s: newSched(), log: opts.Logger,
+		lim: webhook.NewLimiter(max(opts.UnverifiedBytes, opts.MaxBodyBytes), opts.UnverifiedRequests, 0)}
+	in.disk.dir, in.disk.min = opts.DB.Dir(), opts.MinFreeBytes
+	if in.disk.min == 0 {
+		in.disk.min = DefaultMinFreeBytes
+	}
 	// Checked once: boxing the arguments of a disabled Debug call still
 	// allocates on every request.
 	in.debug = opts.Logger.Enabled(ctx, slog.LevelDebug)
@@ -176,7 +206,7 @@ func New(ctx context.Context, opts Options) (*Intake, error) {
 	in.received = reg.Counter("compatbot_webhook_received_total", "Verified webhook deliveries stored, by event and whether they are processed or ignored.", "event", "state")
 	in.pruned = reg.Counter("compatbot_intake_pruned_total", "Done and ignored deliveries deleted after the retention period.").With()
 	in.dups = reg.Counter("compatbot_webhook_duplicates_total", "Redeliveries of a delivery id already stored: acknowledged, not processed again.").With()
-	in.rejected = reg.Counter("compatbot_webhook_rejected_total", "Webhook requests refused, by reason (signature, too_large, malformed, missing_header, content_type, method, read, storage).", "reason")
+	in.rejected = reg.Counter("compatbot_webhook_rejected_total", "Webhook requests refused, by reason (signature, too_large, malformed, missing_header, content_type, method, read, busy, disk, storage).", "reason")
 	in.processed = reg.Counter("compatbot_deliveries_processed_total", "Processing attempts by outcome (done, retry, dead, released).", "outcome")
 	in.ackHist = reg.Histogram("compatbot_webhook_ack_seconds", "Time from request to acknowledgement, the delivery durable on disk.",
 		[]float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1})
@@ -286,12 +316,31 @@ func (in *Intake) insert(d *Delivery, st string) (insertResult, error) {
 // Processing happens later, from the database.
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	req, werr := webhook.Read(r, in.opts.Secrets, in.opts.MaxBodyBytes)
+	// Best effort: a ResponseWriter that cannot set deadlines (a test
+	// recorder) is read without one.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(start.Add(in.opts.UnverifiedReadTimeout))
+	req, werr := webhook.ReadLimited(r, in.opts.Secrets, in.opts.MaxBodyBytes, in.lim)
 	if werr != nil {
+		// The deadline stays, so net/http's draining of an unread body
+		// ends with it, and the connection is not kept: a refused
+		// sender gets nothing more from this one.
+		w.Header().Set("Connection", "close")
 		in.rejected.With(werr.Reason).Inc()
 		in.log.Warn("webhook refused", "status", werr.Status, "reason", werr.Reason, "error", werr.Message,
 			"delivery", r.Header.Get("X-GitHub-Delivery"), "remote", r.RemoteAddr)
 		http.Error(w, werr.Message, werr.Status)
+		return
+	}
+	// Read and verified: the deadline must not outlive this request on a
+	// kept-alive connection (net/http sets none of its own when the
+	// server has no timeouts).
+	rc.SetReadDeadline(time.Time{})
+	if err := in.disk.ok(); err != nil {
+		req.Release()
+		in.rejected.With("disk").Inc()
+		in.log.Error("webhook not stored: disk nearly full", "delivery", req.ID, "event", req.Event, "error", err)
+		http.Error(w, "delivery not stored: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	d := &Delivery{ID: req.ID, Event: req.Event, Action: req.Info.Action, Payload: req.Payload,

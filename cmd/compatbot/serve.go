@@ -19,6 +19,7 @@ import (
 	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
+	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/state"
 )
 
@@ -110,6 +111,9 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 	defer unlock()
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
+	// Every sets check of this server reads pull requests' set files
+	// within these.
+	sets.SetLimits(cfg.SetsLimits.Limits())
 	db, err := openDB(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot serve: %v\n", err)
@@ -148,7 +152,7 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /readyz", readyHandler(db))
+	mux.Handle("GET /readyz", readyHandler(db, cfg.Intake.MinFreeBytes))
 	mux.Handle("GET /metrics", metrics.Default.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -214,22 +218,31 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 func intakeOptions(cfg *config.Config, db *state.DB, proc intake.Processor, reg *metrics.Registry, log *slog.Logger) intake.Options {
 	return intake.Options{
 		DB: db, Processor: proc, Secrets: cfg.GitHub.WebhookSecret.Bytes(),
-		MaxBodyBytes: cfg.Intake.MaxBodyBytes, Workers: cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
+		MaxBodyBytes: cfg.Intake.MaxBodyBytes, UnverifiedBytes: cfg.Intake.UnverifiedBytes, UnverifiedRequests: cfg.Intake.UnverifiedRequests,
+		MinFreeBytes: cfg.Intake.MinFreeBytes,
+		Workers:      cfg.Intake.Workers, MaxAttempts: cfg.Intake.MaxAttempts,
 		BackoffBase: cfg.Intake.BackoffBase.D(), BackoffMax: cfg.Intake.BackoffMax.D(), Retention: cfg.Intake.Retention.D(),
 		ProcessTimeout: cfg.Intake.ProcessTimeout.D(),
 		Metrics:        reg, Logger: log,
 	}
 }
 
-// readyHandler answers 200 while the database answers a query.
-func readyHandler(db *state.DB) http.Handler {
+// readyHandler answers 200 while deliveries can be stored: the database
+// commits a write, and its filesystem has minFree bytes free (negative:
+// not checked), the same bound below which the intake answers 503.
+func readyHandler(db *state.DB, minFree int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		var one int
-		if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-			http.Error(w, "database unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		if err := db.CheckWritable(ctx); err != nil {
+			http.Error(w, "database cannot be written: "+err.Error(), http.StatusServiceUnavailable)
 			return
+		}
+		if minFree >= 0 {
+			if err := intake.LowDisk(db.Dir(), minFree); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		fmt.Fprintln(w, "ready")
 	})

@@ -184,7 +184,7 @@ func TestReadyzWhenDatabaseIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := readyHandler(db)
+	h := readyHandler(db, -1)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 200 {
@@ -193,7 +193,7 @@ func TestReadyzWhenDatabaseIsGone(t *testing.T) {
 	db.Close()
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "database unavailable") {
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "database cannot be written") {
 		t.Errorf("closed database: %d %q, want 503", rec.Code, rec.Body.String())
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/compatbot/compatbot/internal/safefile"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
@@ -833,7 +834,8 @@ func (b *Builder) LogHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		http.ServeFile(w, r, filepath.Join(b.opts.DataDir, "runs", id, "build.log"))
+		safefile.Serve(w, r, b.opts.DataDir, "runs/"+id+"/build.log") // never through a symlink
+
 	})
 }
 
