@@ -123,6 +123,7 @@ type data struct {
 	Number, Installation                                                   int
 	Draft, Changes, OnPR, Merged                                           bool
 	MergedBy                                                               string
+	Labels                                                                 []string
 	CommentID, RunID                                                       int64
 	Login, UserType, CreatedAt, Body, Identifier                           string
 }

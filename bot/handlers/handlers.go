@@ -256,6 +256,7 @@ type target struct {
 	headRef      string // fetched as refs/pull/N/head, or a branch when pr is 0
 	baseRef      string // branch name
 	baseHint     string // GitHub's base.sha, a hint for the merge base
+	allowLibc    bool   // the PR has AllowLibcUpdateLabel
 }
 
 // configBranch is where the repo config comes from: the default branch,

@@ -64,6 +64,7 @@ type pullState struct {
 	baseHint string
 	mergeSHA string
 	merged   bool
+	labels   []string
 	state    string
 	repo     repository
 	inst     int64
@@ -234,7 +235,7 @@ func (h *Handler) loadPull(ctx context.Context, gh *github.Client, repo reposito
 	}
 	return &pullState{number: n, author: pr.GetUser().GetLogin(), headSHA: pr.GetHead().GetSHA(), headRef: pr.GetHead().GetRef(),
 		baseRef: pr.GetBase().GetRef(), baseHint: pr.GetBase().GetSHA(), mergeSHA: pr.GetMergeCommitSHA(), merged: pr.GetMerged(),
-		state: pr.GetState(), repo: repo, inst: inst, gh: gh}, nil
+		state: pr.GetState(), repo: repo, inst: inst, gh: gh, labels: labelNames(pr.Labels)}, nil
 }
 
 // load fetches the default branch and the PR into the git cache and reads
@@ -365,7 +366,8 @@ func (h *Handler) rebuild(ctx context.Context, ev *issueCommentEvent, p *pullSta
 			return "", &prflow.Refusal{Reason: fmt.Sprintf("`%s` is not an arch of this repository (it has %s).", a, strings.Join(known, ", "))}
 		}
 	}
-	t := target{repo: p.repo, installation: p.inst, pr: p.number, headSHA: p.headSHA, headRef: p.headRef, baseRef: p.baseRef}
+	t := target{repo: p.repo, installation: p.inst, pr: p.number, headSHA: p.headSHA, headRef: p.headRef, baseRef: p.baseRef,
+		baseHint: p.baseHint, allowLibc: slices.Contains(p.labels, AllowLibcUpdateLabel)}
 	// The reaction acknowledges it; the new check run is the answer.
 	_, err := h.runSetsCheck(ctx, p.gh, t, fmt.Sprintf("rebuild:%d:%d", ev.Comment.ID, c.Line), c.Arches)
 	return "", err
@@ -481,4 +483,12 @@ func dash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+func labelNames(ls []*github.Label) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.GetName())
+	}
+	return out
 }

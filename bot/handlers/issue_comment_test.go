@@ -490,6 +490,21 @@ func TestBuilderHook(t *testing.T) {
 		t.Fatalf("%d builds, want 1", len(b.reqs))
 	}
 	r := b.reqs[0]
+	if r.AllowLibcUpdate {
+		t.Error("a PR without the label may change glibc")
+	}
+	// A maintainer labels the PR "compat: allow-libc-update": the next
+	// build of it may change glibc.
+	labeled := e.commit(clean, map[string]string{"README.md": "labeled\n"})
+	e.push(prNumber, labeled)
+	if err := e.deliver("", "pull_request", e.payload("pull_request.json", data{Action: "synchronize", Number: prNumber, Author: "alice", HeadSHA: labeled,
+		Before: clean, UpdatedAt: time.Now().UTC().Format(time.RFC3339), Labels: []string{"bug", AllowLibcUpdateLabel}})); err != nil {
+		t.Fatal(err)
+	}
+	if last := b.reqs[len(b.reqs)-1]; last.HeadSHA != labeled || !last.AllowLibcUpdate {
+		t.Errorf("labeled PR's build request: %+v", last)
+	}
+	b.reqs = b.reqs[:1]
 	if r.HeadSHA != clean || r.BaseSHA != e.baseSHA || r.PR != prNumber || r.GitDir == "" ||
 		!slices.Equal(r.Targets, []sets.Target{{Version: "2026.06", OS: "linux", Arch: "aarch64"}, {Version: "2026.06", OS: "linux", Arch: "x86_64"}}) {
 		t.Errorf("build request %+v", r)

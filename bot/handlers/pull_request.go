@@ -22,6 +22,9 @@ type pullRequestEvent struct {
 		Head           ref       `json:"head"`
 		Base           ref       `json:"base"`
 		UpdatedAt      time.Time `json:"updated_at"`
+		Labels         []struct {
+			Name string `json:"name"`
+		} `json:"labels"`
 	} `json:"pull_request"`
 	Repository   repository   `json:"repository"`
 	Installation installation `json:"installation"`
@@ -74,9 +77,17 @@ func (h *Handler) pullRequest(ctx context.Context, d *intake.Delivery) error {
 		return err
 	}
 	t := target{repo: ev.Repository, installation: ev.Installation.ID, pr: pr.Number, headSHA: pr.Head.SHA, headRef: pr.Head.Ref, baseRef: pr.Base.Ref, baseHint: pr.Base.SHA}
+	for _, l := range pr.Labels {
+		t.allowLibc = t.allowLibc || l.Name == AllowLibcUpdateLabel
+	}
 	_, err = h.runSetsCheck(ctx, gh, t, "", nil)
 	return err
 }
+
+// AllowLibcUpdateLabel on a PR lets its builds change glibc's version.
+// A label, because only people with triage rights or more can set one: a
+// line in the PR's own text would let any author waive the check.
+const AllowLibcUpdateLabel = "compat: allow-libc-update"
 
 type errPayload string
 

@@ -286,3 +286,34 @@ func TestRerunOfOtherHeadDoesNotCancel(t *testing.T) {
 		t.Errorf("a re-run of another head stopped the running build: %s %s %q", r.Status, r.Conclusion, r.Title)
 	}
 }
+
+// TestRepoConfigActsInTheServerBuild: the default branch's `tests:` run in
+// the server's builds, and the PR's allow-libc-update label reaches the
+// compat tests (the PR's own config never does: see setscheck's tests).
+func TestRepoConfigActsInTheServerBuild(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder()
+	ctx := context.Background()
+	cfg := e.file(e.baseSHA, ".github/compatbot.yml")
+	withTests := e.commit(e.baseSHA, map[string]string{".github/compatbot.yml": cfg + "\ntests:\n  - [\"sh\", \"-c\", \"echo the site test failed; exit 3\"]\n"})
+	req := e.request(e.headSHA, x86_2026)
+	req.ConfigSHA, req.AllowLibcUpdate = withTests, true
+	if err := b.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	r := e.waitRun(e.headSHA, pipeline.CheckName(x86_2026), "completed")
+	if r.Conclusion != "failure" || !strings.Contains(r.Title+r.Summary+r.Text, "extra") {
+		t.Errorf("build with a failing configured test: %s %q\n%s\n%s", r.Conclusion, r.Title, r.Summary, r.Text)
+	}
+	var allow bool
+	if err := e.db.QueryRow(`SELECT allow_libc_update FROM prflow_builds WHERE head_sha=?`, e.headSHA).Scan(&allow); err != nil || !allow {
+		t.Errorf("allow_libc_update recorded as %v (%v)", allow, err)
+	}
+	if tc := b.tests(nil, true); !tc.AllowLibcUpdate {
+		t.Error("the label did not reach the compat tests")
+	}
+	if tc := b.tests(nil, false); tc.AllowLibcUpdate {
+		t.Error("libc updates allowed without the label")
+	}
+}

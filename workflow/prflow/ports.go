@@ -34,6 +34,10 @@ type BuildRequest struct {
 	// Trigger tells apart repeated builds of the same SHA ("" for the
 	// push, "rerun:<delivery>", "rebuild:<comment>:<line>", "merge").
 	Trigger string
+	// AllowLibcUpdate lets the compat tests accept a changed glibc: the PR
+	// carries the label "compat: allow-libc-update", which only people
+	// with triage rights or more can set (never the PR's content).
+	AllowLibcUpdate bool
 }
 
 // DeployRequest is a /deploy command (or a merge) that passed the

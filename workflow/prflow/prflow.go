@@ -172,6 +172,9 @@ ALTER TABLE prflow_deploy_calls ADD COLUMN tag TEXT NOT NULL DEFAULT '';
 ALTER TABLE prflow_deploy_calls ADD COLUMN user TEXT NOT NULL DEFAULT '';
 ALTER TABLE prflow_deploy_calls ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE prflow_deploy_calls ADD COLUMN request_id INTEGER NOT NULL DEFAULT 0;
+-- A maintainer's "compat: allow-libc-update" label on the PR, as the build
+-- was requested with it.
+ALTER TABLE prflow_builds ADD COLUMN allow_libc_update INTEGER NOT NULL DEFAULT 0;
 UPDATE prflow_deploy_calls SET kind='rollback', env=substr(env, 10) WHERE env LIKE 'rollback-%';
 CREATE INDEX prflow_deploy_calls_pr ON prflow_deploy_calls(repo, pr);`}
 
@@ -279,9 +282,9 @@ func (b *Builder) Build(ctx context.Context, req BuildRequest) error {
 		}
 		r := buildRow{Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Target: t, Trigger: req.Trigger,
 			Installation: req.Installation, BaseRef: req.BaseRef, BaseSHA: req.BaseSHA, GitDir: req.GitDir}
-		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO prflow_builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, config_sha, state, created_at)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?,?, 'queued', ?) ON CONFLICT DO NOTHING`,
-			r.Repo, r.PR, r.HeadSHA, t.Version, t.OS, t.Arch, r.Trigger, r.Installation, r.BaseRef, r.BaseSHA, r.GitDir, req.ConfigSHA, time.Now().Unix()); err != nil {
+		if _, err := b.opts.DB.ExecContext(ctx, `INSERT INTO prflow_builds(repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, config_sha, allow_libc_update, state, created_at)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?, 'queued', ?) ON CONFLICT DO NOTHING`,
+			r.Repo, r.PR, r.HeadSHA, t.Version, t.OS, t.Arch, r.Trigger, r.Installation, r.BaseRef, r.BaseSHA, r.GitDir, req.ConfigSHA, req.AllowLibcUpdate, time.Now().Unix()); err != nil {
 			return err
 		}
 		cur, err := b.row(ctx, r.key())
@@ -496,7 +499,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	res, err := pipeline.Run(ctx, pipeline.Params{
 		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
 		SetName: sf.Name, SetFile: filepath.Join(work, filepath.FromSlash(sf.Path)), SetPath: sf.Path,
-		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.opts.Tests,
+		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.tests(head.Config, r.AllowLibcUpdate),
 		Runner: b.opts.Runner, Lower: lower, Store: b.opts.Store, LogURL: logURL,
 		Progress: func(c report.Check) {
 			if c.Title == "Queued" {
@@ -662,29 +665,30 @@ func setDigest(ctx context.Context, gitDir, sha, path string) (string, error) {
 
 // buildRow is one recorded build.
 type buildRow struct {
-	Repo         string
-	PR           int
-	HeadSHA      string
-	Target       sets.Target
-	Trigger      string
-	Installation int64
-	BaseRef      string
-	BaseSHA      string
-	GitDir       string
-	State        string
-	RunID        string
-	Conclusion   string
-	Title        string
-	Digest       string
-	BaseLineage  string
-	BaseRevision string
-	Changes      []sets.Change
-	CheckJSON    string
-	Reported     bool
-	FinishedAt   time.Time
-	Distfiles    string
-	ConfigSHA    string
-	SetDigest    string
+	Repo            string
+	PR              int
+	HeadSHA         string
+	Target          sets.Target
+	Trigger         string
+	Installation    int64
+	BaseRef         string
+	BaseSHA         string
+	GitDir          string
+	State           string
+	RunID           string
+	Conclusion      string
+	Title           string
+	Digest          string
+	BaseLineage     string
+	BaseRevision    string
+	Changes         []sets.Change
+	CheckJSON       string
+	Reported        bool
+	FinishedAt      time.Time
+	Distfiles       string
+	ConfigSHA       string
+	SetDigest       string
+	AllowLibcUpdate bool
 }
 
 func (r buildRow) key() buildKey {
@@ -701,7 +705,7 @@ func (r buildRow) checkRef() CheckRef {
 	return CheckRef{Repo: r.Repo, Installation: r.Installation, PR: r.PR, HeadSHA: r.HeadSHA, Name: r.checkName(), Trigger: r.Trigger}
 }
 
-const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at, distfiles, config_sha, set_digest`
+const rowCols = `repo, pr, head_sha, version, os, arch, trigger, installation, base_ref, base_sha, git_dir, state, run_id, conclusion, title, digest, base_lineage, base_revision, changes, check_json, reported, finished_at, distfiles, config_sha, set_digest, allow_libc_update`
 
 func (b *Builder) rows(ctx context.Context, where string, args ...any) ([]buildRow, error) {
 	return queryRows(ctx, b.opts.DB, where, args...)
@@ -719,7 +723,7 @@ func queryRows(ctx context.Context, db *state.DB, where string, args ...any) ([]
 		var changes string
 		var fin int64
 		if err := rows.Scan(&r.Repo, &r.PR, &r.HeadSHA, &r.Target.Version, &r.Target.OS, &r.Target.Arch, &r.Trigger, &r.Installation, &r.BaseRef, &r.BaseSHA, &r.GitDir,
-			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin, &r.Distfiles, &r.ConfigSHA, &r.SetDigest); err != nil {
+			&r.State, &r.RunID, &r.Conclusion, &r.Title, &r.Digest, &r.BaseLineage, &r.BaseRevision, &changes, &r.CheckJSON, &r.Reported, &fin, &r.Distfiles, &r.ConfigSHA, &r.SetDigest, &r.AllowLibcUpdate); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(changes), &r.Changes); err != nil {
@@ -861,4 +865,16 @@ func (b *Builder) Requested(ctx context.Context, repo, sha, trigger string) (boo
 	var n int
 	err := b.opts.DB.QueryRowContext(ctx, `SELECT count(*) FROM prflow_builds WHERE repo=? AND head_sha=? AND trigger=?`, repo, sha, trigger).Scan(&n)
 	return n > 0, err
+}
+
+// tests is what a build's compat tests check: the server's tools and
+// timeout, the extra tests of the repo config (the default branch's, as
+// every decision), and whether a libc change is allowed for this build.
+func (b *Builder) tests(cfg *sets.Config, allowLibc bool) pipeline.TestConfig {
+	t := b.opts.Tests
+	if cfg != nil && len(cfg.Tests) > 0 {
+		t.Extra = append(append([][]string(nil), t.Extra...), cfg.Tests...)
+	}
+	t.AllowLibcUpdate = t.AllowLibcUpdate || allowLibc
+	return t
 }

@@ -75,7 +75,7 @@ func (b *Builder) RebuildOnProd(ctx context.Context, repo string, pr int, sha st
 		return "", err
 	}
 	if err := b.Build(ctx, BuildRequest{Repo: repo, Installation: orig.Installation, PR: pr, BaseRef: orig.BaseRef, BaseSHA: orig.BaseSHA,
-		HeadSHA: sha, GitDir: orig.GitDir, Targets: []sets.Target{t}, Trigger: trg}); err != nil {
+		HeadSHA: sha, ConfigSHA: orig.ConfigSHA, GitDir: orig.GitDir, Targets: []sets.Target{t}, Trigger: trg, AllowLibcUpdate: orig.AllowLibcUpdate}); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%s started: %s at %s on production's tree (lineage `%s`), sources from the mirror only.", name, t, short(sha), lineageShort(prodLineage)), nil
