@@ -317,3 +317,37 @@ func TestRepoConfigActsInTheServerBuild(t *testing.T) {
 		t.Error("libc updates allowed without the label")
 	}
 }
+
+// TestBuildIgnoresThePRsConfig: a PR that points sets_dir at files of its
+// own is built from its real sets, read with the default branch's config.
+func TestBuildIgnoresThePRsConfig(t *testing.T) {
+	e := newEnv(t)
+	b := e.builder()
+	ctx := context.Background()
+	cfg := e.file(e.baseSHA, ".github/compatbot.yml")
+	redirect := e.commit(e.headSHA, map[string]string{
+		".github/compatbot.yml":          strings.Replace(cfg, "sets_dir: sets", "sets_dir: elsewhere", 1),
+		"elsewhere/2026.06/linux-x86_64": "# never judged\napp-misc/unjudged\n",
+	})
+	req := e.request(redirect, x86_2026)
+	req.ConfigSHA = e.baseSHA
+	if err := b.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	outs, err := b.Outcomes(ctx, repoName, 7, redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outs[x86_2026]
+	if o.Conclusion != report.Success {
+		t.Fatalf("build of the redirecting head: %+v", o)
+	}
+	var pkgs []string
+	for _, c := range o.Changes {
+		pkgs = append(pkgs, c.Package)
+	}
+	if slices.Contains(pkgs, "app-misc/unjudged") || !slices.Contains(pkgs, "app-arch/zstd") {
+		t.Errorf("built changes %v: want the real sets' (zstd), not the PR's redirected file", pkgs)
+	}
+}
