@@ -6,17 +6,21 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/prflow"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
@@ -24,12 +28,13 @@ import (
 )
 
 // cycle.go is "compatbot check --example" (and "check --deploy"): the
-// bot's whole cycle for one PR, run on this machine with the same parts
-// the server wires (pipeline builds in real overlays, workflow/deploy over
-// real local publish targets, the changelog in git and SQLite), and only
-// the GitHub side left out: the sets check, a build per changed target of
-// this host's arch, "/deploy test", the merge, "/deploy prod", the
-// changelog, and where everything ended up.
+// bot's whole cycle for one PR, run on this machine through the same
+// lifecycle code the server runs (workflow/prflow's Builder and Deployer
+// over workflow/deploy and real local publish targets, the changelog in
+// git and SQLite), with local ports in GitHub's place: check runs go to
+// the report, and there are no Deployments or comments. The steps: the
+// sets check, a build per changed target, "/deploy test", the merge,
+// "/deploy prod", the changelog, and where everything ended up.
 
 // examplePR is the number the example pull request gets in tags
 // (<version>-<os>-<arch>-pr1-<sha7>), deploy requests and the changelog:
@@ -154,10 +159,11 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 		return &cycleStopped{3, err.Error()}
 	}
 	baseTip, _ := git.tip(ctx, cfg.Base)
+	pd := &prflow.Deployer{DB: db, Core: core}
 
 	// Step 2: build.
 	stepHeader(out, 2)
-	items, err := cycleBuild(ctx, cfg, rev, pubs, out, progress)
+	built, err := cycleBuild(ctx, cfg, rev, pubs, db, store, out, progress)
 	if err != nil {
 		return err
 	}
@@ -165,22 +171,24 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 	// Step 3: /deploy test.
 	stepHeader(out, 3)
 	author := commitAuthor(ctx, git, rev.HeadSHA)
-	req := deploy.Request{Repo: cfg.RepoName, PR: cfg.PR, HeadSHA: rev.HeadSHA, Author: author, Requester: cfg.User, Items: items}
+	req := prflow.DeployRequest{Repo: cfg.RepoName, PR: cfg.PR, HeadSHA: rev.HeadSHA, BaseRef: cfg.Base, BaseSHA: rev.BaseSHA, ConfigSHA: rev.ConfigSHA,
+		Author: author, Requester: cfg.User, Env: deploy.EnvTest, Targets: built, GitDir: cfg.Repo, CommentID: 1, Line: 1}
 	fmt.Fprintf(out, "`/deploy test` by %s: each built artifact, by its exact digest, in one transaction per target on the local target `test` (%s).\n\n",
 		cfg.User, filepath.Join(cfg.DataDir, "targets", "test"))
-	res, err := core.DeployTest(ctx, req)
-	fmt.Fprint(out, res.Markdown())
-	if err != nil {
-		return &cycleStopped{3, oneLineErr(err)}
+	if err := cycleDeploy(ctx, pd, core, req, out); err != nil {
+		return &cycleStopped{3, err.Error()}
 	}
 
 	// Step 4: merge and /deploy prod.
 	stepHeader(out, 4)
+	prodReq := req
+	prodReq.Env, prodReq.Merged, prodReq.CommentID = deploy.EnvProd, true, 2
 	if cfg.CommitChangelog {
 		merge, err := git.merge(ctx, cfg.Base, rev.HeadSHA, cfg.User, fmt.Sprintf("Merge pull request #%d (%s)", cfg.PR, shortSHA(rev.HeadSHA)))
 		if err != nil {
 			return &cycleStopped{4, err.Error()}
 		}
+		prodReq.MergeSHA = merge
 		fmt.Fprintf(out, "Merged the PR head `%s` into `%s` of %s as `%s` (the local stand-in for merging PR #%d).\n\n", shortSHA(rev.HeadSHA), cfg.Base, cfg.Repo, shortSHA(merge), cfg.PR)
 	} else {
 		fmt.Fprintf(out, "The PR counts as merged for this local run; %s is not written to.\n\n", cfg.Repo)
@@ -194,13 +202,9 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 		}
 		fmt.Fprintln(out)
 	}
-	prodReq := req
-	prodReq.Merged, prodReq.Approver = true, cfg.User
 	fmt.Fprintf(out, "`/deploy prod` by %s: the artifacts that passed on `test`, on the local target `prod` (%s).\n\n", cfg.User, filepath.Join(cfg.DataDir, "targets", "prod"))
-	res, err = core.DeployProd(ctx, prodReq)
-	fmt.Fprint(out, res.Markdown())
-	if err != nil {
-		return &cycleStopped{4, oneLineErr(err)}
+	if err := cycleDeploy(ctx, pd, core, prodReq, out); err != nil {
+		return &cycleStopped{4, err.Error()}
 	}
 
 	// Step 5: changelog.
@@ -272,18 +276,21 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 }
 
 // cycleBuild publishes the base's sets of the targets to build on both
-// targets (standing in for what production has before the PR), then builds
-// each changed target of this host's arch on the test target's tree, as
-// the bot's builder does. It returns the deploy items of the built
-// targets.
-func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, pubs map[string]publish.Publisher, out, progress io.Writer) ([]deploy.Item, error) {
+// targets (standing in for what production has before the PR), then has
+// the lifecycle's Builder build each changed target on the test target's
+// tree, as the server does. It returns the targets that were built and
+// passed: the other arch's has no build host here.
+func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, pubs map[string]publish.Publisher, db *state.DB, store *artifact.Store, out, progress io.Writer) ([]sets.Target, error) {
 	opts := cfg.Build
 	opts.DataDir = filepath.Join(cfg.DataDir, "build")
-	opts.SeedFromBase = false
-	opts.Lower = publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")}
 
+	var changed []sets.Target
 	var seeded []string
 	for _, d := range sets.Diff(rev.Base, rev.Head) {
+		if len(d.Changes) == 0 {
+			continue
+		}
+		changed = append(changed, d.Target)
 		sf := rev.Base.Set(d.Target)
 		if d.Target.Arch != build.HostArch() || sf == nil || rev.Head.Set(d.Target) == nil {
 			continue
@@ -300,31 +307,121 @@ func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, 
 		fmt.Fprintf(out, "First the base `%s` (`%s`) is built and published to both targets, as what they hold before the PR: %s.\n\n",
 			cfg.Base, shortSHA(rev.BaseSHA), strings.Join(seeded, ", "))
 	}
-	builds, err := runLocalBuild(ctx, opts, cfg.Repo, rev, progress)
+	if len(changed) == 0 {
+		return nil, &cycleStopped{2, "the PR changes no set, so there is nothing to build"}
+	}
+	rep := &localReporter{progress: progress, done: map[string]report.Check{}}
+	b, err := prflow.New(prflow.Options{DB: db, DataDir: opts.DataDir,
+		Build: pipeline.BuildConfig{Command: opts.Command, Env: opts.Env, Timeout: opts.Timeout, Sandbox: opts.Sandbox,
+			DistDir: filepath.Join(opts.DataDir, "distfiles")},
+		Tests: pipeline.TestConfig{AllowLibcUpdate: opts.AllowLibcUpdate},
+		Lower: publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
+		Store: store, Reporter: rep,
+		LogURL: func(id string) string { return filepath.Join(opts.DataDir, "runs", id, "build.log") },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	if err != nil {
 		return nil, &cycleStopped{2, err.Error()}
 	}
-	var items []deploy.Item
+	defer b.Close()
+	if err := b.Build(ctx, prflow.BuildRequest{Repo: cfg.RepoName, PR: cfg.PR, BaseRef: cfg.Base, BaseSHA: rev.BaseSHA, HeadSHA: rev.HeadSHA,
+		ConfigSHA: rev.ConfigSHA, GitDir: cfg.Repo, Targets: changed, AllowLibcUpdate: opts.AllowLibcUpdate}); err != nil {
+		return nil, &cycleStopped{2, err.Error()}
+	}
+	b.Wait()
+	outs, err := b.Outcomes(ctx, cfg.RepoName, cfg.PR, rev.HeadSHA)
+	if err != nil {
+		return nil, &cycleStopped{2, err.Error()}
+	}
+	var built []sets.Target
 	var failed []string
-	for i, b := range builds {
+	for i, t := range changed {
 		if i > 0 {
 			fmt.Fprintln(out)
 		}
-		fmt.Fprint(out, b.Check.Markdown())
-		switch {
-		case b.Check.Conclusion == report.Failure:
-			failed = append(failed, fmt.Sprintf("%s: %s", b.Target, b.Check.Title))
-		case b.Check.Conclusion == report.Success && b.Outcome != nil && b.Outcome.Artifact != nil:
-			items = append(items, deploy.Item{Target: b.Target, Digest: b.Outcome.Artifact.Digest, BaseLineage: b.BaseLineage, Changes: b.Changes})
+		c, ok := rep.check(pipeline.CheckName(t))
+		if !ok {
+			return nil, &cycleStopped{2, fmt.Sprintf("the build of %s reported no result", t)}
+		}
+		fmt.Fprint(out, c.Markdown())
+		switch o := outs[t]; {
+		case o.Conclusion == report.Failure || o.Conclusion == report.TimedOut || o.Conclusion == report.Cancelled:
+			failed = append(failed, fmt.Sprintf("%s: %s", t, o.Title))
+		case o.Conclusion == report.Success && o.Digest != "":
+			built = append(built, t)
 		}
 	}
 	if len(failed) > 0 {
 		return nil, &cycleStopped{2, "the build failed for " + strings.Join(failed, "; ")}
 	}
-	if len(items) == 0 {
+	if len(built) == 0 {
 		return nil, &cycleStopped{2, fmt.Sprintf("nothing was built on this %s host, so there is nothing to deploy", build.HostArch())}
 	}
-	return items, nil
+	return built, nil
+}
+
+// cycleDeploy runs one /deploy through the lifecycle's Deployer, prints its
+// reply, and checks what the target holds afterwards: a deploy that failed
+// at a step answers with a reply, not an error.
+func cycleDeploy(ctx context.Context, pd *prflow.Deployer, core *deploy.Deployer, req prflow.DeployRequest, out io.Writer) error {
+	var reply string
+	var err error
+	if req.Env == deploy.EnvProd {
+		reply, err = pd.DeployProd(ctx, req)
+	} else {
+		reply, err = pd.DeployTest(ctx, req)
+	}
+	if err != nil {
+		return errors.New(oneLineErr(err))
+	}
+	fmt.Fprint(out, strings.TrimRight(reply, "\n")+"\n")
+	for _, t := range req.Targets {
+		held, err := core.Holds(ctx, req.Env, t)
+		if err != nil {
+			return err
+		}
+		if held.SetsSHA == "" {
+			return fmt.Errorf("%s does not hold %s after the deploy: see the table above", req.Env, t)
+		}
+	}
+	return nil
+}
+
+// localReporter is the lifecycle's check-run port for a local cycle: it
+// prints progress and keeps each run's final content for the report.
+type localReporter struct {
+	progress io.Writer
+	mu       sync.Mutex
+	done     map[string]report.Check
+}
+
+func (r *localReporter) Queue(ctx context.Context, ref prflow.CheckRef) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.progress, "compatbot: %s: queued\n", ref.Name)
+	return nil
+}
+
+func (r *localReporter) Progress(ctx context.Context, ref prflow.CheckRef, c report.Check) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.progress, "compatbot: %s: %s\n", ref.Name, c.Title)
+	return nil
+}
+
+func (r *localReporter) Complete(ctx context.Context, ref prflow.CheckRef, c report.Check) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.progress, "compatbot: %s: %s (%s)\n", ref.Name, c.Conclusion, c.Title)
+	r.done[ref.Name] = c
+	return nil
+}
+
+func (r *localReporter) check(name string) (report.Check, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.done[name]
+	return c, ok
 }
 
 // publishBase builds the base set sf straight into a transaction of pub
