@@ -363,7 +363,7 @@ func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, 
 // cycleDeploy runs one /deploy through the lifecycle's Deployer, prints its
 // reply, and checks what the target holds afterwards: a deploy that failed
 // at a step answers with a reply, not an error.
-func cycleDeploy(ctx context.Context, pd *prflow.Deployer, core *deploy.Deployer, req prflow.DeployRequest, out io.Writer) error {
+func cycleDeploy(ctx context.Context, pd *prflow.Deployer, core *deploy.Engine, req prflow.DeployRequest, out io.Writer) error {
 	var reply string
 	var err error
 	if req.Env == deploy.EnvProd {

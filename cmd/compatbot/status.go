@@ -180,7 +180,7 @@ func targetDrift(ctx context.Context, pub publish.Publisher, s deploy.TargetStat
 // TargetStatus hook): the same rows as `compatbot status --repo`, as
 // Markdown, with the sets read from the bot's git cache.
 type deployTargets struct {
-	d    *deploy.Deployer
+	d    *deploy.Engine
 	pubs map[string]publish.Publisher
 }
 

@@ -18,7 +18,7 @@ import (
 
 // The crash tests re-run this test binary as a child that deploys (or
 // rolls back) with a failpoint that SIGKILLs it at one step, then restart
-// compatbot in the parent (new Deployer, same database and repositories)
+// compatbot in the parent (new Engine, same database and repositories)
 // and check what Recover makes of it.
 const childEnv = "COMPATBOT_DEPLOY_TEST_CHILD"
 

@@ -60,7 +60,7 @@ type Notifier interface {
 	Outcome(ctx context.Context, env string, req Request, res Result)
 }
 
-// Options configures a Deployer.
+// Options configures an Engine.
 type Options struct {
 	DB *state.DB
 	// Targets maps "test" and "prod" to their publishers.
@@ -80,9 +80,9 @@ type Options struct {
 	GitHubURL string
 }
 
-// Deployer runs deploys and rollbacks. It is safe for concurrent use; one
-// Deployer per database.
-type Deployer struct {
+// Engine runs deploys and rollbacks. It is safe for concurrent use; one
+// Engine per database.
+type Engine struct {
 	db        *state.DB
 	targets   map[string]publish.Publisher
 	artifacts ArtifactSource
@@ -102,7 +102,7 @@ type Deployer struct {
 }
 
 // New checks opts and prepares the database tables.
-func New(opts Options) (*Deployer, error) {
+func New(opts Options) (*Engine, error) {
 	if opts.DB == nil {
 		return nil, errors.New("deploy: Options.DB is nil")
 	}
@@ -123,7 +123,7 @@ func New(opts Options) (*Deployer, error) {
 	if opts.Verify == nil {
 		return nil, errors.New("deploy: Options.Verify is nil")
 	}
-	d := &Deployer{
+	d := &Engine{
 		db: opts.DB, targets: opts.Targets, artifacts: opts.Artifacts, verify: opts.Verify,
 		clog: opts.Changelog, branch: opts.ChangelogBranch, notify: opts.Notify, clock: opts.Clock,
 		ghURL: opts.GitHubURL, queues: map[string]*envQueue{},
@@ -145,7 +145,7 @@ func New(opts Options) (*Deployer, error) {
 }
 
 // Envs lists the configured environments in a stable order.
-func (d *Deployer) Envs() []string {
+func (d *Engine) Envs() []string {
 	var envs []string
 	for env := range d.targets {
 		envs = append(envs, env)
@@ -161,7 +161,7 @@ func envRank(env string) int {
 	return 1
 }
 
-func (d *Deployer) publisher(env string) (publish.Publisher, error) {
+func (d *Engine) publisher(env string) (publish.Publisher, error) {
 	p, ok := d.targets[env]
 	if !ok {
 		return nil, &Refusal{Reason: fmt.Sprintf("Environment `%s` is not configured (configured: %v).", env, d.Envs())}

@@ -124,7 +124,7 @@ type rig struct {
 	clog   *memChangelog
 	notify *recNotifier
 	verify *compatVerifier
-	d      *Deployer
+	d      *Engine
 	now    time.Time
 }
 
@@ -164,9 +164,9 @@ func (r *rig) open() {
 	r.d = d
 }
 
-// openDeployer builds a Deployer on dir's database and local
+// openDeployer builds an Engine on dir's database and local
 // repositories, for the tests and for the crash-test child process.
-func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogStore, n Notifier, clock func() time.Time) (*Deployer, *state.DB, map[string]publish.Publisher, error) {
+func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogStore, n Notifier, clock func() time.Time) (*Engine, *state.DB, map[string]publish.Publisher, error) {
 	db, err := state.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		return nil, nil, nil, err

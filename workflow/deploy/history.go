@@ -21,7 +21,7 @@ type pendingEntry struct {
 // caller's database transaction; FlushChangelog does the rest and retries
 // until it succeeds, so an entry is never lost to a failed commit or a
 // crash.
-func (d *Deployer) queueChangelog(tx *sql.Tx, p pendingEntry) error {
+func (d *Engine) queueChangelog(tx *sql.Tx, p pendingEntry) error {
 	body, err := json.Marshal(p.Entry)
 	if err != nil {
 		return err
@@ -31,14 +31,14 @@ func (d *Deployer) queueChangelog(tx *sql.Tx, p pendingEntry) error {
 	return err
 }
 
-func (d *Deployer) prURL(repo string, pr int) string {
+func (d *Engine) prURL(repo string, pr int) string {
 	if repo == "" || pr <= 0 {
 		return ""
 	}
 	return fmt.Sprintf("%s/%s/pull/%d", d.ghURL, repo, pr)
 }
 
-func (d *Deployer) publishEntry(env string, req Request, it Item, ir *ItemResult) pendingEntry {
+func (d *Engine) publishEntry(env string, req Request, it Item, ir *ItemResult) pendingEntry {
 	osArch := it.Target.OS + "-" + it.Target.Arch
 	changes := []changelog.Change{}
 	for _, c := range it.Changes {
@@ -57,7 +57,7 @@ func (d *Deployer) publishEntry(env string, req Request, it Item, ir *ItemResult
 // first failure (keeping that entry and the ones after it for the next
 // call) so the file keeps the order of events. Deploys call it; call it
 // also periodically so a failed commit is retried.
-func (d *Deployer) FlushChangelog(ctx context.Context) error {
+func (d *Engine) FlushChangelog(ctx context.Context) error {
 	d.clogMu.Lock()
 	defer d.clogMu.Unlock()
 	ctx = bg(ctx)
@@ -117,14 +117,14 @@ func (d *Deployer) FlushChangelog(ctx context.Context) error {
 	return nil
 }
 
-func (d *Deployer) pendingFailed(ctx context.Context, id int64, err error) error {
+func (d *Engine) pendingFailed(ctx context.Context, id int64, err error) error {
 	d.db.ExecContext(ctx, `UPDATE deploy_changelog_pending SET attempts = attempts + 1, last_error = ? WHERE id = ?`, err.Error(), id)
 	return err
 }
 
 // PendingChangelog is how many changelog entries still wait for their
 // commit.
-func (d *Deployer) PendingChangelog(ctx context.Context) (int, error) {
+func (d *Engine) PendingChangelog(ctx context.Context) (int, error) {
 	var n int
 	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deploy_changelog_pending`).Scan(&n)
 	return n, err
@@ -132,14 +132,14 @@ func (d *Deployer) PendingChangelog(ctx context.Context) (int, error) {
 
 // History lists the publishes and rollbacks of env ("" for all), as the
 // changelog records them.
-func (d *Deployer) History(ctx context.Context, env string) ([]changelog.Entry, error) {
+func (d *Engine) History(ctx context.Context, env string) ([]changelog.Entry, error) {
 	// A failed commit must not hide the history already recorded.
 	_ = d.FlushChangelog(ctx)
 	return changelog.List(ctx, d.db, env)
 }
 
 // deployedTargets lists the targets ever deployed to env, in order.
-func (d *Deployer) deployedTargets(ctx context.Context, env string) ([]sets.Target, error) {
+func (d *Engine) deployedTargets(ctx context.Context, env string) ([]sets.Target, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT version, os, arch FROM deploy_items WHERE env = ? AND tag != '' ORDER BY version, os, arch`, env)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ import (
 // after-publish, after-journal-published, after-verify, after-rollback.
 const FailpointEnv = "COMPATBOT_DEPLOY_FAILPOINT"
 
-func (d *Deployer) failpointHere(name string) {
+func (d *Engine) failpointHere(name string) {
 	if d.failpoint == name {
 		syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
 		select {} // the signal is asynchronous: never run past the failpoint
@@ -108,13 +108,13 @@ func ensureSchema(ctx context.Context, db *state.DB) error {
 	return db.EnsureSchema(ctx, "deploy", migrations...)
 }
 
-func (d *Deployer) now() string { return d.clock().UTC().Format(time.RFC3339Nano) }
+func (d *Engine) now() string { return d.clock().UTC().Format(time.RFC3339Nano) }
 
 // bg keeps journal writes going when the caller's context is cancelled
 // mid-step: the journal must always describe what really happened.
 func bg(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-func (d *Deployer) insertDeploy(ctx context.Context, env string, req Request, paths []string) (int64, error) {
+func (d *Engine) insertDeploy(ctx context.Context, env string, req Request, paths []string) (int64, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return 0, err
@@ -143,7 +143,7 @@ func (d *Deployer) insertDeploy(ctx context.Context, env string, req Request, pa
 	return id, tx.Commit()
 }
 
-func (d *Deployer) insertRollback(ctx context.Context, env, tag string, from Request) (int64, error) {
+func (d *Engine) insertRollback(ctx context.Context, env, tag string, from Request) (int64, error) {
 	body, err := json.Marshal(from)
 	if err != nil {
 		return 0, err
@@ -157,7 +157,7 @@ func (d *Deployer) insertRollback(ctx context.Context, env, tag string, from Req
 	return res.LastInsertId()
 }
 
-func (d *Deployer) setRequestState(ctx context.Context, id int64, st string, res *Result) error {
+func (d *Engine) setRequestState(ctx context.Context, id int64, st string, res *Result) error {
 	var body string
 	if res != nil {
 		b, err := json.Marshal(res)
@@ -175,7 +175,7 @@ func (d *Deployer) setRequestState(ctx context.Context, id int64, st string, res
 }
 
 // setItem writes the item's journal row from its result.
-func (d *Deployer) setItem(ctx context.Context, id int64, idx int, ir *ItemResult) error {
+func (d *Engine) setItem(ctx context.Context, id int64, idx int, ir *ItemResult) error {
 	_, err := d.db.ExecContext(bg(ctx), `UPDATE deploy_items SET tag = ?, lineage_before = ?, lineage_after = ?, state = ?, failed_step = ?, error = ?, revision = ?, verify_summary = ?, updated = ? WHERE request_id = ? AND idx = ?`,
 		ir.Tag, ir.LineageBefore, ir.LineageAfter, ir.State, ir.FailedStep, ir.Error, int64(ir.Revision), ir.VerifySummary, d.now(), id, idx)
 	if err != nil {
@@ -185,7 +185,7 @@ func (d *Deployer) setItem(ctx context.Context, id int64, idx int, ir *ItemResul
 }
 
 // execTx runs fn in one database transaction.
-func (d *Deployer) execTx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (d *Engine) execTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := d.db.BeginTx(bg(ctx), nil)
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ type ticket struct {
 
 // enqueue inserts the request row with insert and appends a ticket for it;
 // position is how many requests are ahead (0: it runs now).
-func (d *Deployer) enqueue(env string, insert func() (int64, error)) (*ticket, int, error) {
+func (d *Engine) enqueue(env string, insert func() (int64, error)) (*ticket, int, error) {
 	d.qmu.Lock()
 	defer d.qmu.Unlock()
 	q := d.queues[env]
@@ -43,7 +43,7 @@ func (d *Deployer) enqueue(env string, insert func() (int64, error)) (*ticket, i
 
 // waitTurn blocks until t is at the head of its queue, or ctx ends; then
 // t leaves the queue (passing the turn on if it had just got it).
-func (d *Deployer) waitTurn(ctx context.Context, env string, t *ticket) error {
+func (d *Engine) waitTurn(ctx context.Context, env string, t *ticket) error {
 	select {
 	case <-t.ready:
 		return nil
@@ -54,7 +54,7 @@ func (d *Deployer) waitTurn(ctx context.Context, env string, t *ticket) error {
 }
 
 // release removes t from its queue and wakes the new head.
-func (d *Deployer) release(env string, t *ticket) {
+func (d *Engine) release(env string, t *ticket) {
 	d.qmu.Lock()
 	defer d.qmu.Unlock()
 	q := d.queues[env]
@@ -73,7 +73,7 @@ func (d *Deployer) release(env string, t *ticket) {
 }
 
 // pending is how many requests are queued or running in env.
-func (d *Deployer) pending(env string) int {
+func (d *Engine) pending(env string) int {
 	d.qmu.Lock()
 	defer d.qmu.Unlock()
 	if q := d.queues[env]; q != nil {

@@ -26,7 +26,7 @@ import (
 // env's own tree (it already is the artifact's base, or the item has no
 // BaseEnv), else BaseEnv's current target directory, which must still
 // have the artifact's base lineage.
-func (d *Deployer) rebaseSource(ctx context.Context, env string, it Item, path, prev string) (string, error) {
+func (d *Engine) rebaseSource(ctx context.Context, env string, it Item, path, prev string) (string, error) {
 	if it.BaseEnv == "" || it.BaseEnv == env || prev == it.BaseLineage {
 		return "", nil
 	}

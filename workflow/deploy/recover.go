@@ -32,7 +32,7 @@ type Recovered struct {
 // attempted. A rollback that was running is done if its tag is now the
 // newest, failed otherwise. Requests still queued are then run in their
 // original order. Each PR is told through Notify.Outcome.
-func (d *Deployer) Recover(ctx context.Context) ([]Recovered, error) {
+func (d *Engine) Recover(ctx context.Context) ([]Recovered, error) {
 	for _, env := range d.Envs() {
 		if _, err := d.targets[env].Recover(ctx); err != nil {
 			return nil, fmt.Errorf("recover %s: %w", env, err)
@@ -142,7 +142,7 @@ func stepUnderWay(st string) string {
 	}
 }
 
-func (d *Deployer) recoverDeploy(ctx context.Context, env string, pub publish.Publisher, id int64, req Request) Recovered {
+func (d *Engine) recoverDeploy(ctx context.Context, env string, pub publish.Publisher, id int64, req Request) Recovered {
 	res := Result{RequestID: id, Env: env, Kind: kindDeploy, Repo: req.Repo, PR: req.PR, HeadSHA: req.HeadSHA, Requester: req.Requester, Recovered: true}
 	rec := Recovered{RequestID: id, Env: env, Kind: kindDeploy, Outcome: "aborted"}
 	items, err := d.loadItems(ctx, id)
@@ -213,7 +213,7 @@ func (d *Deployer) recoverDeploy(ctx context.Context, env string, pub publish.Pu
 	return rec
 }
 
-func (d *Deployer) recoverRollback(ctx context.Context, env string, pub publish.Publisher, id int64, req Request, tag, fromTag string) Recovered {
+func (d *Engine) recoverRollback(ctx context.Context, env string, pub publish.Publisher, id int64, req Request, tag, fromTag string) Recovered {
 	res := Result{RequestID: id, Env: env, Kind: kindRollback, Repo: req.Repo, PR: req.PR, Requester: req.Requester, Tag: tag, FromTag: fromTag, Recovered: true}
 	rec := Recovered{RequestID: id, Env: env, Kind: kindRollback}
 	tags, err := pub.Tags(ctx)
@@ -236,7 +236,7 @@ func (d *Deployer) recoverRollback(ctx context.Context, env string, pub publish.
 	return rec
 }
 
-func (d *Deployer) loadItems(ctx context.Context, id int64) ([]ItemResult, error) {
+func (d *Engine) loadItems(ctx context.Context, id int64) ([]ItemResult, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT version, os, arch, path, digest, tag, lineage_before, lineage_after, state, failed_step, error, revision, verify_summary
 		FROM deploy_items WHERE request_id = ? ORDER BY idx`, id)
 	if err != nil {

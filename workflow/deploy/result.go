@@ -223,7 +223,7 @@ func (r Result) rollbackMarkdown(b *strings.Builder) {
 	}
 }
 
-// ReplyText is the PR comment for the outcome of a Deployer call: a
+// ReplyText is the PR comment for the outcome of an Engine call: a
 // refusal's reason verbatim, the result's Markdown when the request was
 // accepted (also when it failed: the Markdown says where), or the error.
 func ReplyText(res Result, err error) string {

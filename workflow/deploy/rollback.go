@@ -19,14 +19,14 @@ import (
 //
 // Errors: *Refusal for an unknown tag, the newest tag, or nothing to roll
 // back to; otherwise the Result says what failed.
-func (d *Deployer) Rollback(ctx context.Context, env, tag, user string) (Result, error) {
+func (d *Engine) Rollback(ctx context.Context, env, tag, user string) (Result, error) {
 	return d.RollbackFor(ctx, env, tag, Request{Requester: user})
 }
 
 // RollbackFor is Rollback asked from a PR: from.Requester is the user,
 // from.Repo and from.PR say where the command came from, so queue and
 // recovery notifications reach that PR.
-func (d *Deployer) RollbackFor(ctx context.Context, env, tag string, from Request) (Result, error) {
+func (d *Engine) RollbackFor(ctx context.Context, env, tag string, from Request) (Result, error) {
 	user := from.Requester
 	pub, err := d.publisher(env)
 	if err != nil {
@@ -55,7 +55,7 @@ func (d *Deployer) RollbackFor(ctx context.Context, env, tag string, from Reques
 	return d.runRollback(ctx, env, pub, t.id, tag, from)
 }
 
-func (d *Deployer) runRollback(ctx context.Context, env string, pub publish.Publisher, id int64, tag string, from Request) (Result, error) {
+func (d *Engine) runRollback(ctx context.Context, env string, pub publish.Publisher, id int64, tag string, from Request) (Result, error) {
 	res := Result{RequestID: id, Env: env, Kind: kindRollback, Repo: from.Repo, PR: from.PR, Requester: from.Requester, Tag: tag}
 	refuse := func(reason string) (Result, error) {
 		d.setRequestState(ctx, id, reqRefused, nil)
@@ -109,7 +109,7 @@ func (d *Deployer) runRollback(ctx context.Context, env string, pub publish.Publ
 // finishRollback journals a completed rollback with its changelog entries
 // (one per version whose targets' lineage the rollback changed, or the
 // tag's own version).
-func (d *Deployer) finishRollback(ctx context.Context, env string, pub publish.Publisher, id int64, res *Result) (Result, error) {
+func (d *Engine) finishRollback(ctx context.Context, env string, pub publish.Publisher, id int64, res *Result) (Result, error) {
 	targets, err := d.deployedTargets(bg(ctx), env)
 	if err != nil {
 		return *res, err
@@ -185,7 +185,7 @@ func (d *Deployer) finishRollback(ctx context.Context, env string, pub publish.P
 
 // versionsAfter lists the versions of the deploys tagged after tag up to
 // fromTag in env: those the rollback undid.
-func (d *Deployer) versionsAfter(ctx context.Context, env, tag, fromTag string) []string {
+func (d *Engine) versionsAfter(ctx context.Context, env, tag, fromTag string) []string {
 	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT version FROM deploy_items WHERE env = ? AND tag != '' AND revision > 0 AND request_id >
 		COALESCE((SELECT MAX(request_id) FROM deploy_items WHERE env = ? AND tag = ?), 0)
 		AND request_id <= COALESCE((SELECT MAX(request_id) FROM deploy_items WHERE env = ? AND tag = ?), 0)`,
@@ -204,7 +204,7 @@ func (d *Deployer) versionsAfter(ctx context.Context, env, tag, fromTag string) 
 	return vs
 }
 
-func (d *Deployer) lastRepo(ctx context.Context, env string) string {
+func (d *Engine) lastRepo(ctx context.Context, env string) string {
 	var body string
 	if d.db.QueryRowContext(ctx, `SELECT request FROM deploy_requests WHERE env = ? AND kind = ? ORDER BY id DESC LIMIT 1`, env, kindDeploy).Scan(&body) != nil {
 		return ""

@@ -18,7 +18,7 @@ import (
 // Errors: *Refusal when the request is invalid; *StepError (with the
 // Result filled) when a step failed; ctx's error when it ended while the
 // request was queued.
-func (d *Deployer) DeployTest(ctx context.Context, req Request) (Result, error) {
+func (d *Engine) DeployTest(ctx context.Context, req Request) (Result, error) {
 	return d.deploy(ctx, EnvTest, req)
 }
 
@@ -28,7 +28,7 @@ func (d *Deployer) DeployTest(ctx context.Context, req Request) (Result, error) 
 // target is the item's BaseLineage (the artifact was built on what
 // production has now). The rules are checked when the request arrives and
 // again when its turn in the queue comes.
-func (d *Deployer) DeployProd(ctx context.Context, req Request) (Result, error) {
+func (d *Engine) DeployProd(ctx context.Context, req Request) (Result, error) {
 	return d.deploy(ctx, EnvProd, req)
 }
 
@@ -37,7 +37,7 @@ func (d *Deployer) DeployProd(ctx context.Context, req Request) (Result, error) 
 // DeployProd checks again (the rules may stop holding in between); this
 // lets a caller refuse before it announces a deploy, e.g. as a GitHub
 // Deployment.
-func (d *Deployer) CheckProd(ctx context.Context, req Request) error {
+func (d *Engine) CheckProd(ctx context.Context, req Request) error {
 	_, err := d.admit(ctx, EnvProd, req)
 	return err
 }
@@ -45,7 +45,7 @@ func (d *Deployer) CheckProd(ctx context.Context, req Request) error {
 // admit checks req for env as it arrives (a *Refusal when it is invalid
 // or, for production, breaks the promotion rules) and returns the target
 // paths it publishes to.
-func (d *Deployer) admit(ctx context.Context, env string, req Request) ([]string, error) {
+func (d *Engine) admit(ctx context.Context, env string, req Request) ([]string, error) {
 	pub, err := d.publisher(env)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (d *Deployer) admit(ctx context.Context, env string, req Request) ([]string
 	return paths, nil
 }
 
-func (d *Deployer) deploy(ctx context.Context, env string, req Request) (Result, error) {
+func (d *Engine) deploy(ctx context.Context, env string, req Request) (Result, error) {
 	paths, err := d.admit(ctx, env, req)
 	if err != nil {
 		return Result{}, err
@@ -122,7 +122,7 @@ func validateRequest(req Request) ([]string, error) {
 }
 
 // checkProd applies the promotion rules; every failing item is named.
-func (d *Deployer) checkProd(ctx context.Context, pub publish.Publisher, req Request) error {
+func (d *Engine) checkProd(ctx context.Context, pub publish.Publisher, req Request) error {
 	if !req.Merged {
 		return &Refusal{Reason: fmt.Sprintf("Refusing `/deploy prod` of PR #%d: the PR is not merged. Production only gets merged changes.", req.PR)}
 	}
@@ -158,7 +158,7 @@ func (d *Deployer) checkProd(ctx context.Context, pub publish.Publisher, req Req
 
 // testedVerdict says why it.Digest may not go to production ("" if it
 // may): it must have been published to test and passed verification.
-func (d *Deployer) testedVerdict(ctx context.Context, it Item) (string, error) {
+func (d *Engine) testedVerdict(ctx context.Context, it Item) (string, error) {
 	var passed, failed int
 	var summary sql.NullString
 	err := d.db.QueryRowContext(ctx, `SELECT
@@ -186,7 +186,7 @@ func (d *Deployer) testedVerdict(ctx context.Context, it Item) (string, error) {
 	}
 }
 
-func (d *Deployer) abortQueued(ctx context.Context, id int64, why string) {
+func (d *Engine) abortQueued(ctx context.Context, id int64, why string) {
 	d.execTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`UPDATE deploy_items SET state = ?, error = ?, updated = ? WHERE request_id = ? AND state = ?`, stAborted, why, d.now(), id, stQueued); err != nil {
 			return err
@@ -198,7 +198,7 @@ func (d *Deployer) abortQueued(ctx context.Context, id int64, why string) {
 
 // run does a deploy whose turn has come: rules again (prod), then one
 // transaction per item, stopping at the first failure.
-func (d *Deployer) run(ctx context.Context, env string, id int64, req Request) (Result, error) {
+func (d *Engine) run(ctx context.Context, env string, id int64, req Request) (Result, error) {
 	pub, err := d.publisher(env)
 	if err != nil {
 		return Result{}, err
@@ -249,7 +249,7 @@ func (d *Deployer) run(ctx context.Context, env string, id int64, req Request) (
 }
 
 // runItem publishes one item in one transaction. ir is filled as it goes.
-func (d *Deployer) runItem(ctx context.Context, env string, pub publish.Publisher, id int64, idx int, req Request, it Item, ir *ItemResult) error {
+func (d *Engine) runItem(ctx context.Context, env string, pub publish.Publisher, id int64, idx int, req Request, it Item, ir *ItemResult) error {
 	fail := func(step string, err error) error {
 		ir.State, ir.FailedStep, ir.Error = stAborted, step, err.Error()
 		if jerr := d.setItem(ctx, id, idx, ir); jerr != nil {
@@ -358,7 +358,7 @@ func tagRevision(ctx context.Context, pub publish.Publisher, tag string) (publis
 
 // markPublished journals the publish and queues its changelog entry in
 // one database transaction, so neither can exist without the other.
-func (d *Deployer) markPublished(ctx context.Context, env string, id int64, idx int, req Request, it Item, ir *ItemResult) error {
+func (d *Engine) markPublished(ctx context.Context, env string, id int64, idx int, req Request, it Item, ir *ItemResult) error {
 	return d.execTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`UPDATE deploy_items SET tag = ?, lineage_before = ?, lineage_after = ?, state = ?, revision = ?, updated = ? WHERE request_id = ? AND idx = ?`,
 			ir.Tag, ir.LineageBefore, ir.LineageAfter, stPublished, int64(ir.Revision), d.now(), id, idx); err != nil {
@@ -371,7 +371,7 @@ func (d *Deployer) markPublished(ctx context.Context, env string, id int64, idx 
 // verifyItem runs the verifier on the published tree; the tree stays
 // published whatever it says (a failed test is fixed by a new deploy or a
 // rollback, not by pretending).
-func (d *Deployer) verifyItem(ctx context.Context, env string, pub publish.Publisher, id int64, idx int, it Item, ir *ItemResult) error {
+func (d *Engine) verifyItem(ctx context.Context, env string, pub publish.Publisher, id int64, idx int, it Item, ir *ItemResult) error {
 	var passed bool
 	var summary string
 	cur, _, err := pub.Current(ctx)

@@ -37,7 +37,7 @@ type TargetStatus struct {
 
 // Lineage is the current lineage of target in env: what a build for
 // env must record as its BaseLineage.
-func (d *Deployer) Lineage(ctx context.Context, env string, target sets.Target) (string, error) {
+func (d *Engine) Lineage(ctx context.Context, env string, target sets.Target) (string, error) {
 	pub, err := d.publisher(env)
 	if err != nil {
 		return "", err
@@ -55,7 +55,7 @@ func (d *Deployer) Lineage(ctx context.Context, env string, target sets.Target) 
 
 // Status reports, for every environment and every target compatbot has
 // deployed there, what is published now.
-func (d *Deployer) Status(ctx context.Context) ([]TargetStatus, error) {
+func (d *Engine) Status(ctx context.Context) ([]TargetStatus, error) {
 	var out []TargetStatus
 	for _, env := range d.Envs() {
 		pub := d.targets[env]
@@ -93,7 +93,7 @@ func (d *Deployer) Status(ctx context.Context) ([]TargetStatus, error) {
 
 // recordedDeploy fills in what the journal says about the deploy that
 // made ts's tree (found by its lineage, so a rollback is followed).
-func (d *Deployer) recordedDeploy(ctx context.Context, ts *TargetStatus) {
+func (d *Engine) recordedDeploy(ctx context.Context, ts *TargetStatus) {
 	if ts.Lineage == "" {
 		return
 	}
@@ -117,7 +117,7 @@ func (d *Deployer) recordedDeploy(ctx context.Context, ts *TargetStatus) {
 
 // Holds is what env serves for target now: its recorded state (see
 // TargetStatus). A target never deployed has only Env, Target and Path.
-func (d *Deployer) Holds(ctx context.Context, env string, target sets.Target) (TargetStatus, error) {
+func (d *Engine) Holds(ctx context.Context, env string, target sets.Target) (TargetStatus, error) {
 	pub, err := d.publisher(env)
 	if err != nil {
 		return TargetStatus{}, err

@@ -17,7 +17,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/state"
 )
 
-// Core is what the Deployer drives: *deploy.Deployer.
+// Core is what the Deployer drives: *deploy.Engine.
 type Core interface {
 	DeployTest(ctx context.Context, req deploy.Request) (deploy.Result, error)
 	DeployProd(ctx context.Context, req deploy.Request) (deploy.Result, error)

@@ -12,7 +12,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/publish"
 )
 
-func (e *env) deployer(t *testing.T) (*Deployer, *deploy.Deployer) {
+func (e *env) deployer(t *testing.T) (*Deployer, *deploy.Engine) {
 	t.Helper()
 	api := e.ports
 	pd := &Deployer{DB: e.db, Deployments: api}

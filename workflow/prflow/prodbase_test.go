@@ -23,7 +23,7 @@ type prodBaseRig struct {
 	e       *env
 	b       *Builder
 	pd      *Deployer
-	core    *deploy.Deployer
+	core    *deploy.Engine
 	digest  string // the head's own artifact
 	prodLin string // production's lineage after it moved
 }
