@@ -591,14 +591,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("history --target prod:\n%s", out.String())
 	}
 	out.Reset()
-	if code := run([]string{"history", "--config", e.cfgPath, "--target", "prod", "--json"}, &out, &errb); code != 0 {
+	if code := run([]string{"history", "--config", e.cfgPath, "--env", "prod", "--json"}, &out, &errb); code != 0 {
 		t.Fatalf("history --json: exit %d: %s", code, errb.String())
 	}
 	var first map[string]any
 	if err := json.Unmarshal([]byte(strings.SplitN(out.String(), "\n", 2)[0]), &first); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"date", "target", "action", "tag", "pr", "pr_url", "approver"} {
+	for _, k := range []string{"date", "env", "action", "tag", "pr", "pr_url", "approver"} {
 		if _, ok := first[k]; !ok {
 			t.Errorf("history --json has no %q key (lower_snake_case): %v", k, first)
 		}
@@ -616,8 +616,8 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(prodRow, tag2025) {
 		t.Errorf("status has no prod 2025.06 row with %s:\n%s", tag2025, out.String())
 	}
-	if code := run([]string{"history", "--target", "staging", "--config", e.cfgPath}, &out, &errb); code != 2 {
-		t.Errorf("history --target staging: exit %d, want 2", code)
+	if code := run([]string{"history", "--env", "staging", "--config", e.cfgPath}, &out, &errb); code != 2 {
+		t.Errorf("history --env staging: exit %d, want 2", code)
 	}
 }
 

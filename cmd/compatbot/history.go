@@ -21,9 +21,9 @@ func init() {
 }
 
 const historyUsage = `Usage:
-  compatbot history [--config FILE] [--target test|prod] [--json]
+  compatbot history [--config FILE] [--env test|prod] [--json]
 
-Lists every publish and rollback the bot made, newest first: date, target,
+Lists every publish and rollback the bot made, newest first: date, env,
 action, tag, revision, PR, author, approver and deployer. It is the same
 history the bot commits to changelog/<version>.md, read from the bot's
 database (<data_dir>/compatbot.db). Without --config, data_dir is ./var.
@@ -31,7 +31,7 @@ database (<data_dir>/compatbot.db). Without --config, data_dir is ./var.
 Exit status: 0 listed (also when empty), 2 usage or database errors.
 
 Examples:
-  compatbot history --config /etc/compatbot.yml --target prod
+  compatbot history --config /etc/compatbot.yml --env prod
   compatbot history --json | jq .tag
 `
 
@@ -62,13 +62,16 @@ func openDeployDB(cfg *config.Config) (*state.DB, error) {
 func historyCmd(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("history", historyUsage, stdout, stderr)
 	cfgPath := fl.String("config", "", "the configuration `FILE` (YAML)")
-	target := fl.String("target", "", "only this target: test or prod")
+	target := fl.String("env", "", "only this environment: test or prod")
+	// --target was the flag's name when "target" also meant test/prod; it
+	// now names a version/os-arch only, and stays here as an alias.
+	fl.StringVar(target, "target", "", "same as --env (deprecated)")
 	asJSON := fl.Bool("json", false, "one JSON object per entry")
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
 	if *target != "" && *target != "test" && *target != "prod" {
-		fmt.Fprintf(stderr, "compatbot history: --target %q: want test or prod\n", *target)
+		fmt.Fprintf(stderr, "compatbot history: --env %q: want test or prod\n", *target)
 		return 2
 	}
 	cfg, err := loadLocalConfig(*cfgPath)
@@ -101,7 +104,7 @@ func historyCmd(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATE (UTC)\tTARGET\tACTION\tTAG\tREVISION\tPR\tAUTHOR\tAPPROVER\tDEPLOYER")
+	fmt.Fprintln(tw, "DATE (UTC)\tENV\tACTION\tTAG\tREVISION\tPR\tAUTHOR\tAPPROVER\tDEPLOYER")
 	for _, e := range entries {
 		pr := "-"
 		if e.PR > 0 {
@@ -126,7 +129,7 @@ func dashIfEmpty(s string) string {
 type historyEntry struct {
 	Date     time.Time                     `json:"date"`
 	Version  string                        `json:"version"`
-	Target   string                        `json:"target"`
+	Env      string                        `json:"env"`
 	Action   string                        `json:"action"`
 	Tag      string                        `json:"tag"`
 	Revision uint64                        `json:"revision"`
@@ -139,6 +142,6 @@ type historyEntry struct {
 }
 
 func historyJSON(e changelog.Entry) historyEntry {
-	return historyEntry{Date: e.Date, Version: e.Version, Target: e.Target, Action: e.Action, Tag: e.Tag, Revision: e.Revision,
+	return historyEntry{Date: e.Date, Version: e.Version, Env: e.Target, Action: e.Action, Tag: e.Tag, Revision: e.Revision,
 		PR: e.PR, PRURL: e.PRURL, Author: e.Author, Approver: e.Approver, Deployer: e.Deployer, Changes: e.Changes}
 }

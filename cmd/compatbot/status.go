@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
@@ -95,7 +96,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	var details []string
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tVERSION\tOS-ARCH\tREVISION\tTAG\tPR\tDIGEST\tPENDING\tDRIFT")
+	fmt.Fprintln(tw, "ENV\tVERSION\tOS-ARCH\tREVISION\tTAG\tPR\tSETS COMMIT\tDEPLOYED BY\tDIGEST\tPENDING\tDRIFT")
 	deployed := map[string]bool{}
 	for _, s := range st {
 		deployed[s.Env+" "+s.Target.String()] = true
@@ -114,13 +115,14 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 				details = append(details, fmt.Sprintf("%s %s:\n%s", s.Env, s.Target, more))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s-%s\t%d\t%s\t%s\t%s\t%d\t%s\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, s.Revision, dashIfEmpty(s.Tag), pr, digest, s.Pending, drift)
+		fmt.Fprintf(tw, "%s\t%s\t%s-%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, s.Revision, dashIfEmpty(s.Tag), pr,
+			dashIfEmpty(shortSHA(s.SetsSHA)), deployedBy(s), digest, s.Pending, drift)
 	}
 	if refSets != nil {
 		for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
 			for _, t := range refSets.Targets() {
 				if !deployed[env+" "+t.String()] {
-					fmt.Fprintf(tw, "%s\t%s\t%s-%s\t-\t-\t-\t-\t-\tnot deployed\n", env, t.Version, t.OS, t.Arch)
+					fmt.Fprintf(tw, "%s\t%s\t%s-%s\t-\t-\t-\t-\t-\t-\t-\tnot deployed\n", env, t.Version, t.OS, t.Arch)
 				}
 			}
 		}
@@ -194,7 +196,7 @@ func (t deployTargets) TargetStatus(ctx context.Context, repo, gitDir, ref strin
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString("| target | version | os-arch | tag | PR | drift | pending |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| env | version | os-arch | tag | PR | sets commit | drift | pending |\n|---|---|---|---|---|---|---|---|\n")
 	deployed := map[string]bool{}
 	var details []string
 	for _, s := range st {
@@ -207,12 +209,12 @@ func (t deployTargets) TargetStatus(ctx context.Context, repo, gitDir, ref strin
 		if s.PR > 0 {
 			pr = fmt.Sprintf("#%d", s.PR)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s-%s | `%s` | %s | %s | %d |\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, dashIfEmpty(s.Tag), pr, drift, s.Pending)
+		fmt.Fprintf(&b, "| %s | %s | %s-%s | `%s` | %s | %s | %s | %d |\n", s.Env, s.Target.Version, s.Target.OS, s.Target.Arch, dashIfEmpty(s.Tag), pr, dashIfEmpty(shortSHA(s.SetsSHA)), drift, s.Pending)
 	}
 	for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
 		for _, tg := range refSets.Targets() {
 			if !deployed[env+" "+tg.String()] {
-				fmt.Fprintf(&b, "| %s | %s | %s-%s | – | – | not deployed | – |\n", env, tg.Version, tg.OS, tg.Arch)
+				fmt.Fprintf(&b, "| %s | %s | %s-%s | – | – | – | not deployed | – |\n", env, tg.Version, tg.OS, tg.Arch)
 			}
 		}
 	}
@@ -220,4 +222,17 @@ func (t deployTargets) TargetStatus(ctx context.Context, repo, gitDir, ref strin
 		b.WriteString("\n" + d)
 	}
 	return b.String(), nil
+}
+
+// deployedBy is who deployed what a target holds, and when ("-" when
+// compatbot does not know).
+func deployedBy(s deploy.TargetStatus) string {
+	if s.Requester == "" {
+		return "-"
+	}
+	when := s.Published
+	if t, err := time.Parse(time.RFC3339Nano, s.Published); err == nil {
+		when = t.UTC().Format("2006-01-02 15:04")
+	}
+	return "@" + s.Requester + " " + when
 }

@@ -105,7 +105,7 @@ func TestDeployTargetsNothingDeployed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| test | 2025.06 | linux-x86_64 | – | – | not deployed | – |", "| prod | 2026.06 | linux-aarch64 | – | – | not deployed | – |"} {
+	for _, want := range []string{"| test | 2025.06 | linux-x86_64 | – | – | – | not deployed | – |", "| prod | 2026.06 | linux-aarch64 | – | – | – | not deployed | – |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("status lacks %q:\n%s", want, md)
 		}
