@@ -68,7 +68,7 @@ func (h *Handler) requestBuild(ctx context.Context, t target, trigger string, ar
 		}
 	}
 	req := prflow.BuildRequest{Repo: t.repo.FullName, Installation: t.installation, PR: t.pr, BaseRef: t.baseRef,
-		BaseSHA: rev.BaseSHA, HeadSHA: t.headSHA, ConfigSHA: rev.ConfigSHA, GitDir: gitDir, Targets: changedTargets(rev), Arches: arches, Trigger: trigger,
+		BaseSHA: rev.BaseSHA, HeadSHA: t.headSHA, ConfigSHA: rev.ConfigSHA, GitDir: gitDir, Targets: changedTargets(rev), Arches: arches, Trigger: trigger, Revisions: rev,
 		AllowLibcUpdate: t.allowLibc}
 	if err := h.opts.Builder.Build(ctx, req); err != nil {
 		return fmt.Errorf("build %s@%s: %w", t.repo.FullName, short(t.headSHA), err)

@@ -2,6 +2,7 @@ package prflow
 
 import (
 	"context"
+	"github.com/compatbot/compatbot/workflow/setscheck"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -349,5 +350,39 @@ func TestBuildIgnoresThePRsConfig(t *testing.T) {
 	}
 	if slices.Contains(pkgs, "app-misc/unjudged") || !slices.Contains(pkgs, "app-arch/zstd") {
 		t.Errorf("built changes %v: want the real sets' (zstd), not the PR's redirected file", pkgs)
+	}
+}
+
+// TestPushReadsItsSetsOnce: the builds of a push use the sets its sets
+// check read, and build exactly what reading them anew would.
+func TestPushReadsItsSetsOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rev, err := setscheck.LoadPR(ctx, e.git, setscheck.PR{Config: e.baseSHA, Base: e.baseSHA, Head: e.headSHA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.builder()
+	req := e.request(e.headSHA, x86_2026, x86_2025)
+	req.ConfigSHA, req.Revisions = e.baseSHA, rev
+	if err := b.Build(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	if n := b.revHits.Load(); n != 2 {
+		t.Errorf("%d builds used the push's sets, want both", n)
+	}
+	outs, err := b.Outcomes(ctx, repoName, 7, e.headSHA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := outs[x86_2026]; o.Conclusion != report.Success || len(o.Changes) == 0 || o.SetDigest == "" {
+		t.Errorf("build from the remembered sets: %+v", o)
+	}
+	b.mu.Lock()
+	left := len(b.revs)
+	b.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d remembered revisions after the builds ended, want none", left)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/report"
+	"github.com/compatbot/compatbot/workflow/setscheck"
 )
 
 // ports.go declares what the lifecycle asks of the world and what the
@@ -34,6 +35,11 @@ type BuildRequest struct {
 	// Trigger tells apart repeated builds of the same SHA ("" for the
 	// push, "rerun:<delivery>", "rebuild:<comment>:<line>", "merge").
 	Trigger string
+	// Revisions, when set, are the sets the sets check read for this
+	// head (with ConfigSHA's config, from BaseSHA): the builds use them
+	// instead of reading the same trees again. Not stored: builds that
+	// run after a restart read the sets anew.
+	Revisions *setscheck.Revisions `json:"-"`
 	// AllowLibcUpdate lets the compat tests accept a changed glibc: the PR
 	// carries the label "compat: allow-libc-update", which only people
 	// with triage rights or more can set (never the PR's content).

@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/compatbot/compatbot/internal/safefile"
@@ -91,6 +92,10 @@ type Builder struct {
 	mu     sync.Mutex
 	active map[buildKey]*job
 	closed bool
+	// revs holds the sets the pushes' sets checks read (see remember);
+	// revHits counts the builds that used them.
+	revs    map[revKey]*setscheck.Revisions
+	revHits atomic.Int64
 }
 
 type buildKey struct {
@@ -267,6 +272,7 @@ func (b *Builder) Build(ctx context.Context, req BuildRequest) error {
 	if err := b.rememberInstallation(ctx, req.Repo, req.Installation); err != nil {
 		return err
 	}
+	b.remember(req)
 	if req.PR > 0 && req.Trigger == "" {
 		// Only a push supersedes: a re-run or /rebuild of an older head
 		// must not stop the newest head's builds.
@@ -392,6 +398,7 @@ func (b *Builder) start(r buildRow) {
 			b.mu.Lock()
 			delete(b.active, r.key())
 			b.mu.Unlock()
+			b.forgetRevisions(r)
 			cancel(nil)
 		}()
 		b.run(ctx, r)
@@ -441,10 +448,11 @@ type outcome struct {
 // execute prepares the checkout and runs the pipeline. The error is for
 // setup problems (the commit cannot be read); a failed build is a check.
 func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
-	head, err := setscheck.LoadWith(ctx, r.GitDir, r.configRef(), r.HeadSHA)
+	rev, err := b.revisions(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("read the sets of %s: %w", short(r.HeadSHA), err)
 	}
+	head := rev.Head
 	var sf *sets.SetFile
 	for _, s := range head.Sets {
 		if s.Target() == r.Target {
@@ -457,12 +465,10 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 			Summary: fmt.Sprintf("Commit %s has no set for %s; there is nothing to build.", short(r.HeadSHA), r.Target)}
 		return out, nil
 	}
-	if r.BaseSHA != "" {
-		if base, err := setscheck.LoadWith(ctx, r.GitDir, r.configRef(), r.BaseSHA); err == nil {
-			for _, d := range sets.Diff(base, head) {
-				if d.Target == r.Target {
-					out.changes = d.Changes
-				}
+	if rev.Base != nil {
+		for _, d := range sets.Diff(rev.Base, head) {
+			if d.Target == r.Target {
+				out.changes = d.Changes
 			}
 		}
 	}
@@ -877,4 +883,65 @@ func (b *Builder) tests(cfg *sets.Config, allowLibc bool) pipeline.TestConfig {
 	}
 	t.AllowLibcUpdate = t.AllowLibcUpdate || allowLibc
 	return t
+}
+
+// revKey names the sets a build reads: the same head, base and config
+// always give the same sets.
+type revKey struct{ gitDir, head, base, config string }
+
+// remember keeps what the sets check of a push already read, so the
+// push's builds do not read the same trees again (a push reads its sets
+// once). Builds that run after a restart read them anew.
+func (b *Builder) remember(req BuildRequest) {
+	if req.Revisions == nil || req.Revisions.HeadSHA != req.HeadSHA {
+		return
+	}
+	k := revKey{req.GitDir, req.HeadSHA, req.BaseSHA, req.ConfigSHA}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.revs == nil {
+		b.revs = map[revKey]*setscheck.Revisions{}
+	}
+	b.revs[k] = req.Revisions
+}
+
+// forget drops the remembered sets of a head once none of its builds is
+// queued or running any more.
+func (b *Builder) forgetRevisions(r buildRow) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.active {
+		if k.repo == r.Repo && k.sha == r.HeadSHA {
+			return
+		}
+	}
+	for k := range b.revs {
+		if k.head == r.HeadSHA && k.gitDir == r.GitDir {
+			delete(b.revs, k)
+		}
+	}
+}
+
+// revisions is the sets r is built from: the ones its push's sets check
+// read, else read now with the recorded config.
+func (b *Builder) revisions(ctx context.Context, r *buildRow) (*setscheck.Revisions, error) {
+	b.mu.Lock()
+	rev := b.revs[revKey{r.GitDir, r.HeadSHA, r.BaseSHA, r.ConfigSHA}]
+	b.mu.Unlock()
+	if rev != nil {
+		b.revHits.Add(1)
+		return rev, nil
+	}
+	base := r.BaseSHA
+	if base == "" {
+		base = r.HeadSHA
+	}
+	rev, err := setscheck.LoadPR(ctx, r.GitDir, setscheck.PR{Config: r.configRef(), Base: base, Head: r.HeadSHA})
+	if err != nil {
+		return nil, err
+	}
+	if r.BaseSHA == "" {
+		rev.Base = nil
+	}
+	return rev, nil
 }
