@@ -22,6 +22,7 @@ import (
 // which stores them and hands them to the Handler from its worker pool: the
 // contract between the two, redelivery included.
 func TestThroughRealIntake(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	secret := []byte("webhook-secret")
 	in, err := intake.New(context.Background(), intake.Options{DB: e.db, Processor: e.h, Secrets: [][]byte{secret},

@@ -47,6 +47,7 @@ func (e *env) requests() int {
 // deploy.test write, deploy.prod maintain or team eessi/compat-maintainers,
 // rebuild and rollback at their defaults (write, maintain).
 func TestPermissionMatrix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -95,6 +96,7 @@ func TestPermissionMatrix(t *testing.T) {
 }
 
 func TestDeployRecordsAndExplains(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -141,6 +143,7 @@ func TestDeployRecordsAndExplains(t *testing.T) {
 }
 
 func TestCommentsThatAreNotCommands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -191,6 +194,7 @@ func TestCommentsThatAreNotCommands(t *testing.T) {
 }
 
 func TestDidYouMeanAndUsage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, err := e.comment("bob", "/deploi test\n/rebiuld\n/deploy tset\n/rollback prod trunk")
 	if err != nil {
@@ -220,6 +224,7 @@ func TestDidYouMeanAndUsage(t *testing.T) {
 }
 
 func TestStaleCommandIsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -261,6 +266,7 @@ func TestStaleCommandIsRefused(t *testing.T) {
 // against it and accepted, not refused as stale because the same SHA was
 // also the head long before.
 func TestForcePushBackToEarlierHead(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	t0 := time.Now().Add(-time.Hour)
 	if err := e.openPR("opened", e.headSHA, t0); err != nil {
@@ -300,6 +306,7 @@ func TestForcePushBackToEarlierHead(t *testing.T) {
 }
 
 func TestCommentIdempotency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -383,6 +390,7 @@ func (d *recDeployer) Requests(ctx context.Context, repo string, pr, limit int) 
 }
 
 func TestDeployerHook(t *testing.T) {
+	t.Parallel()
 	dep := &recDeployer{refuse: "the test deploy of this digest has not passed its tests"}
 	e := newEnv(t, func(o *Options) { o.Deployer = dep })
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
@@ -461,6 +469,7 @@ func (b *recBuilder) Requested(ctx context.Context, repo, sha, trigger string) (
 }
 
 func TestBuilderHook(t *testing.T) {
+	t.Parallel()
 	b := &recBuilder{}
 	e := newEnv(t, func(o *Options) { o.Builder = b })
 	// The example PR fails lint: no build.
@@ -522,6 +531,7 @@ func TestBuilderHook(t *testing.T) {
 // anyone deploy does not change who may; a broken config on the default
 // branch refuses rather than falling back to defaults.
 func TestRulesComeFromTheDefaultBranch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cfg := ".github/compatbot.yml"
 	loose := e.file(e.headSHA, cfg) + "\n"
@@ -571,6 +581,7 @@ func (r *recTargets) TargetStatus(ctx context.Context, repo, gitDir, ref string)
 }
 
 func TestStatusShowsDeployTargets(t *testing.T) {
+	t.Parallel()
 	tg := &recTargets{}
 	e := newEnv(t, func(o *Options) { o.Targets = tg })
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestPullRequestOpenedRunsSetsCheck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -68,6 +69,7 @@ func TestPullRequestOpenedRunsSetsCheck(t *testing.T) {
 }
 
 func TestIgnoredPullRequestActions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, a := range []string{"closed", "labeled", "edited", "assigned"} {
 		if err := e.openPR(a, e.headSHA, time.Now()); err != nil {
@@ -86,6 +88,7 @@ func TestIgnoredPullRequestActions(t *testing.T) {
 }
 
 func TestSynchronizeSupersedesOldRun(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// The fetch of the first head fails (git remote down): its run stays
 	// in progress and the delivery is to be retried.
@@ -113,6 +116,7 @@ func TestSynchronizeSupersedesOldRun(t *testing.T) {
 }
 
 func TestCheckRunAndSuiteEvents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// check_suite requested for the PR's head creates the run...
 	if err := e.deliver("", "check_suite", e.payload("check_suite.json", data{Action: "requested", Number: prNumber, HeadSHA: e.headSHA, Login: "alice"})); err != nil {
@@ -164,6 +168,7 @@ func TestCheckRunAndSuiteEvents(t *testing.T) {
 }
 
 func TestManyAnnotationsAreBatched(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString(e.file(e.baseSHA, "sets/2026.06/linux-x86_64") + "\n\n")
@@ -189,6 +194,7 @@ func TestManyAnnotationsAreBatched(t *testing.T) {
 }
 
 func TestRateLimitAndServerErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.gh.FailNext("POST /repos/{owner}/{repo}/check-runs", 1, githubfake.SecondaryRateLimit(1))
 	e.gh.FailNext("PATCH /repos/{owner}/{repo}/check-runs/{id}", 2, githubfake.ServerError())
@@ -215,6 +221,7 @@ func TestRateLimitAndServerErrorsAreRetried(t *testing.T) {
 }
 
 func TestIdempotentPullRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := e.payload("pull_request.json", data{Action: "opened", Number: prNumber, Author: "alice", HeadSHA: e.headSHA, UpdatedAt: time.Now().UTC().Format(time.RFC3339)})
 	for range 2 {
@@ -247,6 +254,7 @@ func isPermanent(err error) bool {
 // TestAPICallBudget pins what each event costs in GitHub API requests: the
 // repository is read through git, not the API.
 func TestAPICallBudget(t *testing.T) {
+	t.Parallel()
 	var got []int
 	e := newEnv(t, func(o *Options) { o.ObserveCalls = func(_ string, n int) { got = append(got, n) } })
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
@@ -283,6 +291,7 @@ func TestAPICallBudget(t *testing.T) {
 }
 
 func TestMergeDeploysToTest(t *testing.T) {
+	t.Parallel()
 	dep := &recDeployer{}
 	e := newEnv(t, func(o *Options) { o.Deployer = dep })
 	if err := e.openPR("opened", e.headSHA, time.Now().Add(-time.Hour)); err != nil {
@@ -318,6 +327,7 @@ func TestMergeDeploysToTest(t *testing.T) {
 }
 
 func TestMergeDeployRefusalIsReported(t *testing.T) {
+	t.Parallel()
 	dep := &refusingDeployer{}
 	e := newEnv(t, func(o *Options) { o.Deployer = dep })
 	body := e.payload("pull_request.json", data{Action: "closed", Number: prNumber, Author: "alice", HeadSHA: e.headSHA,
@@ -339,6 +349,7 @@ func (d *refusingDeployer) DeployTest(ctx context.Context, r prflow.DeployReques
 // A sets report longer than GitHub takes is cut to fit, with a link to the
 // full report, which is kept whole.
 func TestLongSetsReportLinksTheWholeReport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var sb strings.Builder
 	sb.WriteString(e.file(e.headSHA, "sets/2026.06/linux-x86_64"))

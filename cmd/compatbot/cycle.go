@@ -271,6 +271,10 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 	}
 	fmt.Fprintf(out, "compatbot status --config %s\n", cfgFile)
 	fmt.Fprintf(out, "compatbot history --config %s\n", cfgFile)
+	if cfg.CommitChangelog && baseTip != "" {
+		// What the merge changed in the sets, from main before the PR.
+		fmt.Fprintf(out, "compatbot sets diff --repo %s --base %s --head %s\n", cfg.Repo, shortSHA(baseTip), cfg.Base)
+	}
 	fmt.Fprintf(out, "```\n")
 	return nil
 }

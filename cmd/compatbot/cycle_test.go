@@ -205,6 +205,22 @@ func TestCheckExampleCycle(t *testing.T) {
 		t.Errorf("status: exit %d\n%s%s", code, sout.String(), serr.String())
 	}
 
+	// The follow-up commands the report prints show what happened.
+	for _, line := range strings.Split(section(out, 6), "\n") {
+		args, ok := strings.CutPrefix(line, "compatbot ")
+		if !ok {
+			continue
+		}
+		var fout, ferr strings.Builder
+		code := run(strings.Fields(args), &fout, &ferr)
+		if code != 0 || fout.Len() == 0 {
+			t.Errorf("%s: exit %d\n%s%s", line, code, fout.String(), ferr.String())
+		}
+		if strings.HasPrefix(args, "sets diff") && !strings.Contains(fout.String(), "upgraded  dev-lang/python") {
+			t.Errorf("%s does not show the merged PR's changes:\n%s", line, fout.String())
+		}
+	}
+
 	// A rerun starts from scratch: same tags, no "-2" redeploy suffixes,
 	// one merge.
 	before := cycleTags(t, data, "test")

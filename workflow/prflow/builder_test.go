@@ -17,6 +17,7 @@ import (
 )
 
 func TestBuildPassRecordsAndIsIdempotent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
@@ -128,6 +129,7 @@ func TestBuildPassRecordsAndIsIdempotent(t *testing.T) {
 }
 
 func TestBuildFailureIsRecordedWithoutDigest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder(func(o *Options) { o.Build.Env = map[string]string{"FAKEEMERGE_FAIL": "dev-util/direnv"} })
 	ctx := context.Background()
@@ -152,6 +154,7 @@ func TestBuildFailureIsRecordedWithoutDigest(t *testing.T) {
 }
 
 func TestNewPushCancelsOldBuild(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
@@ -174,6 +177,7 @@ func TestNewPushCancelsOldBuild(t *testing.T) {
 }
 
 func TestShutdownLeavesBuildForRecover(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -212,6 +216,7 @@ func TestShutdownLeavesBuildForRecover(t *testing.T) {
 }
 
 func TestBuildRejectsBadRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
@@ -235,6 +240,7 @@ func TestBuildRejectsBadRequests(t *testing.T) {
 type reqT = BuildRequest
 
 func TestRecoverDetachesStaleMounts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	lower := t.TempDir()
 	if err := os.WriteFile(filepath.Join(lower, "f"), []byte("x"), 0o644); err != nil {
@@ -271,6 +277,7 @@ func mounted(t *testing.T, dir string) bool {
 }
 
 func TestRerunOfOtherHeadDoesNotCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
@@ -292,6 +299,7 @@ func TestRerunOfOtherHeadDoesNotCancel(t *testing.T) {
 // the server's builds, and the PR's allow-libc-update label reaches the
 // compat tests (the PR's own config never does: see setscheck's tests).
 func TestRepoConfigActsInTheServerBuild(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
@@ -322,6 +330,7 @@ func TestRepoConfigActsInTheServerBuild(t *testing.T) {
 // TestBuildIgnoresThePRsConfig: a PR that points sets_dir at files of its
 // own is built from its real sets, read with the default branch's config.
 func TestBuildIgnoresThePRsConfig(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.builder()
 	ctx := context.Background()
@@ -356,6 +365,7 @@ func TestBuildIgnoresThePRsConfig(t *testing.T) {
 // TestPushReadsItsSetsOnce: the builds of a push use the sets its sets
 // check read, and build exactly what reading them anew would.
 func TestPushReadsItsSetsOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	rev, err := setscheck.LoadPR(ctx, e.git, setscheck.PR{Config: e.baseSHA, Base: e.baseSHA, Head: e.headSHA})

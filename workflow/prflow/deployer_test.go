@@ -47,6 +47,7 @@ func refusal(t *testing.T, err error, want string) {
 }
 
 func TestDeployFlow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	pd, core := e.deployer(t)
@@ -158,6 +159,7 @@ func TestDeployFlow(t *testing.T) {
 }
 
 func TestDeployRefusesFailedBuild(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	pd, _ := e.deployer(t)
@@ -181,6 +183,7 @@ func statesOf(d deployment) string { return strings.Join(d.Statuses, " ") }
 // commit it serves, and a deploy's changes are the diff from that commit
 // to the one deployed, not the whole PR again.
 func TestDeployDiffsAgainstWhatTheTargetHolds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	pd, core := e.deployer(t)

@@ -16,6 +16,7 @@ import (
 // symlink is not followed, out of data_dir or within it; ids are checked
 // before they touch a path.
 func TestLogHandlerRefusesSymlinks(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	dataDir := filepath.Join(base, "var")
 	db, err := state.Open(filepath.Join(base, "db"))

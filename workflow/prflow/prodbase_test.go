@@ -78,6 +78,7 @@ func (r *prodBaseRig) mirrorBlob(t *testing.T) (name, blob string) {
 }
 
 func TestProdLineageMismatchStartsProdBaseRebuild(t *testing.T) {
+	t.Parallel()
 	r := newProdBaseRig(t)
 	e, ctx := r.e, context.Background()
 	_, err := r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 2, true, x86_2026))
@@ -117,6 +118,7 @@ func TestProdLineageMismatchStartsProdBaseRebuild(t *testing.T) {
 }
 
 func TestProdBaseRebuildMirrorFailures(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		break_ func(t *testing.T, blob string)
@@ -177,6 +179,7 @@ func (r *prodBaseRig) latestRun(t *testing.T) string {
 }
 
 func TestProdBaseRebuildThroughTestToProd(t *testing.T) {
+	t.Parallel()
 	r := newProdBaseRig(t)
 	e, ctx := r.e, context.Background()
 	_, err := r.pd.DeployProd(ctx, e.deployReq(e.headSHA, "prod", "mia", 2, true, x86_2026))
@@ -231,6 +234,7 @@ func TestProdBaseRebuildThroughTestToProd(t *testing.T) {
 // A production-base rebuild cut short by a shutdown runs again on
 // Recover as the same variant, under the same check run.
 func TestProdBaseRebuildRecovered(t *testing.T) {
+	t.Parallel()
 	r := newProdBaseRig(t)
 	e, ctx := r.e, context.Background()
 	if err := os.WriteFile(e.hold, nil, 0o644); err != nil {
