@@ -71,7 +71,7 @@ func TestLoadRepoTree(t *testing.T) {
 
 func TestLoadRepoConfigError(t *testing.T) {
 	_, err := LoadRepoConfig(fstest.MapFS{".github/compatbot.yml": {Data: []byte("layout: x\n")}})
-	if err == nil || err.Error() != `.github/compatbot.yml:1: layout: must be tree, eessi or yaml, not "x"` {
+	if err == nil || err.Error() != `.github/compatbot.yml:1: layout: must be tree, eessi, yaml or eessi-ansible, not "x"` {
 		t.Errorf("got %v", err)
 	}
 }
