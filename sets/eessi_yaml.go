@@ -43,6 +43,17 @@ func (r *Repo) loadYAML(fsys fs.FS, cfg *Config) error {
 	var anyArches []string
 	for _, file := range cfg.YAMLFiles {
 		data, err := fs.ReadFile(fsys, file)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A base from before a new version's file: its lists are all
+			// additions in the diff, not a reason to stop the check. Lint
+			// of this revision still says the file is missing.
+			cfgPath := cfg.Path
+			if cfgPath == "" {
+				cfgPath = DefaultConfigPath
+			}
+			r.diag(cfgPath, 1, 1, SeverityError, CodeMissingSet, fmt.Sprintf("yaml_files: %s does not exist", file))
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}

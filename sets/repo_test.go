@@ -244,9 +244,14 @@ eessi_sets:
 			t.Errorf("%q: got %v, want %s", tc.src, err, tc.want)
 		}
 	}
-	_, err = LoadRepo(fstest.MapFS{}, &Config{Layout: LayoutYAML, YAMLFiles: []string{"nope.yml"}})
-	if err == nil || !strings.HasPrefix(err.Error(), "nope.yml: ") {
-		t.Errorf("missing file: %v", err)
+	// A missing file is a revision from before it (a new version): no
+	// sets from it, no load error, and a lint error on that revision.
+	r, err = LoadRepo(fstest.MapFS{}, &Config{Layout: LayoutYAML, YAMLFiles: []string{"nope.yml"}})
+	if err != nil || len(r.Sets) != 0 {
+		t.Fatalf("missing file: %v, %d sets", err, len(r.Sets))
+	}
+	if d := Lint(r); len(d) != 1 || d[0].String() != ".github/compatbot.yml:1:1: yaml_files: nope.yml does not exist" {
+		t.Errorf("missing file lint: %v", d)
 	}
 }
 

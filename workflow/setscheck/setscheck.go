@@ -64,6 +64,12 @@ func Load(ctx context.Context, gitDir, baseRef, headRef string) (*Revisions, err
 	if err != nil {
 		return nil, fmt.Errorf("config of base %s: %w", short(rev.BaseSHA), err)
 	}
+	// Without a config the layout is detected on the base, else the head
+	// (the PR that adds the first sets); none found stops the check, which
+	// must never call a repository it cannot read "sets OK".
+	if cfg, err = sets.DetectLayout(cfg, baseFS, headFS); err != nil {
+		return nil, fmt.Errorf("base %s, head %s: %w", short(rev.BaseSHA), short(rev.HeadSHA), err)
+	}
 	if rev.Base, err = sets.LoadRepo(baseFS, cfg); err != nil {
 		return nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
 	}
