@@ -70,9 +70,9 @@ type Config struct {
 	// Detected is set when no config file named the layout and LoadRepo
 	// or DetectLayout found it.
 	Detected bool
-	Versions  map[string]VersionConfig
-	Risky     []string
-	Deploy    DeployPolicy
+	Versions map[string]VersionConfig
+	Risky    []string
+	Deploy   DeployPolicy
 	// Tests are extra commands run in the built Prefix (issue 4), as argv.
 	Tests [][]string
 }
