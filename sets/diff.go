@@ -176,6 +176,13 @@ func diffEntries(bents, hents []Entry, bpath, hpath, list string, byToken bool) 
 	if byToken {
 		key = func(e Entry) string { return e.Token }
 	}
+	// Package is cat/pkg even where entries are matched by whole atom.
+	pkg := func(k string, e Entry) string {
+		if byToken {
+			return entryKey(e)
+		}
+		return k
+	}
 	hfile := func(e Entry) string {
 		if e.File != "" {
 			return e.File
@@ -215,7 +222,7 @@ func diffEntries(bents, hents []Entry, bpath, hpath, list string, byToken bool) 
 		if len(bs) == 1 && len(hs) == 1 {
 			// The common case, one entry on each side.
 			if o, e := bents[bs[0]], hents[hs[0]]; o.Token != e.Token {
-				out = append(out, Change{Kind: classify(o, e), List: list, Package: k, Old: o.Token, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
+				out = append(out, Change{Kind: classify(o, e), List: list, Package: pkg(k, e), Old: o.Token, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
 			}
 			continue
 		}
@@ -244,15 +251,15 @@ func diffEntries(bents, hents []Entry, bpath, hpath, list string, byToken bool) 
 		n := min(len(brest), len(hrest))
 		for i := 0; i < n; i++ {
 			o, e := bents[brest[i]], hents[hrest[i]]
-			out = append(out, Change{Kind: classify(o, e), List: list, Package: k, Old: o.Token, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
+			out = append(out, Change{Kind: classify(o, e), List: list, Package: pkg(k, e), Old: o.Token, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
 		}
 		for _, hi := range hrest[n:] {
 			e := hents[hi]
-			out = append(out, Change{Kind: Added, List: list, Package: k, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
+			out = append(out, Change{Kind: Added, List: list, Package: pkg(k, e), New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
 		}
 		for _, bi := range brest[n:] {
 			o := bents[bi]
-			out = append(out, Change{Kind: Removed, List: list, Package: k, Old: o.Token, Line: o.Line, File: bfile(o), Reason: o.Reason})
+			out = append(out, Change{Kind: Removed, List: list, Package: pkg(k, o), Old: o.Token, Line: o.Line, File: bfile(o), Reason: o.Reason})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

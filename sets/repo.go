@@ -83,13 +83,14 @@ func LoadRepoConfig(fsys fs.FS) (*Config, error) {
 }
 
 // LoadRepo reads every set file of cfg's layout from fsys (a nil cfg means
-// DefaultConfig). A missing sets folder is an empty repository, not an
+// DefaultConfig with layout "auto": see DetectLayout). A missing sets folder is an empty repository, not an
 // error, so a diff against a revision from before the first set works.
 // Read errors and malformed YAML lists are errors naming the file; content
 // problems of set files are left to Lint.
 func LoadRepo(fsys fs.FS, cfg *Config) (*Repo, error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
+		cfg.Layout = LayoutAuto
 	}
 	if cfg.Layout == LayoutAuto {
 		var err error

@@ -62,10 +62,15 @@ func TestLoadRepoTree(t *testing.T) {
 	if r.Config.VersionStatus("2025.06") != StatusFrozen {
 		t.Error("config not used")
 	}
-	// A revision from before the first set is an empty repository.
-	empty, err := LoadRepo(fstest.MapFS{}, nil)
+	// A revision from before the first set is an empty repository when
+	// the layout is known (the check detects it on base or head)...
+	empty, err := LoadRepo(fstest.MapFS{}, DefaultConfig())
 	if err != nil || len(empty.Sets) != 0 {
 		t.Errorf("empty repo: %v %v", empty, err)
+	}
+	// ...but with no config and nothing to detect, loading fails.
+	if _, err := LoadRepo(fstest.MapFS{}, nil); err == nil {
+		t.Error("no config, no layout: loaded")
 	}
 }
 
