@@ -43,7 +43,7 @@ func eessiRoleRepo(t *testing.T) (string, []string) {
 func TestSetsAndCheckEESSIRole(t *testing.T) {
 	repo, _ := eessiRoleRepo(t)
 	tests := []struct {
-		base, head string
+		base, head  string
 		lint, check int
 		title       string
 	}{
