@@ -511,3 +511,21 @@ func FuzzEESSIRole(f *testing.F) {
 		}
 	})
 }
+
+// TestRoleOverlayBooleans: Ansible reads YAML 1.1, where "no" is false, so
+// "autosync: no" -> "autosync: false" is no change; a real setting change is.
+func TestRoleOverlayBooleans(t *testing.T) {
+	load := func(v string) *Repo {
+		r, err := LoadRepo(roleFS(map[string]string{"defaults/main.yml": "eessi_version: '1'\ncustom_overlays:\n  - {name: e, url: u, autosync: " + v + "}\n"}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if d := Diff(load("no"), load("false")); len(d) != 0 {
+		t.Errorf("no -> false: %+v", d)
+	}
+	if d := Diff(load("no"), load("yes")); changeCount(d) != 1 {
+		t.Errorf("no -> yes: %+v", d)
+	}
+}

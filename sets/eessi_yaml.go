@@ -812,6 +812,19 @@ func (r *Repo) roleAtomLines(rv roleValue, key string) []Entry {
 	return out
 }
 
+// ansibleBool writes a YAML 1.1 boolean (yes, no, on, off, any case), which
+// Ansible's parser reads as a bool and yaml.v3 as a string, as true or
+// false: EESSI's "auto-sync: no" -> "false" is no change to Ansible.
+func ansibleBool(s string) string {
+	switch strings.ToLower(s) {
+	case "yes", "y", "on", "true":
+		return "true"
+	case "no", "n", "off", "false":
+		return "false"
+	}
+	return s
+}
+
 // rolePinKeys are the scalar variables that pin what a build starts from.
 var rolePinKeys = []string{"gentoo_git_commit", "prefix_gentoo_commit", "prefix_snapshot_version", "prefix_snapshot"}
 
@@ -843,7 +856,7 @@ func rolePins(m map[string]roleValue, vars map[string]string) []Pin {
 			if k == "name" {
 				continue
 			}
-			fields[k] = scalar(n.Content[i+1])
+			fields[k] = ansibleBool(scalar(n.Content[i+1]))
 			if k != "url" && k != "branch" && k != "commit" {
 				keys = append(keys, k)
 			}
