@@ -64,18 +64,16 @@ type TargetDiff struct {
 // Besides the packages, every other list of a target is compared the same
 // way (package sets, masks, unmasks, removals; Change.List says which), and
 // so are its pins: a pin bump is a Changed change in every target of its
-// version. A version whose files could not be parsed on either side
-// (Repo.Unreadable) is left out: lint reports why, and reporting its lists
-// as removed would be false.
+// version. A version whose files the head cannot parse (Repo.Unreadable) is
+// left out: lint fails the head and says why, and reporting its lists as
+// removed would be false. A version the base cannot parse has no lists
+// there: the head's are all additions, shown rather than hidden.
 func Diff(base, head *Repo) []TargetDiff {
 	bsets, hsets := setsByTarget(base), setsByTarget(head)
-	for _, r := range []*Repo{base, head} {
-		if r == nil || len(r.Unreadable) == 0 {
-			continue
-		}
+	if head != nil {
 		for _, m := range []map[Target]*SetFile{bsets, hsets} {
 			for t := range m {
-				if r.Unreadable[""] || r.Unreadable[t.Version] {
+				if head.Unreadable[""] || head.Unreadable[t.Version] {
 					delete(m, t)
 				}
 			}

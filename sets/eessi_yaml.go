@@ -539,7 +539,9 @@ func (r *Repo) loadRole(fsys fs.FS, cfg *Config) error {
 				v = "default"
 			}
 		}
-		if _, ok := versionFiles[v]; !ok && !slices.Contains(versions, v) {
+		// Its own vars file did not parse: the defaults alone are not
+		// what Ansible would build, so the version has no target.
+		if _, ok := versionFiles[v]; !ok && !slices.Contains(versions, v) && !r.Unreadable[v] {
 			versions = append(versions, v)
 		}
 	}
