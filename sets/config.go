@@ -21,7 +21,27 @@ const (
 	LayoutTree  = "tree"  // <sets_dir>/<version>/<os>-<arch>
 	LayoutEESSI = "eessi" // <sets_dir>/eessi-<version>[-<os>-<arch>]
 	LayoutYAML  = "yaml"  // EESSI YAML package lists (yaml_files)
+	// LayoutEESSIAnsible is EESSI's compatibility-layer repository as it
+	// is: the Ansible role's defaults/main.yml and vars/<version>.yml.
+	LayoutEESSIAnsible = "eessi-ansible"
+	// LayoutAuto is what a repository without .github/compatbot.yml gets:
+	// LoadRepo (or DetectLayout) picks tree when the sets folder exists,
+	// else eessi-ansible when EESSI's role exists, else fails, so a
+	// repository compatbot cannot read is never judged "sets OK".
+	LayoutAuto = "auto"
 )
+
+// RoleDirs are where EESSI's compatibility-layer repository has kept its
+// Ansible role over its history (it moved twice in 2020); layout
+// eessi-ansible without role_dir looks for the first that exists.
+var RoleDirs = []string{
+	"ansible/playbooks/roles/compatibility_layer",
+	"ansible/playbooks/roles/compatibility-layer",
+	"playbooks/roles/compatibility-layer",
+	"playbooks/roles/compatibility_layer",
+	"roles/compatibility_layer",
+	"roles/compatibility-layer",
+}
 
 // Version statuses.
 const (
@@ -41,9 +61,18 @@ type Config struct {
 	// repository root: files with eessi_sets/eessi_archs (eessi_sets.yml)
 	// and Ansible vars files with eessi_version/prefix_packages.
 	YAMLFiles []string
-	Versions  map[string]VersionConfig
-	Risky     []string
-	Deploy    DeployPolicy
+	// RoleDir is the Ansible role of layout eessi-ansible; "" finds it in
+	// each revision among RoleDirs, so a revision that moved it still reads.
+	RoleDir string
+	// RequireReasons makes an entry without a reason a lint error; nil
+	// means the layout's default (ReasonsRequired).
+	RequireReasons *bool
+	// Detected is set when no config file named the layout and LoadRepo
+	// or DetectLayout found it.
+	Detected bool
+	Versions map[string]VersionConfig
+	Risky    []string
+	Deploy   DeployPolicy
 	// Tests are extra commands run in the built Prefix (issue 4), as argv.
 	Tests [][]string
 }
@@ -88,6 +117,19 @@ func DefaultConfig() *Config {
 			Rollback: Permission{Level: "maintain"},
 		},
 	}
+}
+
+// ReasonsRequired says whether lint wants a reason on every entry: the
+// config's require_reasons, else true except for layout eessi-ansible,
+// whose lists (EESSI's own) carry no reasons.
+func (c *Config) ReasonsRequired() bool {
+	if c == nil {
+		return true
+	}
+	if c.RequireReasons != nil {
+		return *c.RequireReasons
+	}
+	return c.Layout != LayoutEESSIAnsible
 }
 
 // VersionStatus is the configured status of version v; "open" when the

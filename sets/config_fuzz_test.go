@@ -20,7 +20,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if cfg.Layout != LayoutTree && cfg.Layout != LayoutEESSI && cfg.Layout != LayoutYAML {
+		if cfg.Layout != LayoutTree && cfg.Layout != LayoutEESSI && cfg.Layout != LayoutYAML && cfg.Layout != LayoutEESSIAnsible {
 			t.Fatalf("layout %q accepted", cfg.Layout)
 		}
 		for v, vc := range cfg.Versions {

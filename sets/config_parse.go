@@ -48,10 +48,10 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		case "layout":
 			if s, ok := p.str(v, key); ok {
 				switch s {
-				case LayoutTree, LayoutEESSI, LayoutYAML:
+				case LayoutTree, LayoutEESSI, LayoutYAML, LayoutEESSIAnsible:
 					cfg.Layout = s
 				default:
-					p.fail(v, key, "must be tree, eessi or yaml, not %q", s)
+					p.fail(v, key, "must be tree, eessi, yaml or eessi-ansible, not %q", s)
 				}
 			}
 		case "sets_dir":
@@ -64,6 +64,14 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 				if s, ok := p.relPath(n, fmt.Sprintf("%s[%d]", key, i)); ok {
 					cfg.YAMLFiles = append(cfg.YAMLFiles, s)
 				}
+			}
+		case "role_dir":
+			if s, ok := p.relPath(v, key); ok {
+				cfg.RoleDir = s
+			}
+		case "require_reasons":
+			if b, ok := p.boolean(v, key); ok {
+				cfg.RequireReasons = &b
 			}
 		case "versions":
 			p.mapping(v, key, func(vkey string, vk, vv *yaml.Node) {
@@ -117,7 +125,7 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 				cfg.Tests = append(cfg.Tests, argv)
 			}
 		default:
-			p.unknown(k, key, "layout, sets_dir, yaml_files, versions, risky, deploy, tests")
+			p.unknown(k, key, "layout, sets_dir, yaml_files, role_dir, require_reasons, versions, risky, deploy, tests")
 		}
 	})
 	if cfg.Layout == LayoutYAML && len(cfg.YAMLFiles) == 0 {

@@ -67,8 +67,8 @@ func TestParseConfigErrors(t *testing.T) {
 		src  string
 		want []string
 	}{
-		{"layot: tree\n", []string{"c.yml:1: layot: unknown key (known: layout, sets_dir, yaml_files, versions, risky, deploy, tests)"}},
-		{"layout: flat\n", []string{`c.yml:1: layout: must be tree, eessi or yaml, not "flat"`}},
+		{"layot: tree\n", []string{"c.yml:1: layot: unknown key (known: layout, sets_dir, yaml_files, role_dir, require_reasons, versions, risky, deploy, tests)"}},
+		{"layout: flat\n", []string{`c.yml:1: layout: must be tree, eessi, yaml or eessi-ansible, not "flat"`}},
 		{"layout: [tree]\n", []string{"c.yml:1: layout: want a string, got a list"}},
 		{"sets_dir: ../other\n", []string{`c.yml:1: sets_dir: want a relative path inside the repository without .. (like sets), not "../other"`}},
 		{"sets_dir: /etc\n", []string{`c.yml:1: sets_dir: want a relative path inside the repository without .. (like sets), not "/etc"`}},

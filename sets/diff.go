@@ -16,6 +16,18 @@ const (
 	Upgraded          ChangeKind = "upgraded"
 	Downgraded        ChangeKind = "downgraded"
 	ConstraintChanged ChangeKind = "constraint-changed"
+	// Changed is a pin whose value changed (a Gentoo or overlay commit).
+	Changed ChangeKind = "changed"
+)
+
+// Lists a Change can be in besides the set's packages (List ""): the
+// lists of EESSI's Ansible role.
+const (
+	ListPackageSets = "package-set"
+	ListMask        = "mask"
+	ListUnmask      = "unmask"
+	ListRemoval     = "removal"
+	ListPin         = "pin"
 )
 
 // Change is one package's change within one Target's set.
@@ -28,6 +40,9 @@ type Change struct {
 	File    string     `json:"file"`
 	// Reason is the entry's reason in head (in base when removed).
 	Reason string `json:"reason"`
+	// List is "" for the set's packages, else ListPackageSets, ListMask,
+	// ListUnmask, ListRemoval or ListPin (Package is then the pin's name).
+	List string `json:"list,omitempty"`
 }
 
 // TargetDiff is the diff of one version/os-arch.
@@ -45,8 +60,25 @@ type TargetDiff struct {
 // side (operator, slot, repository, glob). Targets without changes are left
 // out; targets and changes are sorted, so the output is stable. Either repo
 // may be nil (no sets).
+//
+// Besides the packages, every other list of a target is compared the same
+// way (package sets, masks, unmasks, removals; Change.List says which), and
+// so are its pins: a pin bump is a Changed change in every target of its
+// version. A version whose files the head cannot parse (Repo.Unreadable) is
+// left out: lint fails the head and says why, and reporting its lists as
+// removed would be false. A version the base cannot parse has no lists
+// there: the head's are all additions, shown rather than hidden.
 func Diff(base, head *Repo) []TargetDiff {
 	bsets, hsets := setsByTarget(base), setsByTarget(head)
+	if head != nil {
+		for _, m := range []map[Target]*SetFile{bsets, hsets} {
+			for t := range m {
+				if head.Unreadable[""] || head.Unreadable[t.Version] {
+					delete(m, t)
+				}
+			}
+		}
+	}
 	var targets []Target
 	for t := range bsets {
 		targets = append(targets, t)
@@ -92,20 +124,84 @@ func setsByTarget(r *Repo) map[Target]*SetFile {
 }
 
 func diffSets(b, h *SetFile) []Change {
-	var bents, hents []Entry
+	var bl, hl [5][]Entry
+	var bpins, hpins []Pin
 	var bpath, hpath string
 	if b != nil {
-		bents, bpath = b.Entries, b.Path
+		bl, bpath, bpins = [5][]Entry{b.Entries, b.PackageSets, b.Masks, b.Unmasks, b.Removals}, b.Path, b.Pins
 	}
 	if h != nil {
-		hents, hpath = h.Entries, h.Path
+		hl, hpath, hpins = [5][]Entry{h.Entries, h.PackageSets, h.Masks, h.Unmasks, h.Removals}, h.Path, h.Pins
+	}
+	var out []Change
+	for i, list := range []string{"", ListPackageSets, ListMask, ListUnmask, ListRemoval} {
+		// Masks and unmasks are matched by the whole atom: one package
+		// may be masked in several ranges, and each is a line of its own.
+		byToken := list == ListMask || list == ListUnmask
+		out = append(out, diffEntries(bl[i], hl[i], bpath, hpath, list, byToken)...)
+	}
+	// Lists keep the order above; pins come last, by name.
+	pins := diffPins(bpins, hpins)
+	sort.SliceStable(pins, func(i, j int) bool { return pins[i].Package < pins[j].Package })
+	return append(out, pins...)
+}
+
+// diffPins compares pins by name.
+func diffPins(bp, hp []Pin) []Change {
+	var out []Change
+	old := map[string]Pin{}
+	for _, p := range bp {
+		old[p.Name] = p
+	}
+	seen := map[string]bool{}
+	for _, p := range hp {
+		seen[p.Name] = true
+		o, ok := old[p.Name]
+		switch {
+		case !ok:
+			out = append(out, Change{Kind: Added, List: ListPin, Package: p.Name, New: p.Value, Line: p.Line, File: p.File})
+		case o.Value != p.Value:
+			out = append(out, Change{Kind: Changed, List: ListPin, Package: p.Name, Old: o.Value, New: p.Value, Line: p.Line, File: p.File})
+		}
+	}
+	for _, p := range bp {
+		if !seen[p.Name] {
+			out = append(out, Change{Kind: Removed, List: ListPin, Package: p.Name, Old: p.Value, Line: p.Line, File: p.File})
+		}
+	}
+	return out
+}
+
+func diffEntries(bents, hents []Entry, bpath, hpath, list string, byToken bool) []Change {
+	key := entryKey
+	if byToken {
+		key = func(e Entry) string { return e.Token }
+	}
+	// Package is cat/pkg even where entries are matched by whole atom.
+	pkg := func(k string, e Entry) string {
+		if byToken {
+			return entryKey(e)
+		}
+		return k
+	}
+	hfile := func(e Entry) string {
+		if e.File != "" {
+			return e.File
+		}
+		return hpath
+	}
+	bfile := func(e Entry) string {
+		if e.File != "" {
+			return e.File
+		}
+		return bpath
 	}
 	// Entries by key, in file order, and the keys in order of first use.
 	byKey := func(es []Entry) (map[string][]int, []string) {
 		m := make(map[string][]int, len(es))
 		order := make([]string, 0, len(es))
 		for i := range es {
-			k := entryKey(es[i])
+			k := key(es[i])
 			if _, ok := m[k]; !ok {
 				order = append(order, k)
 			}
@@ -127,7 +223,7 @@ func diffSets(b, h *SetFile) []Change {
 		if len(bs) == 1 && len(hs) == 1 {
 			// The common case, one entry on each side.
 			if o, e := bents[bs[0]], hents[hs[0]]; o.Token != e.Token {
-				out = append(out, Change{Kind: classify(o, e), Package: k, Old: o.Token, New: e.Token, Line: e.Line, File: hpath, Reason: e.Reason})
+				out = append(out, Change{Kind: classify(o, e), List: list, Package: pkg(k, e), Old: o.Token, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
 			}
 			continue
 		}
@@ -156,15 +252,15 @@ func diffSets(b, h *SetFile) []Change {
 		n := min(len(brest), len(hrest))
 		for i := 0; i < n; i++ {
 			o, e := bents[brest[i]], hents[hrest[i]]
-			out = append(out, Change{Kind: classify(o, e), Package: k, Old: o.Token, New: e.Token, Line: e.Line, File: hpath, Reason: e.Reason})
+			out = append(out, Change{Kind: classify(o, e), List: list, Package: pkg(k, e), Old: o.Token, New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
 		}
 		for _, hi := range hrest[n:] {
 			e := hents[hi]
-			out = append(out, Change{Kind: Added, Package: k, New: e.Token, Line: e.Line, File: hpath, Reason: e.Reason})
+			out = append(out, Change{Kind: Added, List: list, Package: pkg(k, e), New: e.Token, Line: e.Line, File: hfile(e), Reason: e.Reason})
 		}
 		for _, bi := range brest[n:] {
 			o := bents[bi]
-			out = append(out, Change{Kind: Removed, Package: k, Old: o.Token, Line: o.Line, File: bpath, Reason: o.Reason})
+			out = append(out, Change{Kind: Removed, List: list, Package: pkg(k, o), Old: o.Token, Line: o.Line, File: bfile(o), Reason: o.Reason})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -178,6 +274,15 @@ func diffSets(b, h *SetFile) []Change {
 		return a.New < b.New
 	})
 	return out
+}
+
+// Label is the package as the text diff shows it: prefixed by its list
+// ("mask >=sys-devel/gcc-15", "pin gentoo_git_commit") outside the packages.
+func (c Change) Label() string {
+	if c.List == "" {
+		return c.Package
+	}
+	return c.List + " " + c.Package
 }
 
 func classify(o, n Entry) ChangeKind {
@@ -215,7 +320,7 @@ func FormatDiffText(diffs []TargetDiff) string {
 			default:
 				what = c.Old + " -> " + c.New
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Kind, c.Package, what)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Kind, c.Label(), what)
 		}
 		tw.Flush()
 	}
@@ -239,14 +344,32 @@ func FormatDiffMarkdown(diffs []TargetDiff) string {
 			counts[c.Kind]++
 		}
 		var summary []string
-		for _, k := range []ChangeKind{Added, Removed, Upgraded, Downgraded, ConstraintChanged} {
+		lists := false
+		for _, c := range d.Changes {
+			lists = lists || c.List != ""
+		}
+		for _, k := range []ChangeKind{Added, Removed, Upgraded, Downgraded, ConstraintChanged, Changed} {
 			if counts[k] > 0 {
 				summary = append(summary, fmt.Sprintf("%d %s", counts[k], k))
 			}
 		}
 		fmt.Fprintf(&b, "### %s\n\n%s: %s\n\n", MarkdownText(d.Target.String()), MarkdownCode(d.File), strings.Join(summary, ", "))
-		b.WriteString("| change | package | base | head | reason |\n|---|---|---|---|---|\n")
+		// The list column appears only when a change is outside the
+		// packages (EESSI's role), so set-file reports stay as they were.
+		if lists {
+			b.WriteString("| change | list | package | base | head | reason |\n|---|---|---|---|---|---|\n")
+		} else {
+			b.WriteString("| change | package | base | head | reason |\n|---|---|---|---|---|\n")
+		}
 		for _, c := range d.Changes {
+			if lists {
+				list := c.List
+				if list == "" {
+					list = "package"
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.Kind, list, MarkdownCode(c.Package), MarkdownCode(c.Old), MarkdownCode(c.New), MarkdownText(c.Reason))
+				continue
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Kind, MarkdownCode(c.Package), MarkdownCode(c.Old), MarkdownCode(c.New), MarkdownText(c.Reason))
 		}
 	}

@@ -63,10 +63,28 @@ var WellKnownSets = []string{
 }
 
 // LintSetFile reports invalid entries, duplicates and entries without a reason.
-func LintSetFile(sf *SetFile) []Diagnostic {
+func LintSetFile(sf *SetFile) []Diagnostic { return lintSetFile(sf, true) }
+
+// lintSetFile lints every list of sf; requireReasons is the repo config's
+// choice (EESSI's own lists carry no reasons).
+func lintSetFile(sf *SetFile, requireReasons bool) []Diagnostic {
+	out := lintEntries(sf, sf.Entries, "", requireReasons)
+	out = append(out, lintEntries(sf, sf.PackageSets, "package_sets", requireReasons)...)
+	out = append(out, lintEntries(sf, sf.Masks, "mask", requireReasons)...)
+	out = append(out, lintEntries(sf, sf.Unmasks, "unmask", requireReasons)...)
+	out = append(out, lintEntries(sf, sf.Removals, "removal", requireReasons)...)
+	return out
+}
+
+func lintEntries(sf *SetFile, entries []Entry, list string, requireReasons bool) []Diagnostic {
 	var out []Diagnostic
 	seen := map[string]int{}
-	for _, e := range sf.Entries {
+	where := "this set"
+	if list != "" {
+		where = "this " + list + " list"
+	}
+	for _, e := range entries {
+		file := sf.EntryFile(e)
 		if e.Err != nil {
 			col := e.Col
 			msg := e.Err.Error()
@@ -74,18 +92,22 @@ func LintSetFile(sf *SetFile) []Diagnostic {
 				col += ae.Col - 1
 				msg = fmt.Sprintf("invalid entry %q: %s", ae.Input, ae.Msg)
 			}
-			out = append(out, Diagnostic{File: sf.Path, Line: e.Line, Col: col, Severity: SeverityError, Code: CodeInvalidAtom, Message: msg})
+			out = append(out, Diagnostic{File: file, Line: e.Line, Col: col, Severity: SeverityError, Code: CodeInvalidAtom, Message: msg})
 			continue
 		}
 		key := entryKey(e)
+		if list == "mask" || list == "unmask" {
+			// package.mask may name one package in several ranges.
+			key = e.Token
+		}
 		if first, dup := seen[key]; dup {
-			out = append(out, Diagnostic{File: sf.Path, Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeDuplicate,
-				Message: fmt.Sprintf("%s is already in this set at line %d", key, first)})
+			out = append(out, Diagnostic{File: file, Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeDuplicate,
+				Message: fmt.Sprintf("%s is already in %s at line %d", key, where, first)})
 		} else {
 			seen[key] = e.Line
 		}
-		if e.Reason == "" {
-			out = append(out, Diagnostic{File: sf.Path, Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeMissingReason,
+		if requireReasons && e.Reason == "" {
+			out = append(out, Diagnostic{File: file, Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeMissingReason,
 				Message: fmt.Sprintf("%s has no reason: add \"# why it is here\" after it or a comment block above it", e.Token)})
 		}
 	}
@@ -123,11 +145,13 @@ func Lint(r *Repo) []Diagnostic {
 	for _, sf := range r.Sets {
 		names[sf.Name] = true
 	}
+	out = append(out, r.Diags...)
 	for _, sf := range r.Sets {
-		out = append(out, LintSetFile(sf)...)
+		out = append(out, lintSetFile(sf, r.Config.ReasonsRequired())...)
+		// PackageSets are not checked: EESSI keeps them in its overlay.
 		for _, e := range sf.Entries {
 			if e.Err == nil && e.SetRef != "" && !names[e.SetRef] {
-				out = append(out, Diagnostic{File: sf.Path, Line: e.Line, Col: e.Col + 1, Severity: SeverityError, Code: CodeUnknownSet,
+				out = append(out, Diagnostic{File: sf.EntryFile(e), Line: e.Line, Col: e.Col + 1, Severity: SeverityError, Code: CodeUnknownSet,
 					Message: fmt.Sprintf("@%s is not a set of this repository nor a Portage set (@world, @system, @selected, @profile, ...)", e.SetRef)})
 			}
 		}
@@ -213,7 +237,7 @@ func lintArches(r *Repo) []Diagnostic {
 				if len(missing) == 0 {
 					continue
 				}
-				out = append(out, Diagnostic{File: sf.Path, Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeArchOnly,
+				out = append(out, Diagnostic{File: sf.EntryFile(e), Line: e.Line, Col: e.Col, Severity: SeverityError, Code: CodeArchOnly,
 					Message: fmt.Sprintf("%s is on %s-%s but not on %s of version %s; say why in its reason (e.g. \"# %s only: ...\")",
 						key, sf.OS, sf.Arch, strings.Join(missing, ", "), version, sf.Arch)})
 			}
@@ -293,6 +317,8 @@ func expectedSetPath(cfg *Config, version, osArch string) string {
 		return path.Join(cfg.SetsDir, "eessi-"+version+"-"+osArch)
 	case LayoutYAML:
 		return "version " + version + " in " + strings.Join(cfg.YAMLFiles, " or ")
+	case LayoutEESSIAnsible:
+		return "an include_on/exclude_on naming it, or eessi_host_os/eessi_host_arch, for version " + version
 	}
 	return path.Join(cfg.SetsDir, version, osArch)
 }

@@ -32,7 +32,9 @@ func (f Finding) String() string {
 //     an added or removed entry is refused, a downgrade needs approval
 //     (it may be the rollback of a bad update, but is not a fix by itself);
 //   - an in-place update (upgrade, downgrade, constraint change) of a
-//     package on the risky list needs explicit approval.
+//     package on the risky list needs explicit approval;
+//   - in a frozen version, a change of a mask, unmask, removal or pin needs
+//     approval (package sets count as packages).
 //
 // Findings are sorted by target, file, line and package.
 func Evaluate(base *Repo, diffs []TargetDiff) []Finding {
@@ -48,6 +50,18 @@ func Evaluate(base *Repo, diffs []TargetDiff) []Finding {
 		frozen := cfg.VersionStatus(d.Target.Version) == StatusFrozen
 		for _, c := range d.Changes {
 			f := Finding{Target: d.Target, Package: c.Package, File: c.File, Line: c.Line}
+			if c.List != "" && c.List != ListPackageSets {
+				// Masks, unmasks, removals and pins change what a frozen
+				// version builds without adding or removing one of its
+				// packages: a maintainer decides, as for a downgrade.
+				if frozen {
+					f.Kind = FindingNeedsApproval
+					f.Package = c.Label()
+					f.Reason = fmt.Sprintf("version %s is frozen and this %s change (%s -> %s) changes what it builds", d.Target.Version, c.List, orNone(c.Old), orNone(c.New))
+					out = append(out, f)
+				}
+				continue
+			}
 			if frozen {
 				switch c.Kind {
 				case Added:
@@ -87,6 +101,13 @@ func Evaluate(base *Repo, diffs []TargetDiff) []Finding {
 		return a.Package < b.Package
 	})
 	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 var changeNoun = map[ChangeKind]string{Upgraded: "upgrade", Downgraded: "downgrade", ConstraintChanged: "constraint change"}

@@ -70,3 +70,50 @@ func TestEvaluateGolden(t *testing.T) {
 	golden(t, "policy.txt", []byte(text))
 	golden(t, "policy.md", []byte(FormatFindingsMarkdown(fs)))
 }
+
+// TestEvaluateRoleLists: in a frozen version, mask, unmask, removal and pin
+// changes need approval and package sets are judged like packages; an open
+// version takes them all.
+func TestEvaluateRoleLists(t *testing.T) {
+	mk := func(version string, sf SetFile) *Repo {
+		sf.Version, sf.OS, sf.Arch, sf.Path = version, "linux", "x86_64", "vars/"+version+".yml"
+		return &Repo{Sets: []*SetFile{&sf}}
+	}
+	atom := func(s string) Entry {
+		a, err := ParseAtom(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Entry{Token: s, Atom: &a, Line: 3}
+	}
+	set := Entry{Token: "@extra", SetRef: "extra", Line: 2}
+	base := SetFile{Masks: []Entry{atom(">=a/b-2")}, Pins: []Pin{{Name: "gentoo_git_commit", Value: "1", Line: 1}}}
+	head := SetFile{Masks: []Entry{atom(">=a/b-3")}, Removals: []Entry{atom("c/d")}, Unmasks: []Entry{atom("=e/f-1")},
+		PackageSets: []Entry{set}, Pins: []Pin{{Name: "gentoo_git_commit", Value: "2", Line: 1}}}
+	cfg, err := ParseConfig("c.yml", []byte("layout: eessi-ansible\nversions:\n  1: {status: frozen}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []string{"1", "2"} {
+		b, h := mk(version, base), mk(version, head)
+		b.Config = cfg
+		var got []string
+		for _, f := range Evaluate(b, Diff(b, h)) {
+			got = append(got, f.Kind+" "+f.Package)
+		}
+		var want []string
+		if version == "1" {
+			want = []string{
+				"needs-approval pin gentoo_git_commit",
+				"refused @extra",
+				"needs-approval mask a/b",
+				"needs-approval mask a/b",
+				"needs-approval removal c/d",
+				"needs-approval unmask e/f",
+			}
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("version %s (-want +got):\n%s", version, d)
+		}
+	}
+}

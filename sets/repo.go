@@ -24,15 +24,64 @@ type Repo struct {
 	Problems []Diagnostic
 	limits   Limits
 	files    int // set files met so far, for Limits.Files
+	// Diags are problems found while reading (invalid YAML, a vars file
+	// whose eessi_version is not its name); Lint reports them first.
+	Diags []Diagnostic
+	// Unreadable holds the versions whose files could not be parsed ("" =
+	// every version, e.g. a broken defaults/main.yml): Diff leaves them
+	// out rather than report their lists as removed, and lint fails.
+	Unreadable map[string]bool
+}
+
+// NoLayoutError is returned for a repository without .github/compatbot.yml
+// in which compatbot finds no layout it can read. It must stop the check:
+// reading such a repository as "no sets" would be a false green.
+type NoLayoutError struct{}
+
+func (*NoLayoutError) Error() string {
+	return fmt.Sprintf("no %s and no layout compatbot knows: no sets/ folder (layout tree) and no EESSI Ansible role (%s/defaults/main.yml); "+
+		"add %s with layout: tree, eessi, yaml or eessi-ansible", DefaultConfigPath, RoleDirs[0], DefaultConfigPath)
+}
+
+// DetectLayout resolves layout "auto" (a repository without config): the
+// first tree that has a sets folder makes it tree, else the first with
+// EESSI's Ansible role makes it eessi-ansible. Several trees may be given
+// (a PR's base, then its head) so the PR that adds the first sets is read
+// with them. Any other layout is returned as is. The result is a copy.
+func DetectLayout(cfg *Config, trees ...fs.FS) (*Config, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+		cfg.Layout = LayoutAuto
+	}
+	if cfg.Layout != LayoutAuto {
+		return cfg, nil
+	}
+	c := *cfg
+	c.Detected = true
+	for _, fsys := range trees {
+		if st, err := fs.Stat(fsys, c.SetsDir); err == nil && st.IsDir() {
+			c.Layout = LayoutTree
+			return &c, nil
+		}
+	}
+	for _, fsys := range trees {
+		if findRole(fsys) != "" {
+			c.Layout = LayoutEESSIAnsible
+			return &c, nil
+		}
+	}
+	return nil, &NoLayoutError{}
 }
 
 // LoadRepoConfig reads DefaultConfigPath from fsys, or returns DefaultConfig
-// when the file does not exist. Pass the base branch's tree: the config that
+// with layout "auto" (see DetectLayout) when the file does not exist. Pass the base branch's tree: the config that
 // judges a PR must never come from the PR itself.
 func LoadRepoConfig(fsys fs.FS) (*Config, error) {
 	data, err := fs.ReadFile(fsys, DefaultConfigPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return DefaultConfig(), nil
+		cfg := DefaultConfig()
+		cfg.Layout = LayoutAuto
+		return cfg, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", DefaultConfigPath, err)
@@ -41,7 +90,7 @@ func LoadRepoConfig(fsys fs.FS) (*Config, error) {
 }
 
 // LoadRepo reads every set file of cfg's layout from fsys (a nil cfg means
-// DefaultConfig). A missing sets folder is an empty repository, not an
+// DefaultConfig with layout "auto": see DetectLayout). A missing sets folder is an empty repository, not an
 // error, so a diff against a revision from before the first set works.
 // Read errors and malformed YAML lists are errors naming the file; content
 // problems of set files are left to Lint.
@@ -54,8 +103,15 @@ func LoadRepo(fsys fs.FS, cfg *Config) (*Repo, error) {
 func LoadRepoLimited(fsys fs.FS, cfg *Config, l Limits) (*Repo, error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
+		cfg.Layout = LayoutAuto
 	}
-	r := &Repo{Config: cfg, limits: l}
+	if cfg.Layout == LayoutAuto {
+		var err error
+		if cfg, err = DetectLayout(cfg, fsys); err != nil {
+			return nil, err
+		}
+	}
+	r := &Repo{Config: cfg, limits: l, Unreadable: map[string]bool{}}
 	var err error
 	switch cfg.Layout {
 	case LayoutTree, "":
@@ -64,6 +120,8 @@ func LoadRepoLimited(fsys fs.FS, cfg *Config, l Limits) (*Repo, error) {
 		err = r.loadEESSI(fsys, cfg.SetsDir)
 	case LayoutYAML:
 		err = r.loadYAML(fsys, cfg)
+	case LayoutEESSIAnsible:
+		err = r.loadRole(fsys, cfg)
 	default:
 		err = fmt.Errorf("unknown layout %q", cfg.Layout)
 	}

@@ -62,16 +62,21 @@ func TestLoadRepoTree(t *testing.T) {
 	if r.Config.VersionStatus("2025.06") != StatusFrozen {
 		t.Error("config not used")
 	}
-	// A revision from before the first set is an empty repository.
-	empty, err := LoadRepo(fstest.MapFS{}, nil)
+	// A revision from before the first set is an empty repository when
+	// the layout is known (the check detects it on base or head)...
+	empty, err := LoadRepo(fstest.MapFS{}, DefaultConfig())
 	if err != nil || len(empty.Sets) != 0 {
 		t.Errorf("empty repo: %v %v", empty, err)
+	}
+	// ...but with no config and nothing to detect, loading fails.
+	if _, err := LoadRepo(fstest.MapFS{}, nil); err == nil {
+		t.Error("no config, no layout: loaded")
 	}
 }
 
 func TestLoadRepoConfigError(t *testing.T) {
 	_, err := LoadRepoConfig(fstest.MapFS{".github/compatbot.yml": {Data: []byte("layout: x\n")}})
-	if err == nil || err.Error() != `.github/compatbot.yml:1: layout: must be tree, eessi or yaml, not "x"` {
+	if err == nil || err.Error() != `.github/compatbot.yml:1: layout: must be tree, eessi, yaml or eessi-ansible, not "x"` {
 		t.Errorf("got %v", err)
 	}
 }
@@ -244,9 +249,14 @@ eessi_sets:
 			t.Errorf("%q: got %v, want %s", tc.src, err, tc.want)
 		}
 	}
-	_, err = LoadRepo(fstest.MapFS{}, &Config{Layout: LayoutYAML, YAMLFiles: []string{"nope.yml"}})
-	if err == nil || !strings.HasPrefix(err.Error(), "nope.yml: ") {
-		t.Errorf("missing file: %v", err)
+	// A missing file is a revision from before it (a new version): no
+	// sets from it, no load error, and a lint error on that revision.
+	r, err = LoadRepo(fstest.MapFS{}, &Config{Layout: LayoutYAML, YAMLFiles: []string{"nope.yml"}})
+	if err != nil || len(r.Sets) != 0 {
+		t.Fatalf("missing file: %v, %d sets", err, len(r.Sets))
+	}
+	if d := Lint(r); len(d) != 1 || d[0].String() != ".github/compatbot.yml:1:1: yaml_files: nope.yml does not exist" {
+		t.Errorf("missing file lint: %v", d)
 	}
 }
 

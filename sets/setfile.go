@@ -26,6 +26,20 @@ type Entry struct {
 	// list states on which arches the package is, which is the reason for
 	// it being on some arches only.
 	ArchScoped bool
+	// File is the file the entry was read from when it is not the set's
+	// Path: an EESSI Ansible target merges defaults/main.yml with its
+	// vars file, so one target's entries come from two files.
+	File string
+}
+
+// Pin is one thing a target's build is pinned to (the Gentoo commit, an
+// overlay's URL, branch and commit): changing it changes every package of
+// the target without any list changing, so diff reports it.
+type Pin struct {
+	Name  string // e.g. "gentoo_git_commit", "overlay eessi"
+	Value string // e.g. the commit; an overlay is "url branch=... commit=..."
+	File  string
+	Line  int
 }
 
 // CommentBlock is a comment block that documents no entry (a header, or a
@@ -51,6 +65,23 @@ type SetFile struct {
 	// entries, a lint error says why, and its target is left out of the
 	// diff rather than shown as every package removed.
 	Unread bool
+	// The other lists of a target, read from EESSI's Ansible role (empty
+	// for compatbot's own set files): Portage sets installed as "@name"
+	// (SetRef set), package.mask and package.unmask lines, packages
+	// unmerged after the install, and the pins of the build.
+	PackageSets []Entry
+	Masks       []Entry
+	Unmasks     []Entry
+	Removals    []Entry
+	Pins        []Pin
+}
+
+// EntryFile is the file entry e of sf was read from.
+func (sf *SetFile) EntryFile(e Entry) string {
+	if e.File != "" {
+		return e.File
+	}
+	return sf.Path
 }
 
 // Target names one version and os-arch, the unit compatbot builds and

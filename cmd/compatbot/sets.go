@@ -22,7 +22,8 @@ const setsUsage = `Usage:
   compatbot sets diff --repo DIR --base REF --head REF [--format text|json|markdown]
 
 lint checks every set file of the repository (layout and config from its
-.github/compatbot.yml): the work tree's files, or the commit REF when --ref
+.github/compatbot.yml; without one, the sets/ folder or EESSI's Ansible
+role is detected): the work tree's files, or the commit REF when --ref
 is given. It prints one "file:line:col: message" per problem and exits 1 when
 any is an error, 0 otherwise, 2 when the repository cannot be read.
 
@@ -120,8 +121,12 @@ func setsLint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot sets lint: %v\n", err)
 		return 2
 	}
-	if len(r.Sets) == 0 {
-		fmt.Fprintf(stderr, "compatbot sets lint: no set files in %s (layout %q, folder %q)\n", *repo, r.Config.Layout, r.Config.SetsDir)
+	if len(r.Sets) == 0 && len(r.Diags) == 0 {
+		where := fmt.Sprintf("folder %q", r.Config.SetsDir)
+		if r.Config.Layout == sets.LayoutEESSIAnsible {
+			where = "no Ansible role with lists"
+		}
+		fmt.Fprintf(stderr, "compatbot sets lint: no set files in %s (layout %q, %s)\n", *repo, r.Config.Layout, where)
 		return 2
 	}
 	diags := sets.Lint(r)

@@ -90,7 +90,7 @@ func TestSetsUsageErrors(t *testing.T) {
 		{"no subcommand", nil, 2, "Usage:"},
 		{"unknown subcommand", []string{"frob"}, 2, `unknown subcommand "frob"`},
 		{"missing repo", []string{"lint", "--repo", "/nonexistent/compat"}, 2, "/nonexistent/compat"},
-		{"empty repo", []string{"lint", "--repo", t.TempDir()}, 2, "no set files"},
+		{"empty repo", []string{"lint", "--repo", t.TempDir()}, 2, "no layout compatbot knows"},
 		{"bad ref", []string{"lint", "--repo", repo, "--ref", "main..pr"}, 2, "contains '..'"},
 		{"unknown ref", []string{"lint", "--repo", repo, "--ref", "nosuch"}, 2, `no commit named "nosuch"`},
 		{"unknown flag", []string{"lint", "--frob"}, 2, "flag provided but not defined"},

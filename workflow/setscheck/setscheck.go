@@ -101,6 +101,12 @@ func LoadPR(ctx context.Context, gitDir string, pr PR) (*Revisions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", short(rev.ConfigSHA), err)
 	}
+	// Without a config the layout is detected on the default branch, the base, then the head
+	// (the PR that adds the first sets); none found stops the check, which
+	// must never call a repository it cannot read "sets OK".
+	if cfg, err = sets.DetectLayout(cfg, cfgFS, baseFS, headFS); err != nil {
+		return nil, fmt.Errorf("base %s, head %s: %w", short(rev.BaseSHA), short(rev.HeadSHA), err)
+	}
 	if rev.Base, err = sets.LoadRepo(baseFS, cfg); err != nil {
 		return nil, fmt.Errorf("base %s: %w", short(rev.BaseSHA), err)
 	}
@@ -405,13 +411,22 @@ func summary(res result, base, head *sets.Repo, baseSHA, headSHA string) string 
 	fmt.Fprintf(&b, "Base %s → head %s: %s in %d of %s.\n\n", sets.MarkdownCode(short(baseSHA)), sets.MarkdownCode(short(headSHA)),
 		plural(res.Changes(), "package change", "package changes"), changedTargets, plural(len(targets), "target", "targets"))
 
+	// Pins change in place ("changed"): their column shows only when one did.
+	columns := kindColumns
+	for _, d := range res.Diffs {
+		for _, ch := range d.Changes {
+			if ch.Kind == sets.Changed && len(columns) == len(kindColumns) {
+				columns = append(append([]sets.ChangeKind{}, kindColumns...), sets.Changed)
+			}
+		}
+	}
 	if len(targets) > 0 {
 		b.WriteString("| Version | OS-arch | Status |")
-		for _, k := range kindColumns {
+		for _, k := range columns {
 			fmt.Fprintf(&b, " %s |", kindLabel(k))
 		}
 		b.WriteString("\n|---|---|---|")
-		for range kindColumns {
+		for range columns {
 			b.WriteString("---:|")
 		}
 		b.WriteString("\n")
@@ -430,7 +445,7 @@ func summary(res result, base, head *sets.Repo, baseSHA, headSHA string) string 
 				osArch = "(all)"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s |", sets.MarkdownText(t.Version), sets.MarkdownText(osArch), cfg.VersionStatus(t.Version))
-			for _, k := range kindColumns {
+			for _, k := range columns {
 				n := counts[t][k]
 				if n == 0 {
 					b.WriteString(" · |")
@@ -513,11 +528,24 @@ func details(res result) string {
 func annotations(res result, head *sets.Repo) []report.Annotation {
 	lines := map[string]int{}
 	for _, sf := range head.Sets {
-		n := 1
-		for _, e := range sf.Entries {
-			n = max(n, e.Line)
+		lines[sf.Path] = max(lines[sf.Path], 1)
+		// An EESSI role target reads entries from several files (its
+		// vars file and defaults/main.yml): each is a head file.
+		for _, list := range [][]sets.Entry{sf.Entries, sf.PackageSets, sf.Masks, sf.Unmasks, sf.Removals} {
+			for _, e := range list {
+				f := sf.EntryFile(e)
+				lines[f] = max(lines[f], e.Line)
+			}
 		}
-		lines[sf.Path] = n
+		for _, p := range sf.Pins {
+			lines[p.File] = max(lines[p.File], p.Line)
+		}
+	}
+	for _, d := range res.Diagnostics {
+		// A file that did not parse has no entries but is the head's.
+		if d.Code == sets.CodeInvalidYAML || d.Code == sets.CodeInvalidValue {
+			lines[d.File] = max(lines[d.File], d.Line)
+		}
 	}
 	var out []report.Annotation
 	for _, d := range res.Diagnostics {
