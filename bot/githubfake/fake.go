@@ -42,6 +42,9 @@ type Call struct {
 	Body   []byte
 	Status int
 	Token  string
+	// UserAgent is the request's User-Agent: GitHub refuses requests
+	// without one, and tests check compatbot names its version in it.
+	UserAgent string
 }
 
 // Failure is what FailNext makes a route answer.
@@ -214,7 +217,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get("Authorization")
 	defer func() {
 		s.mu.Lock()
-		s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.RawQuery, Body: body, Status: rec.status, Token: auth})
+		s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.RawQuery, Body: body, Status: rec.status, Token: auth, UserAgent: r.Header.Get("User-Agent")})
 		s.mu.Unlock()
 	}()
 	h := w.Header()
@@ -224,6 +227,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
 
+	if r.Header.Get("User-Agent") == "" {
+		// GitHub's answer to a request without a User-Agent.
+		writeError(rec, http.StatusForbidden, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header")
+		return
+	}
 	if route == "" {
 		notFound(rec)
 		return
