@@ -194,6 +194,7 @@ func (t *Transport) roundTrip(req *http.Request, key string) (*http.Response, er
 		}
 		countCall(ctx)
 		resp, err := base.RoundTrip(r)
+		st.response(limitHolder(r, key), resp)
 		if err != nil {
 			if ctx.Err() != nil || !retryable(req) || retries >= t.maxRetries() {
 				return nil, err
@@ -341,3 +342,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 var errNoCredentials = errors.New("ghclient: either an app id with a private key or a token is required")
+
+// limitHolder is whose rate limit a response reports: requests signed with
+// the App's JWT (token and installation lookups) spend the App's own
+// budget, not the installation's they were made for.
+func limitHolder(req *http.Request, key string) string {
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok && strings.Count(tok, ".") == 2 {
+		return "app"
+	}
+	return key
+}

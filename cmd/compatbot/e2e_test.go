@@ -498,6 +498,23 @@ func TestEndToEnd(t *testing.T) {
 	if len(deps) != 1 || deps[0].SHA != e.headSHA || deploymentStates(deps[0]) != "in_progress success" {
 		t.Fatalf("deployments after /deploy test: %+v", deps)
 	}
+	// /metrics of the real server: the runtime and process collectors,
+	// and the builds, deploy, publishes and GitHub calls just made.
+	_, m := get(t, e.base+"/metrics")
+	for _, want := range []string{
+		"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_resident_memory_bytes ", "process_open_fds ",
+		`compatbot_build_duration_seconds_count{outcome="ok"} `,
+		`compatbot_deploy_duration_seconds_count{env="test",kind="deploy",outcome="ok"} 1`,
+		`compatbot_publish_duration_seconds_count{op="publish",outcome="ok",target="test"} 2`,
+		`compatbot_github_api_requests_total{status="201"} `,
+		fmt.Sprintf(`compatbot_github_rate_limit_remaining{installation="%d"} 4999`, e2eInst),
+		`compatbot_deliveries_processed_total{outcome="done"} `,
+		`compatbot_webhook_ack_seconds_count `,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	// The sources of the builds are in the mirror.
 	if _, err := os.Stat(filepath.Join(e.dataDir, "mirror", "files", "linux-x86_64-2026.06.tar.gz")); err != nil {
 		t.Errorf("source mirror: %v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
 	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/mirror"
@@ -68,6 +69,12 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err != nil {
 		return nil, err
 	}
+	// Timed for /metrics: GitHub calls and budgets, publishes, deploys and
+	// builds (bot/metrics wraps the ports; workflow/ knows nothing of it).
+	metrics.Default.RegisterGitHub(clients.Stats)
+	for env, p := range pubs {
+		pubs[env] = metrics.NewTimedPublisher(metrics.Default, env, p)
+	}
 	if err := prflow.EnsureSchema(ctx, db); err != nil {
 		return nil, err
 	}
@@ -86,7 +93,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err != nil {
 		return nil, err
 	}
-	pd.Core = core
+	pd.Core = metrics.NewTimedCore(metrics.Default, core)
 	// Only the process that owns data_dir settles what a crash left: a
 	// replay next to a running server must not abort its transactions,
 	// run its queued deploys or unmount its builds.
@@ -118,6 +125,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			// on production's tree, with sources from the mirror only.
 			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
+			Runner:    metrics.NewTimedRunner(metrics.Default, &build.LocalRunner{Arch: build.HostArch()}),
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
