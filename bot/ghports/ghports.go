@@ -98,7 +98,19 @@ func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, str
 		return nil, "", "", err
 	}
 	if inst == 0 {
-		return nil, "", "", fmt.Errorf("no App installation is known for %s (no event from it yet)", repo)
+		// No event from the repository yet (the App was installed
+		// before compatbot ran, or its events were lost): ask GitHub,
+		// and remember the answer for the next call.
+		finder, ok := g.Clients.(InstallationFinder)
+		if !ok {
+			return nil, "", "", fmt.Errorf("no App installation is known for %s (no event from it yet)", repo)
+		}
+		if inst, err = finder.RepoInstallation(ctx, owner, name); err != nil {
+			return nil, "", "", fmt.Errorf("no App installation is known for %s and GitHub could not name one: %w", repo, err)
+		}
+		if err := prflow.RememberInstallation(ctx, g.DB, repo, inst); err != nil {
+			return nil, "", "", err
+		}
 	}
 	gh, err := g.Clients.Client(ctx, inst)
 	return gh, owner, name, err
@@ -209,6 +221,12 @@ func (g GitHubAPI) CommitFile(ctx context.Context, repo, branch, path string, co
 type Clients interface {
 	Client(ctx context.Context, installationID int64) (*github.Client, error)
 	InstallationToken(ctx context.Context, installationID int64) (string, error)
+}
+
+// InstallationFinder is implemented by Clients that can ask GitHub which
+// installation sees a repository (ghclient.Factory, with the App's JWT).
+type InstallationFinder interface {
+	RepoInstallation(ctx context.Context, owner, name string) (int64, error)
 }
 
 func short(sha string) string {

@@ -254,7 +254,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, f.Status, f.Message)
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/app/") {
+	if needsJWT(r.URL.Path, route) {
 		if err := s.checkJWT(auth); err != nil {
 			writeError(rec, http.StatusUnauthorized, err.Error())
 			return
@@ -344,6 +344,7 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.locked(s.accessToken))
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.inRepo(s.getRepo))
+	m.HandleFunc("GET /repos/{owner}/{repo}/installation", s.locked(s.getRepoInstallation))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.inRepo(s.getPull))
 	m.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.inRepo(s.getPermission))
 	m.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", s.locked(s.getMembership))
