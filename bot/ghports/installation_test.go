@@ -68,4 +68,3 @@ func TestInstallationLookup(t *testing.T) {
 		})
 	}
 }
-
