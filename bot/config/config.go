@@ -157,6 +157,8 @@ type Target struct {
 	BaseDir       string `yaml:"base_dir"`       // local backend: where repositories live; default <data_dir>/repos
 	CvmfsServer   string `yaml:"cvmfs_server"`   // cvmfs backend: path to cvmfs_server; default cvmfs_server
 	PublisherHost string `yaml:"publisher_host"` // cvmfs backend: run cvmfs_server over ssh on this host
+	SSHConfig     string `yaml:"ssh_config"`     // cvmfs backend with publisher_host: ssh_config file (ssh -F)
+	CvmfsMount    string `yaml:"cvmfs_mount"`    // cvmfs backend: where repositories are mounted; default /cvmfs
 }
 
 // Mirror is the source (distfiles) mirror.
@@ -446,6 +448,9 @@ func (c *Config) defaults() {
 			t.CvmfsServer = "cvmfs_server"
 		}
 		t.BaseDir = c.rel(t.BaseDir)
+		if t.SSHConfig != "" {
+			t.SSHConfig = c.rel(t.SSHConfig)
+		}
 	}
 	if c.Mirror.Dir == "" {
 		c.Mirror.Dir = filepath.Join(c.DataDir, "mirror")

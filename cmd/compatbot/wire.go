@@ -36,7 +36,7 @@ import (
 // targetConfig maps the config's target to the publisher's; a local
 // target without a repository name lives in <data_dir>/targets/<env>.
 func targetConfig(cfg *config.Config, env string, t config.Target) publish.TargetConfig {
-	tc := publish.TargetConfig{Backend: t.Backend, Repository: t.Repository, BaseDir: t.BaseDir, CvmfsServer: t.CvmfsServer, PublisherHost: t.PublisherHost}
+	tc := publish.TargetConfig{Backend: t.Backend, Repository: t.Repository, BaseDir: t.BaseDir, CvmfsServer: t.CvmfsServer, PublisherHost: t.PublisherHost, SSHConfig: t.SSHConfig, CvmfsMount: t.CvmfsMount}
 	if (tc.Backend == "" || tc.Backend == "local") && tc.Repository == "" {
 		tc.BaseDir, tc.Repository = filepath.Join(cfg.DataDir, "targets"), env
 	}
