@@ -75,6 +75,10 @@ type GitHub struct {
 	WebhookSecretFile string  `yaml:"webhook_secret_file"` // one secret per line
 	Token             string  `yaml:"token"`
 	TokenFile         string  `yaml:"token_file"`
+	// RedeliverInterval is how often the App's delivery log is read back
+	// for deliveries compatbot never stored (also once at start); default
+	// 10m, "-1s" turns it off. Needs app_id and a private key.
+	RedeliverInterval Duration `yaml:"redeliver_interval"`
 
 	// PrivateKey is the PEM read from PrivateKeyFile or COMPATBOT_PRIVATE_KEY.
 	PrivateKey []byte `yaml:"-"`

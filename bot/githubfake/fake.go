@@ -100,6 +100,10 @@ type Server struct {
 	comments  map[int64]*Comment
 	reactions map[int64][]Reaction
 	deploys   map[int64]*Deployment
+
+	hookDeliveries []*HookDelivery
+	hookURL        string
+	hookSecret     []byte
 }
 
 type token struct {
@@ -343,6 +347,8 @@ func randHex(n int) string {
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.locked(s.accessToken))
+	m.HandleFunc("GET /app/hook/deliveries", s.locked(s.listHookDeliveries))
+	m.HandleFunc("POST /app/hook/deliveries/{id}/attempts", s.locked(s.redeliverHookDelivery))
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.inRepo(s.getRepo))
 	m.HandleFunc("GET /repos/{owner}/{repo}/installation", s.locked(s.getRepoInstallation))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.inRepo(s.getPull))

@@ -186,6 +186,8 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	serving.Store(true)
+	// Once /webhook answers: the redeliveries it asks for arrive there.
+	redelivering := startRedelivery(ctx, cfg, db, log)
 	addr := ln.Addr().String()
 	log.Info("compatbot serving", "version", buildinfo.Get().Short(), "addr", addr, "public_url", cfg.PublicURL, "data_dir", cfg.DataDir)
 	fmt.Fprintf(stderr, "compatbot serve: listening on http://%s\n", addr)
@@ -209,6 +211,7 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 		log.Warn("http shutdown", "error", err)
 	}
 	<-runDone
+	redelivering()
 	if err := in.Close(); err != nil {
 		log.Warn("closing intake", "error", err)
 	}
