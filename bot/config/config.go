@@ -163,6 +163,7 @@ type Target struct {
 	PublisherHost string `yaml:"publisher_host"` // cvmfs backend: run cvmfs_server over ssh on this host
 	SSHConfig     string `yaml:"ssh_config"`     // cvmfs backend with publisher_host: ssh_config file (ssh -F)
 	CvmfsMount    string `yaml:"cvmfs_mount"`    // cvmfs backend: where repositories are mounted; default /cvmfs
+	URL           string `yaml:"url"`            // environment_url of the GitHub Deployments of this target (optional)
 }
 
 // Mirror is the source (distfiles) mirror.

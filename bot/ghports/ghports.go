@@ -86,6 +86,13 @@ func (c ChecksReporter) Complete(ctx context.Context, ref prflow.CheckRef, chk r
 type GitHubAPI struct {
 	DB      *state.DB
 	Clients Clients
+	// PublicURL, when set, makes every deployment status link its log:
+	// log_url PublicURL/deployments/<id> (DeploymentLogHandler).
+	PublicURL string
+	// EnvironmentURLs are the environment_url of each GitHub environment
+	// ("compat-test", "compat-prod"): where the deployed tree is seen
+	// (the CVMFS repository, a status page); from targets.<env>.url.
+	EnvironmentURLs map[string]string
 }
 
 func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, string, string, error) {
@@ -144,8 +151,22 @@ func (g GitHubAPI) SetDeploymentStatus(ctx context.Context, repo string, id int6
 	if len(description) > 140 {
 		description = description[:139] + "…"
 	}
-	_, _, err = gh.Repositories.CreateDeploymentStatus(ctx, owner, name, id, &github.DeploymentStatusRequest{
-		State: github.String(st), Description: github.String(description)})
+	req := &github.DeploymentStatusRequest{State: github.String(st), Description: github.String(description)}
+	if g.PublicURL != "" {
+		req.LogURL = github.String(fmt.Sprintf("%s/deployments/%d", strings.TrimSuffix(g.PublicURL, "/"), id))
+	}
+	if len(g.EnvironmentURLs) > 0 {
+		// The status names no environment: the deployment's is read
+		// back (one GET; statuses are a few per deploy).
+		dep, _, err := gh.Repositories.GetDeployment(ctx, owner, name, id)
+		if err != nil {
+			return fmt.Errorf("deployment %d: %w", id, err)
+		}
+		if u := g.EnvironmentURLs[dep.GetEnvironment()]; u != "" {
+			req.EnvironmentURL = github.String(u)
+		}
+	}
+	_, _, err = gh.Repositories.CreateDeploymentStatus(ctx, owner, name, id, req)
 	if err != nil {
 		return fmt.Errorf("deployment %d status %s: %w", id, st, err)
 	}

@@ -78,7 +78,9 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err := prflow.EnsureSchema(ctx, db); err != nil {
 		return nil, err
 	}
-	api := ghports.GitHubAPI{DB: db, Clients: clients}
+	api := ghports.GitHubAPI{DB: db, Clients: clients, PublicURL: cfg.PublicURL, EnvironmentURLs: map[string]string{
+		prflow.DeploymentEnv(deploy.EnvTest): cfg.Targets.Test.URL, prflow.DeploymentEnv(deploy.EnvProd): cfg.Targets.Prod.URL}}
+	mux.Handle("GET /deployments/{id}", ghports.DeploymentLogHandler(db))
 	pd := &prflow.Deployer{DB: db, Deployments: api, Comments: api, Logger: log}
 	var b *prflow.Builder
 	defer func() {
@@ -93,7 +95,8 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err != nil {
 		return nil, err
 	}
-	pd.Core = metrics.NewTimedCore(metrics.Default, core)
+	// A rollback is a GitHub Deployment too (ghports.RollbackDeployments).
+	pd.Core = metrics.NewTimedCore(metrics.Default, ghports.RollbackDeployments{Core: core, API: api})
 	// Only the process that owns data_dir settles what a crash left: a
 	// replay next to a running server must not abort its transactions,
 	// run its queued deploys or unmount its builds.
