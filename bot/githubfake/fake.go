@@ -104,6 +104,7 @@ type Server struct {
 	hookDeliveries []*HookDelivery
 	hookURL        string
 	hookSecret     []byte
+	manifestApps   []*ManifestApp
 }
 
 type token struct {
@@ -258,7 +259,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, f.Status, f.Message)
 		return
 	}
-	if needsJWT(r.URL.Path, route) {
+	if noAuth[route] {
+		// The manifest flow: a browser's form post, and the code's
+		// conversion, which GitHub answers without credentials.
+	} else if needsJWT(r.URL.Path, route) {
 		if err := s.checkJWT(auth); err != nil {
 			writeError(rec, http.StatusUnauthorized, err.Error())
 			return
@@ -348,6 +352,9 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.locked(s.accessToken))
 	m.HandleFunc("GET /app/hook/deliveries", s.locked(s.listHookDeliveries))
+	m.HandleFunc("POST /settings/apps/new", s.locked(s.newAppFromManifest))
+	m.HandleFunc("POST /organizations/{org}/settings/apps/new", s.locked(s.newAppFromManifest))
+	m.HandleFunc("POST /app-manifests/{code}/conversions", s.locked(s.convertManifest))
 	m.HandleFunc("POST /app/hook/deliveries/{id}/attempts", s.locked(s.redeliverHookDelivery))
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.inRepo(s.getRepo))
 	m.HandleFunc("GET /repos/{owner}/{repo}/installation", s.locked(s.getRepoInstallation))

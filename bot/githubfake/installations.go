@@ -18,7 +18,14 @@ var appJWTRoutes = map[string]bool{
 }
 
 func needsJWT(path, route string) bool {
-	return strings.HasPrefix(path, "/app/") || strings.HasPrefix(path, "/app-manifests/") || appJWTRoutes[route]
+	return strings.HasPrefix(path, "/app/") || appJWTRoutes[route]
+}
+
+// noAuth are the routes GitHub answers without credentials.
+var noAuth = map[string]bool{
+	"POST /settings/apps/new":                     true,
+	"POST /organizations/{org}/settings/apps/new": true,
+	"POST /app-manifests/{code}/conversions":      true,
 }
 
 func (s *Server) getRepoInstallation(w http.ResponseWriter, r *http.Request) {
