@@ -366,6 +366,23 @@ func Default(dir string) *Config {
 }
 
 // rel resolves p, when relative, against the config file's directory.
+// secretPath is a secret file's path: $CREDENTIALS_DIRECTORY (or
+// ${CREDENTIALS_DIRECTORY}) is replaced by that variable, where systemd's
+// LoadCredential= puts the unit's secrets (readable by the service alone,
+// never in its environment); the rest is as rel. A path naming it while
+// it is unset is an error the caller reports (the file is not found).
+func (c *Config) secretPath(p string) string {
+	for _, v := range []string{"${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"} {
+		if rest, ok := strings.CutPrefix(p, v); ok {
+			if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+				return filepath.Join(dir, rest)
+			}
+			return p
+		}
+	}
+	return c.rel(p)
+}
+
 func (c *Config) rel(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
@@ -496,7 +513,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 			}
 		}
 	} else if gh.WebhookSecretFile != "" {
-		data, err := os.ReadFile(c.rel(gh.WebhookSecretFile))
+		data, err := os.ReadFile(c.secretPath(gh.WebhookSecretFile))
 		if err != nil {
 			return errf("github.webhook_secret_file", "%v", err)
 		}
@@ -514,7 +531,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if v := os.Getenv(EnvGitHubToken); v != "" {
 		gh.Token = strings.TrimSpace(v)
 	} else if gh.TokenFile != "" {
-		data, err := os.ReadFile(c.rel(gh.TokenFile))
+		data, err := os.ReadFile(c.secretPath(gh.TokenFile))
 		if err != nil {
 			return errf("github.token_file", "%v", err)
 		}
@@ -523,7 +540,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if v := os.Getenv(EnvPrivateKey); v != "" {
 		gh.PrivateKey = []byte(v)
 	} else if gh.PrivateKeyFile != "" {
-		data, err := os.ReadFile(c.rel(gh.PrivateKeyFile))
+		data, err := os.ReadFile(c.secretPath(gh.PrivateKeyFile))
 		if err != nil {
 			return errf("github.private_key_file", "%v", err)
 		}
