@@ -35,6 +35,7 @@ COPY --from=build /out/compatbot /usr/local/bin/compatbot
 VOLUME ["/var/lib/compatbot", "/etc/compatbot"]
 WORKDIR /var/lib/compatbot
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s CMD ["/usr/local/bin/compatbot", "version"]
+# Probe GET /healthz (serving) and GET /readyz (database and disk) from the
+# orchestrator; the image carries no HTTP client of its own.
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/compatbot"]
 CMD ["serve", "--config", "/etc/compatbot/compatbot.yml"]
