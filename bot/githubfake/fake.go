@@ -259,15 +259,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, f.Status, f.Message)
 		return
 	}
-	if noAuth[route] {
+	switch {
+	case noAuth[route]:
 		// The manifest flow: a browser's form post, and the code's
 		// conversion, which GitHub answers without credentials.
-	} else if needsJWT(r.URL.Path, route) {
+	case needsJWT(r.URL.Path, route):
 		if err := s.checkJWT(auth); err != nil {
 			writeError(rec, http.StatusUnauthorized, err.Error())
 			return
 		}
-	} else {
+	default:
 		inst, ok := s.checkToken(auth)
 		if !ok {
 			writeError(rec, http.StatusUnauthorized, "Bad credentials")
