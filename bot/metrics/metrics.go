@@ -5,8 +5,8 @@
 // expects from any Go service. The package keeps a small API of its own
 // (Counter, Histogram, GaugeFunc by name, registered once and shared) so
 // the intake and the wiring do not spell out client_golang's types, and it
-// holds the decorators that time builds, deploys and publishes (timed.go)
-// and the collector of GitHub API calls and rate limits (github.go).
+// holds the collector of GitHub API calls and rate limits (github.go). The
+// decorators that time builds, deploys and publishes are bot/metrics/timed.
 package metrics
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
+	"github.com/compatbot/compatbot/bot/metrics/timed"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
@@ -73,7 +74,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	// builds (bot/metrics wraps the ports; workflow/ knows nothing of it).
 	metrics.Default.RegisterGitHub(clients.Stats)
 	for env, p := range pubs {
-		pubs[env] = metrics.NewTimedPublisher(metrics.Default, env, p)
+		pubs[env] = timed.NewPublisher(metrics.Default, env, p)
 	}
 	if err := prflow.EnsureSchema(ctx, db); err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		return nil, err
 	}
 	// A rollback is a GitHub Deployment too (ghports.RollbackDeployments).
-	pd.Core = metrics.NewTimedCore(metrics.Default, ghports.RollbackDeployments{Core: core, API: api})
+	pd.Core = timed.NewCore(metrics.Default, ghports.RollbackDeployments{Core: core, API: api})
 	// Only the process that owns data_dir settles what a crash left: a
 	// replay next to a running server must not abort its transactions,
 	// run its queued deploys or unmount its builds.
@@ -128,7 +129,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			// on production's tree, with sources from the mirror only.
 			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
-			Runner:    metrics.NewTimedRunner(metrics.Default, &build.LocalRunner{Arch: build.HostArch()}),
+			Runner:    timed.NewRunner(metrics.Default, &build.LocalRunner{Arch: build.HostArch()}),
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },

@@ -1,4 +1,4 @@
-package metrics
+package timed
 
 import (
 	"bytes"
@@ -9,14 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compatbot/compatbot/bot/ghclient"
-	"github.com/compatbot/compatbot/bot/githubfake"
+	"github.com/compatbot/compatbot/bot/metrics"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/publish"
 )
 
-func exposition(t *testing.T, r *Registry) string {
+func exposition(t *testing.T, r *metrics.Registry) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := r.Write(&b); err != nil {
@@ -37,8 +36,8 @@ func wantLines(t *testing.T, text string, lines ...string) {
 // A real build runner running real commands: each outcome lands in its
 // own series of the build histogram.
 func TestTimedRunnerOutcomes(t *testing.T) {
-	reg := NewRegistry()
-	r := NewTimedRunner(reg, &build.LocalRunner{})
+	reg := metrics.NewRegistry()
+	r := NewRunner(reg, &build.LocalRunner{})
 	dir := t.TempDir()
 	setFile := filepath.Join(dir, "set")
 	os.WriteFile(setFile, nil, 0o644)
@@ -69,12 +68,12 @@ func TestTimedRunnerOutcomes(t *testing.T) {
 // A real local target: a publish and a failed rollback are timed under
 // the target's name.
 func TestTimedPublisher(t *testing.T) {
-	reg := NewRegistry()
+	reg := metrics.NewRegistry()
 	p, err := publish.Open(publish.TargetConfig{Backend: "local", Repository: "test.example.org", BaseDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := NewTimedPublisher(reg, "test", p)
+	tp := NewPublisher(reg, "test", p)
 	ctx := context.Background()
 	tx, err := tp.Transaction(ctx, "")
 	if err != nil {
@@ -93,38 +92,4 @@ func TestTimedPublisher(t *testing.T) {
 	wantLines(t, exposition(t, reg),
 		`compatbot_publish_duration_seconds_count{op="publish",outcome="ok",target="test"} 1`,
 		`compatbot_publish_duration_seconds_count{op="rollback",outcome="error",target="test"} 1`)
-}
-
-// GitHub calls through the real client against the GitHub double: answers
-// by status, retries, and the budget left per installation, the App's own
-// (JWT) requests apart.
-func TestGitHubCollector(t *testing.T) {
-	gh, key := githubfake.New(4242)
-	defer gh.Close()
-	gh.AddRepo("eessi", "compat-layer", 7, "file:///nonexistent")
-	f, err := ghclient.New(ghclient.Config{APIURL: gh.APIURL(), AppID: 4242, PrivateKey: key, Limits: ghclient.Limits{Backoff: time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry()
-	reg.RegisterGitHub(f.Stats)
-	ctx := context.Background()
-	c, err := f.Client(ctx, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gh.FailNext("GET /repos/{owner}/{repo}", 1, githubfake.ServerError())
-	if _, _, err := c.Repositories.Get(ctx, "eessi", "compat-layer"); err != nil {
-		t.Fatal(err)
-	}
-	c.Repositories.Get(ctx, "eessi", "missing")
-	wantLines(t, exposition(t, reg),
-		`compatbot_github_api_requests_total{status="201"} 1`, // the installation token
-		`compatbot_github_api_requests_total{status="502"} 1`,
-		`compatbot_github_api_requests_total{status="200"} 1`,
-		`compatbot_github_api_requests_total{status="404"} 1`,
-		`compatbot_github_api_retries_total 1`,
-		`compatbot_github_rate_limit_remaining{installation="7"} 4999`,
-		`compatbot_github_rate_limit_limit{installation="7"} 5000`,
-		`compatbot_github_rate_limit_remaining{installation="app"} `)
 }

@@ -1,17 +1,20 @@
-package metrics
+// Package timed times the lifecycle's long steps for /metrics: decorators
+// of the ports the wiring hands the workflow (build.Runner, prflow.Core,
+// publish.Publisher). The workflow packages never import bot/, so the
+// timing is put around them from outside; it lives apart from bot/metrics
+// so what imports the registry (the intake) does not import the workflow.
+package timed
 
 import (
 	"context"
 	"time"
 
+	"github.com/compatbot/compatbot/bot/metrics"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/prflow"
 	"github.com/compatbot/compatbot/workflow/publish"
 )
-
-// The decorators here time the lifecycle's long steps from outside: the
-// workflow packages never import bot/, so the wiring wraps their ports.
 
 // Buckets of the long steps: a build takes minutes to hours, a deploy or a
 // publish seconds to many minutes (CVMFS on a big tree).
@@ -27,22 +30,22 @@ func outcome(err error) string {
 	return "ok"
 }
 
-// TimedRunner times every build the Runner runs in
+// Runner times every build the Runner runs in
 // compatbot_build_duration_seconds{outcome}: ok, failed (non-zero exit),
 // timeout, cancelled, error (could not run).
-type TimedRunner struct {
+type Runner struct {
 	build.Runner
-	hist *HistogramVec
+	hist *metrics.HistogramVec
 }
 
-// NewTimedRunner wraps r, registering its histogram on reg.
-func NewTimedRunner(reg *Registry, r build.Runner) TimedRunner {
-	return TimedRunner{Runner: r, hist: reg.HistogramVec("compatbot_build_duration_seconds",
+// NewRunner wraps r, registering its histogram on reg.
+func NewRunner(reg *metrics.Registry, r build.Runner) Runner {
+	return Runner{Runner: r, hist: reg.HistogramVec("compatbot_build_duration_seconds",
 		"Duration of the build command of a PR's set, by outcome (ok, failed, timeout, cancelled, error).", buildBuckets, "outcome")}
 }
 
 // Run implements build.Runner.
-func (t TimedRunner) Run(ctx context.Context, job build.Job) (build.Result, error) {
+func (t Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	start := time.Now()
 	res, err := t.Runner.Run(ctx, job)
 	o := "ok"
@@ -60,21 +63,21 @@ func (t TimedRunner) Run(ctx context.Context, job build.Job) (build.Result, erro
 	return res, err
 }
 
-// TimedCore times deploys and rollbacks in
+// Core times deploys and rollbacks in
 // compatbot_deploy_duration_seconds{env,kind,outcome}; the rest of the
 // Core passes through.
-type TimedCore struct {
+type Core struct {
 	prflow.Core
-	hist *HistogramVec
+	hist *metrics.HistogramVec
 }
 
-// NewTimedCore wraps c, registering its histogram on reg.
-func NewTimedCore(reg *Registry, c prflow.Core) TimedCore {
-	return TimedCore{Core: c, hist: reg.HistogramVec("compatbot_deploy_duration_seconds",
+// NewCore wraps c, registering its histogram on reg.
+func NewCore(reg *metrics.Registry, c prflow.Core) Core {
+	return Core{Core: c, hist: reg.HistogramVec("compatbot_deploy_duration_seconds",
 		"Duration of a deploy or rollback request (verify, publish, record), by environment, kind and outcome (ok, error).", publishBuckets, "env", "kind", "outcome")}
 }
 
-func (t TimedCore) observe(start time.Time, env, kind string, res deploy.Result, err error) {
+func (t Core) observe(start time.Time, env, kind string, res deploy.Result, err error) {
 	o := outcome(err)
 	if err == nil && res.Error != "" {
 		o = "refused"
@@ -83,7 +86,7 @@ func (t TimedCore) observe(start time.Time, env, kind string, res deploy.Result,
 }
 
 // DeployTest implements prflow.Core.
-func (t TimedCore) DeployTest(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+func (t Core) DeployTest(ctx context.Context, req deploy.Request) (deploy.Result, error) {
 	start := time.Now()
 	res, err := t.Core.DeployTest(ctx, req)
 	t.observe(start, deploy.EnvTest, "deploy", res, err)
@@ -91,7 +94,7 @@ func (t TimedCore) DeployTest(ctx context.Context, req deploy.Request) (deploy.R
 }
 
 // DeployProd implements prflow.Core.
-func (t TimedCore) DeployProd(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+func (t Core) DeployProd(ctx context.Context, req deploy.Request) (deploy.Result, error) {
 	start := time.Now()
 	res, err := t.Core.DeployProd(ctx, req)
 	t.observe(start, deploy.EnvProd, "deploy", res, err)
@@ -99,30 +102,30 @@ func (t TimedCore) DeployProd(ctx context.Context, req deploy.Request) (deploy.R
 }
 
 // RollbackFor implements prflow.Core.
-func (t TimedCore) RollbackFor(ctx context.Context, env, tag string, from deploy.Request) (deploy.Result, error) {
+func (t Core) RollbackFor(ctx context.Context, env, tag string, from deploy.Request) (deploy.Result, error) {
 	start := time.Now()
 	res, err := t.Core.RollbackFor(ctx, env, tag, from)
 	t.observe(start, env, "rollback", res, err)
 	return res, err
 }
 
-// TimedPublisher times what a publisher does to its repository in
+// Publisher times what a publisher does to its repository in
 // compatbot_publish_duration_seconds{target,op,outcome}: op "publish" (a
 // transaction's Publish) or "rollback".
-type TimedPublisher struct {
+type Publisher struct {
 	publish.Publisher
 	target string
-	hist   *HistogramVec
+	hist   *metrics.HistogramVec
 }
 
-// NewTimedPublisher wraps p, the publisher of target ("test", "prod").
-func NewTimedPublisher(reg *Registry, target string, p publish.Publisher) TimedPublisher {
-	return TimedPublisher{Publisher: p, target: target, hist: reg.HistogramVec("compatbot_publish_duration_seconds",
+// NewPublisher wraps p, the publisher of target ("test", "prod").
+func NewPublisher(reg *metrics.Registry, target string, p publish.Publisher) Publisher {
+	return Publisher{Publisher: p, target: target, hist: reg.HistogramVec("compatbot_publish_duration_seconds",
 		"Duration of publishing a revision (cvmfs_server publish or the local backend's commit) and of rollbacks, by target, op and outcome.", publishBuckets, "target", "op", "outcome")}
 }
 
 // Transaction implements publish.Publisher; its Tx's Publish is timed.
-func (t TimedPublisher) Transaction(ctx context.Context, path string) (publish.Tx, error) {
+func (t Publisher) Transaction(ctx context.Context, path string) (publish.Tx, error) {
 	tx, err := t.Publisher.Transaction(ctx, path)
 	if err != nil {
 		return nil, err
@@ -131,7 +134,7 @@ func (t TimedPublisher) Transaction(ctx context.Context, path string) (publish.T
 }
 
 // Rollback implements publish.Publisher.
-func (t TimedPublisher) Rollback(ctx context.Context, tag string) (publish.Revision, error) {
+func (t Publisher) Rollback(ctx context.Context, tag string) (publish.Revision, error) {
 	start := time.Now()
 	rev, err := t.Publisher.Rollback(ctx, tag)
 	t.hist.With(t.target, "rollback", outcome(err)).Observe(time.Since(start).Seconds())
@@ -140,7 +143,7 @@ func (t TimedPublisher) Rollback(ctx context.Context, tag string) (publish.Revis
 
 type timedTx struct {
 	publish.Tx
-	p TimedPublisher
+	p Publisher
 }
 
 func (t timedTx) Publish(ctx context.Context, tag, message string) (publish.Revision, error) {
