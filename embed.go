@@ -1,6 +1,8 @@
 // Package compatbot holds what the compatbot binary embeds from the
-// repository root: the example compat-layer repository. Go's embed cannot
-// reach parent directories, so this file sits next to testdata/.
+// repository root: the example compat-layer repository and the fake
+// installer its builds run, so an installed binary (go install) runs
+// `compatbot check --example` in any directory. Go's embed cannot reach
+// parent directories, so this file sits next to testdata/.
 package compatbot
 
 import (
@@ -23,4 +25,21 @@ func mustSub(dir string) fs.FS {
 		panic(err) // dir is a constant matched by the embed pattern
 	}
 	return f
+}
+
+// fakeEmergeFiles is the fake installer (a test double of emerge) with the
+// catalogue and @system set it reads beside itself.
+//
+//go:embed testdata/fakeemerge/fakeemerge testdata/fakeemerge/catalog testdata/fakeemerge/system
+var fakeEmergeFiles embed.FS
+
+// FakeEmerge holds fakeemerge, catalog and system.
+var FakeEmerge fs.FS = mustSubOf(fakeEmergeFiles, "testdata/fakeemerge")
+
+func mustSubOf(f fs.FS, dir string) fs.FS {
+	s, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // dir is a constant matched by the embed pattern
+	}
+	return s
 }

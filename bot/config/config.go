@@ -75,6 +75,10 @@ type GitHub struct {
 	WebhookSecretFile string  `yaml:"webhook_secret_file"` // one secret per line
 	Token             string  `yaml:"token"`
 	TokenFile         string  `yaml:"token_file"`
+	// RedeliverInterval is how often the App's delivery log is read back
+	// for deliveries compatbot never stored (also once at start); default
+	// 10m, "-1s" turns it off. Needs app_id and a private key.
+	RedeliverInterval Duration `yaml:"redeliver_interval"`
 
 	// PrivateKey is the PEM read from PrivateKeyFile or COMPATBOT_PRIVATE_KEY.
 	PrivateKey []byte `yaml:"-"`
@@ -157,6 +161,9 @@ type Target struct {
 	BaseDir       string `yaml:"base_dir"`       // local backend: where repositories live; default <data_dir>/repos
 	CvmfsServer   string `yaml:"cvmfs_server"`   // cvmfs backend: path to cvmfs_server; default cvmfs_server
 	PublisherHost string `yaml:"publisher_host"` // cvmfs backend: run cvmfs_server over ssh on this host
+	SSHConfig     string `yaml:"ssh_config"`     // cvmfs backend with publisher_host: ssh_config file (ssh -F)
+	CvmfsMount    string `yaml:"cvmfs_mount"`    // cvmfs backend: where repositories are mounted; default /cvmfs
+	URL           string `yaml:"url"`            // environment_url of the GitHub Deployments of this target (optional)
 }
 
 // Mirror is the source (distfiles) mirror.
@@ -359,6 +366,23 @@ func Default(dir string) *Config {
 }
 
 // rel resolves p, when relative, against the config file's directory.
+// secretPath is a secret file's path: $CREDENTIALS_DIRECTORY (or
+// ${CREDENTIALS_DIRECTORY}) is replaced by that variable, where systemd's
+// LoadCredential= puts the unit's secrets (readable by the service alone,
+// never in its environment); the rest is as rel. A path naming it while
+// it is unset is an error the caller reports (the file is not found).
+func (c *Config) secretPath(p string) string {
+	for _, v := range []string{"${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"} {
+		if rest, ok := strings.CutPrefix(p, v); ok {
+			if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+				return filepath.Join(dir, rest)
+			}
+			return p
+		}
+	}
+	return c.rel(p)
+}
+
 func (c *Config) rel(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
@@ -446,6 +470,9 @@ func (c *Config) defaults() {
 			t.CvmfsServer = "cvmfs_server"
 		}
 		t.BaseDir = c.rel(t.BaseDir)
+		if t.SSHConfig != "" {
+			t.SSHConfig = c.rel(t.SSHConfig)
+		}
 	}
 	if c.Mirror.Dir == "" {
 		c.Mirror.Dir = filepath.Join(c.DataDir, "mirror")
@@ -486,7 +513,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 			}
 		}
 	} else if gh.WebhookSecretFile != "" {
-		data, err := os.ReadFile(c.rel(gh.WebhookSecretFile))
+		data, err := os.ReadFile(c.secretPath(gh.WebhookSecretFile))
 		if err != nil {
 			return errf("github.webhook_secret_file", "%v", err)
 		}
@@ -504,7 +531,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if v := os.Getenv(EnvGitHubToken); v != "" {
 		gh.Token = strings.TrimSpace(v)
 	} else if gh.TokenFile != "" {
-		data, err := os.ReadFile(c.rel(gh.TokenFile))
+		data, err := os.ReadFile(c.secretPath(gh.TokenFile))
 		if err != nil {
 			return errf("github.token_file", "%v", err)
 		}
@@ -513,7 +540,7 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if v := os.Getenv(EnvPrivateKey); v != "" {
 		gh.PrivateKey = []byte(v)
 	} else if gh.PrivateKeyFile != "" {
-		data, err := os.ReadFile(c.rel(gh.PrivateKeyFile))
+		data, err := os.ReadFile(c.secretPath(gh.PrivateKeyFile))
 		if err != nil {
 			return errf("github.private_key_file", "%v", err)
 		}

@@ -184,3 +184,59 @@ func write(t *testing.T, s string) string {
 	}
 	return p
 }
+
+// Secrets handed over by systemd's LoadCredential= are read from
+// $CREDENTIALS_DIRECTORY, named in the config as such.
+func TestSecretsFromSystemdCredentials(t *testing.T) {
+	clearEnv(t)
+	creds := t.TempDir()
+	os.WriteFile(filepath.Join(creds, "webhook-secret"), []byte("from-systemd\n"), 0o600)
+	os.WriteFile(filepath.Join(creds, "app.pem"), []byte("-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n"), 0o600)
+	for _, form := range []string{"$CREDENTIALS_DIRECTORY", "${CREDENTIALS_DIRECTORY}"} {
+		path := write(t, "github:\n  app_id: 5\n  webhook_secret_file: "+form+"/webhook-secret\n  private_key_file: "+form+"/app.pem\n")
+		t.Setenv("CREDENTIALS_DIRECTORY", creds)
+		c, err := Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		if len(c.GitHub.WebhookSecret) != 1 || c.GitHub.WebhookSecret[0] != "from-systemd" || !strings.Contains(string(c.GitHub.PrivateKey), "BEGIN RSA") {
+			t.Errorf("%s: secret %v key %q", form, c.GitHub.WebhookSecret, c.GitHub.PrivateKey)
+		}
+		t.Setenv("CREDENTIALS_DIRECTORY", "")
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "CREDENTIALS_DIRECTORY") {
+			t.Errorf("%s unset: %v, want an error naming it", form, err)
+		}
+	}
+}
+
+// The EESSI-shaped configuration of the README's operating section loads
+// as written (with its credentials in place), so the documented example
+// stays one compatbot accepts.
+func TestREADMEEESSIConfigLoads(t *testing.T) {
+	clearEnv(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "### An EESSI-shaped configuration")
+	if !ok {
+		t.Fatal("README lacks the EESSI-shaped configuration")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("no yaml block in the EESSI section")
+	}
+	creds := t.TempDir()
+	os.WriteFile(filepath.Join(creds, "app.pem"), []byte("-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n"), 0o600)
+	os.WriteFile(filepath.Join(creds, "webhook-secret"), []byte("s\n"), 0o600)
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+	c, err := Load(write(t, block))
+	if err != nil {
+		t.Fatalf("README's EESSI config: %v", err)
+	}
+	if c.Targets.Prod.PublisherHost != "cvmfs@stratum0.eessi.example.org" || c.Targets.Prod.SSHConfig != "/etc/compatbot/ssh_config" ||
+		c.Targets.Test.URL == "" || c.GitHub.RedeliverInterval.D() != 10*time.Minute {
+		t.Errorf("targets %+v, github %+v", c.Targets, c.GitHub)
+	}
+}

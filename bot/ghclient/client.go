@@ -49,6 +49,7 @@ type Factory struct {
 
 	mu      sync.Mutex
 	clients map[int64]*installation
+	app     *github.Client // AppClient's, made on first use
 }
 
 type installation struct {

@@ -331,3 +331,27 @@ func TestRateLimitIsPerInstallation(t *testing.T) {
 		})
 	}
 }
+
+// Every request to GitHub, the token request of ghinstallation included,
+// names compatbot and its build, so GitHub (and an operator reading its
+// logs) can tell which bot sent it.
+func TestUserAgentOnEveryRequest(t *testing.T) {
+	gh, f := setup(t)
+	ctx := context.Background()
+	c, err := f.Client(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Repositories.Get(ctx, "eessi", "compat-layer"); err != nil {
+		t.Fatal(err)
+	}
+	calls := gh.Calls()
+	if len(calls) < 2 {
+		t.Fatalf("%d calls, want the token request and the GET", len(calls))
+	}
+	for _, call := range calls {
+		if call.UserAgent != ghclient.UserAgent || !strings.HasPrefix(call.UserAgent, "compatbot/") {
+			t.Errorf("%s %s: User-Agent %q, want %q", call.Method, call.Path, call.UserAgent, ghclient.UserAgent)
+		}
+	}
+}

@@ -2,6 +2,10 @@ package ghclient
 
 import (
 	"context"
+	"maps"
+	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -57,14 +61,69 @@ type Stats struct {
 	Retries        int64 // attempts that repeated an earlier one
 	RateLimitWaits int64 // times a request waited for a rate limit
 	RateLimited    int64 // requests given up because the wait would exceed MaxWait
+	// ByStatus counts answers by HTTP status ("200", "404"), "error" for
+	// requests that got no answer.
+	ByStatus map[string]int64
+	// RateLimits is the budget left per holder of a limit: "installation/42",
+	// "token" (development token) or "" (the App's own JWT requests).
+	RateLimits map[string]RateLimit
 }
 
 type stats struct {
 	calls, retries, waits, limited atomic.Int64
+
+	mu       sync.Mutex
+	byStatus map[string]int64
+	budget   map[string]RateLimit
+}
+
+// RateLimit is the last rate-limit state GitHub announced to one holder of
+// a limit (an installation, the development token, the App itself).
+type RateLimit struct {
+	Limit, Remaining int64
+	Reset            time.Time
 }
 
 func (s *stats) snapshot() Stats {
-	return Stats{Calls: s.calls.Load(), Retries: s.retries.Load(), RateLimitWaits: s.waits.Load(), RateLimited: s.limited.Load()}
+	st := Stats{Calls: s.calls.Load(), Retries: s.retries.Load(), RateLimitWaits: s.waits.Load(), RateLimited: s.limited.Load()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.ByStatus = maps.Clone(s.byStatus)
+	st.RateLimits = maps.Clone(s.budget)
+	return st
+}
+
+// response records one answer (status "200", "404", or "error" for a
+// request that got none) and the rate-limit headers it carried, under the
+// limit holder key.
+func (s *stats) response(key string, resp *http.Response) {
+	status := "error"
+	if resp != nil {
+		status = strconv.Itoa(resp.StatusCode)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byStatus == nil {
+		s.byStatus, s.budget = map[string]int64{}, map[string]RateLimit{}
+	}
+	s.byStatus[status]++
+	if resp == nil {
+		return
+	}
+	rem, err1 := strconv.ParseInt(resp.Header.Get("X-RateLimit-Remaining"), 10, 64)
+	lim, err2 := strconv.ParseInt(resp.Header.Get("X-RateLimit-Limit"), 10, 64)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	rl := RateLimit{Limit: lim, Remaining: rem}
+	if reset, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		rl.Reset = time.Unix(reset, 0)
+	}
+	// Only the core REST budget: search and GraphQL have their own, and
+	// would make the gauge jump between unrelated numbers.
+	if r := resp.Header.Get("X-RateLimit-Resource"); r == "" || r == "core" {
+		s.budget[key] = rl
+	}
 }
 
 // WithNotFoundAnswer marks requests whose 404 is an answer (a user who is

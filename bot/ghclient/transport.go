@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/compatbot/compatbot/internal/buildinfo"
 )
 
 // Transport is an http.RoundTripper for GitHub's REST API that honours its
@@ -54,6 +56,10 @@ type Transport struct {
 	mu    sync.Mutex
 	holds map[string]time.Time // per key: limit hit, no request before this
 }
+
+// UserAgent is sent with every request to GitHub: compatbot's version and
+// revision (internal/buildinfo).
+var UserAgent = buildinfo.Get().UserAgent()
 
 // For returns the Transport as used by one holder of a rate limit (an
 // installation: "installation/42"): limits it hits hold only requests made
@@ -173,6 +179,10 @@ func (t *Transport) roundTrip(req *http.Request, key string) (*http.Response, er
 			return nil, err
 		}
 		r := req.Clone(ctx)
+		// GitHub asks every client to name itself; go-github's default
+		// and ghinstallation's token requests would not say which
+		// compatbot (and which build) sent them.
+		r.Header.Set("User-Agent", UserAgent)
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -184,6 +194,7 @@ func (t *Transport) roundTrip(req *http.Request, key string) (*http.Response, er
 		}
 		countCall(ctx)
 		resp, err := base.RoundTrip(r)
+		st.response(limitHolder(r, key), resp)
 		if err != nil {
 			if ctx.Err() != nil || !retryable(req) || retries >= t.maxRetries() {
 				return nil, err
@@ -331,3 +342,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 var errNoCredentials = errors.New("ghclient: either an app id with a private key or a token is required")
+
+// limitHolder is whose rate limit a response reports: requests signed with
+// the App's JWT (token and installation lookups) spend the App's own
+// budget, not the installation's they were made for.
+func limitHolder(req *http.Request, key string) string {
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok && strings.Count(tok, ".") == 2 {
+		return "app"
+	}
+	return key
+}

@@ -86,6 +86,13 @@ func (c ChecksReporter) Complete(ctx context.Context, ref prflow.CheckRef, chk r
 type GitHubAPI struct {
 	DB      *state.DB
 	Clients Clients
+	// PublicURL, when set, makes every deployment status link its log:
+	// log_url PublicURL/deployments/<id> (DeploymentLogHandler).
+	PublicURL string
+	// EnvironmentURLs are the environment_url of each GitHub environment
+	// ("compat-test", "compat-prod"): where the deployed tree is seen
+	// (the CVMFS repository, a status page); from targets.<env>.url.
+	EnvironmentURLs map[string]string
 }
 
 func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, string, string, error) {
@@ -98,7 +105,19 @@ func (g GitHubAPI) client(ctx context.Context, repo string) (*github.Client, str
 		return nil, "", "", err
 	}
 	if inst == 0 {
-		return nil, "", "", fmt.Errorf("no App installation is known for %s (no event from it yet)", repo)
+		// No event from the repository yet (the App was installed
+		// before compatbot ran, or its events were lost): ask GitHub,
+		// and remember the answer for the next call.
+		finder, ok := g.Clients.(InstallationFinder)
+		if !ok {
+			return nil, "", "", fmt.Errorf("no App installation is known for %s (no event from it yet)", repo)
+		}
+		if inst, err = finder.RepoInstallation(ctx, owner, name); err != nil {
+			return nil, "", "", fmt.Errorf("no App installation is known for %s and GitHub could not name one: %w", repo, err)
+		}
+		if err := prflow.RememberInstallation(ctx, g.DB, repo, inst); err != nil {
+			return nil, "", "", err
+		}
 	}
 	gh, err := g.Clients.Client(ctx, inst)
 	return gh, owner, name, err
@@ -132,8 +151,22 @@ func (g GitHubAPI) SetDeploymentStatus(ctx context.Context, repo string, id int6
 	if len(description) > 140 {
 		description = description[:139] + "…"
 	}
-	_, _, err = gh.Repositories.CreateDeploymentStatus(ctx, owner, name, id, &github.DeploymentStatusRequest{
-		State: github.String(st), Description: github.String(description)})
+	req := &github.DeploymentStatusRequest{State: github.String(st), Description: github.String(description)}
+	if g.PublicURL != "" {
+		req.LogURL = github.String(fmt.Sprintf("%s/deployments/%d", strings.TrimSuffix(g.PublicURL, "/"), id))
+	}
+	if len(g.EnvironmentURLs) > 0 {
+		// The status names no environment: the deployment's is read
+		// back (one GET; statuses are a few per deploy).
+		dep, _, err := gh.Repositories.GetDeployment(ctx, owner, name, id)
+		if err != nil {
+			return fmt.Errorf("deployment %d: %w", id, err)
+		}
+		if u := g.EnvironmentURLs[dep.GetEnvironment()]; u != "" {
+			req.EnvironmentURL = github.String(u)
+		}
+	}
+	_, _, err = gh.Repositories.CreateDeploymentStatus(ctx, owner, name, id, req)
 	if err != nil {
 		return fmt.Errorf("deployment %d status %s: %w", id, st, err)
 	}
@@ -209,6 +242,12 @@ func (g GitHubAPI) CommitFile(ctx context.Context, repo, branch, path string, co
 type Clients interface {
 	Client(ctx context.Context, installationID int64) (*github.Client, error)
 	InstallationToken(ctx context.Context, installationID int64) (string, error)
+}
+
+// InstallationFinder is implemented by Clients that can ask GitHub which
+// installation sees a repository (ghclient.Factory, with the App's JWT).
+type InstallationFinder interface {
+	RepoInstallation(ctx context.Context, owner, name string) (int64, error)
 }
 
 func short(sha string) string {

@@ -42,6 +42,9 @@ type Call struct {
 	Body   []byte
 	Status int
 	Token  string
+	// UserAgent is the request's User-Agent: GitHub refuses requests
+	// without one, and tests check compatbot names its version in it.
+	UserAgent string
 }
 
 // Failure is what FailNext makes a route answer.
@@ -97,6 +100,11 @@ type Server struct {
 	comments  map[int64]*Comment
 	reactions map[int64][]Reaction
 	deploys   map[int64]*Deployment
+
+	hookDeliveries []*HookDelivery
+	hookURL        string
+	hookSecret     []byte
+	manifestApps   []*ManifestApp
 }
 
 type token struct {
@@ -214,7 +222,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get("Authorization")
 	defer func() {
 		s.mu.Lock()
-		s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.RawQuery, Body: body, Status: rec.status, Token: auth})
+		s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.RawQuery, Body: body, Status: rec.status, Token: auth, UserAgent: r.Header.Get("User-Agent")})
 		s.mu.Unlock()
 	}()
 	h := w.Header()
@@ -224,6 +232,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
 
+	if r.Header.Get("User-Agent") == "" {
+		// GitHub's answer to a request without a User-Agent.
+		writeError(rec, http.StatusForbidden, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header")
+		return
+	}
 	if route == "" {
 		notFound(rec)
 		return
@@ -246,12 +259,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, f.Status, f.Message)
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/app/") {
+	switch {
+	case noAuth[route]:
+		// The manifest flow: a browser's form post, and the code's
+		// conversion, which GitHub answers without credentials.
+	case needsJWT(r.URL.Path, route):
 		if err := s.checkJWT(auth); err != nil {
 			writeError(rec, http.StatusUnauthorized, err.Error())
 			return
 		}
-	} else {
+	default:
 		inst, ok := s.checkToken(auth)
 		if !ok {
 			writeError(rec, http.StatusUnauthorized, "Bad credentials")
@@ -335,7 +352,13 @@ func randHex(n int) string {
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.locked(s.accessToken))
+	m.HandleFunc("GET /app/hook/deliveries", s.locked(s.listHookDeliveries))
+	m.HandleFunc("POST /settings/apps/new", s.locked(s.newAppFromManifest))
+	m.HandleFunc("POST /organizations/{org}/settings/apps/new", s.locked(s.newAppFromManifest))
+	m.HandleFunc("POST /app-manifests/{code}/conversions", s.locked(s.convertManifest))
+	m.HandleFunc("POST /app/hook/deliveries/{id}/attempts", s.locked(s.redeliverHookDelivery))
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.inRepo(s.getRepo))
+	m.HandleFunc("GET /repos/{owner}/{repo}/installation", s.locked(s.getRepoInstallation))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.inRepo(s.getPull))
 	m.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.inRepo(s.getPermission))
 	m.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", s.locked(s.getMembership))

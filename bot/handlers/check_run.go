@@ -41,7 +41,7 @@ func (h *Handler) checkRun(ctx context.Context, d *intake.Delivery) error {
 		return nil
 	}
 	if ev.CheckRun.Name != setscheck.CheckName {
-		return nil
+		return h.rerunBuild(ctx, d, &ev) // a build's run: check_run_build.go
 	}
 	if err := validRepo(ev.Repository); err != nil {
 		return err

@@ -200,6 +200,8 @@ func (h *Handler) Process(ctx context.Context, d *intake.Delivery) error {
 		err = h.checkSuite(ctx, d)
 	case "issue_comment":
 		err = h.issueComment(ctx, d)
+	case "installation", "installation_repositories":
+		err = h.installationChanged(ctx, d) // installation.go
 	default:
 		h.log.Debug("event ignored", "delivery", d.ID, "event", d.Event)
 		return nil

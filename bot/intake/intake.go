@@ -20,7 +20,7 @@ import (
 
 // DefaultEvents are the events compatbot acts on; others are stored as
 // ignored.
-var DefaultEvents = []string{"pull_request", "issue_comment", "check_run", "check_suite"}
+var DefaultEvents = []string{"pull_request", "issue_comment", "check_run", "check_suite", "installation", "installation_repositories"}
 
 // Options configure an Intake. Zero values take the defaults noted.
 type Options struct {

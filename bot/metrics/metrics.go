@@ -1,259 +1,197 @@
-// Package metrics is a small registry of counters, gauges and histograms
-// written out in the Prometheus text exposition format (version 0.0.4).
-// It is hand-written so the bot needs no client library: the handful of
-// metric kinds compatbot exports fit in one file.
+// Package metrics is compatbot's metric registry, on the official Prometheus
+// client (github.com/prometheus/client_golang): the exposition format is the
+// one every scraper speaks, and the Go runtime and process collectors give
+// the memory, GC, goroutine, file-descriptor and CPU series an operator
+// expects from any Go service. The package keeps a small API of its own
+// (Counter, Histogram, GaugeFunc by name, registered once and shared) so
+// the intake and the wiring do not spell out client_golang's types, and it
+// holds the collector of GitHub API calls and rate limits (github.go). The
+// decorators that time builds, deploys and publishes are bot/metrics/timed.
 package metrics
 
 import (
-	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
-// Default is the registry `compatbot serve` exposes at /metrics. Packages
-// that count something (GitHub API calls, builds) register on it.
-var Default = NewRegistry()
+// Default is the registry `compatbot serve` exposes at /metrics, with the
+// Go runtime and process collectors. Packages that count something (GitHub
+// API calls, builds) register on it.
+var Default = NewServiceRegistry()
 
 // Registry holds metric families by name.
 type Registry struct {
+	reg *prometheus.Registry
+
 	mu       sync.Mutex
-	families map[string]family
+	families map[string]any
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{families: map[string]family{}} }
-
-type family interface {
-	write(w io.Writer, name string)
+// NewRegistry returns an empty registry (tests use one each, so their
+// counts start at zero).
+func NewRegistry() *Registry {
+	return &Registry{reg: prometheus.NewRegistry(), families: map[string]any{}}
 }
 
-func (r *Registry) register(name string, make func() family) family {
+// NewServiceRegistry is a registry with the Go runtime collector (go_*:
+// goroutines, GC, memory) and the process collector (process_*: CPU, RSS,
+// open file descriptors, start time).
+func NewServiceRegistry() *Registry {
+	r := NewRegistry()
+	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// Prometheus is the underlying registry, to register collectors of one's
+// own.
+func (r *Registry) Prometheus() *prometheus.Registry { return r.reg }
+
+// register returns the family already registered under name or registers
+// the one make builds. A second registration of a name with another kind
+// is a programming error.
+func register[T any](r *Registry, name string, make func() (T, prometheus.Collector)) T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if f, ok := r.families[name]; ok {
-		return f
+		t, ok := f.(T)
+		if !ok {
+			panic("metrics: " + name + " registered twice with different kinds")
+		}
+		return t
 	}
-	f := make()
-	r.families[name] = f
-	return f
+	t, c := make()
+	r.reg.MustRegister(c)
+	r.families[name] = t
+	return t
 }
 
 // CounterVec is a counter family split by label values.
 type CounterVec struct {
-	help   string
-	labels []string
-	mu     sync.Mutex
-	series map[string]*Counter
+	vec    *prometheus.CounterVec
+	labels int
 }
 
 // Counter is one monotonically increasing series.
-type Counter struct {
-	labelValues []string
-	bits        atomic.Uint64
-}
+type Counter struct{ c prometheus.Counter }
 
 // Add adds v (which must not be negative) to the counter.
-func (c *Counter) Add(v float64) {
-	for {
-		old := c.bits.Load()
-		if c.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			return
-		}
-	}
-}
+func (c *Counter) Add(v float64) { c.c.Add(v) }
 
 // Inc adds one.
-func (c *Counter) Inc() { c.Add(1) }
+func (c *Counter) Inc() { c.c.Inc() }
 
 // Value is the current total.
-func (c *Counter) Value() float64 { return math.Float64frombits(c.bits.Load()) }
+func (c *Counter) Value() float64 {
+	var m dto.Metric
+	c.c.Write(&m)
+	return m.GetCounter().GetValue()
+}
 
 // Counter registers (or returns the already registered) counter family
 // name with the given label names. Registering the same name twice returns
 // the first family, so independent packages can share a counter.
 func (r *Registry) Counter(name, help string, labels ...string) *CounterVec {
-	f := r.register(name, func() family {
-		return &CounterVec{help: help, labels: labels, series: map[string]*Counter{}}
+	return register(r, name, func() (*CounterVec, prometheus.Collector) {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		return &CounterVec{vec: v, labels: len(labels)}, v
 	})
-	cv, ok := f.(*CounterVec)
-	if !ok {
-		panic("metrics: " + name + " registered twice with different kinds")
-	}
-	return cv
 }
 
 // With returns the series for the label values, in the order of the label
 // names; missing values are empty.
 func (cv *CounterVec) With(values ...string) *Counter {
-	vals := make([]string, len(cv.labels))
-	copy(vals, values)
-	k := strings.Join(vals, "\xff")
-	cv.mu.Lock()
-	defer cv.mu.Unlock()
-	c, ok := cv.series[k]
-	if !ok {
-		c = &Counter{labelValues: vals}
-		cv.series[k] = c
-	}
-	return c
+	return &Counter{cv.vec.WithLabelValues(pad(values, cv.labels)...)}
 }
 
-func (cv *CounterVec) write(w io.Writer, name string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, escapeHelp(cv.help), name)
-	cv.mu.Lock()
-	keys := make([]string, 0, len(cv.series))
-	for k := range cv.series {
-		keys = append(keys, k)
+// pad makes values exactly n long, valid UTF-8: client_golang panics on a
+// count mismatch or on invalid UTF-8, this package's callers leave trailing
+// labels out, and some values (an event name) come from request headers.
+func pad(values []string, n int) []string {
+	out := make([]string, n)
+	copy(out, values)
+	for i, v := range out {
+		out[i] = strings.ToValidUTF8(v, "\uFFFD")
 	}
-	sort.Strings(keys)
-	series := make([]*Counter, len(keys))
-	for i, k := range keys {
-		series[i] = cv.series[k]
-	}
-	cv.mu.Unlock()
-	for _, c := range series {
-		fmt.Fprintf(w, "%s%s %s\n", name, labelString(cv.labels, c.labelValues), formatFloat(c.Value()))
-	}
-}
-
-type gaugeFunc struct {
-	help string
-	f    func() float64
-}
-
-func (g *gaugeFunc) write(w io.Writer, name string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, escapeHelp(g.help), name, name, formatFloat(g.f()))
+	return out
 }
 
 // GaugeFunc registers a gauge whose value is read from f at scrape time.
 // A second registration of name keeps the first.
 func (r *Registry) GaugeFunc(name, help string, f func() float64) {
-	r.register(name, func() family { return &gaugeFunc{help: help, f: f} })
+	register(r, name, func() (prometheus.GaugeFunc, prometheus.Collector) {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+		return g, g
+	})
+}
+
+// HistogramVec is a histogram family split by label values.
+type HistogramVec struct {
+	vec    *prometheus.HistogramVec
+	labels int
 }
 
 // Histogram counts observations into cumulative buckets.
-type Histogram struct {
-	help    string
-	bounds  []float64
-	mu      sync.Mutex
-	counts  []uint64 // per bucket, not cumulative; last is +Inf
-	sum     float64
-	samples uint64
+type Histogram struct{ o prometheus.Observer }
+
+// Histogram registers (or returns) a histogram without labels with the
+// given upper bounds, which must be sorted ascending.
+func (r *Registry) Histogram(name, help string, bounds []float64) *Histogram {
+	return r.HistogramVec(name, help, bounds).With()
 }
 
-// Histogram registers (or returns) a histogram with the given upper bounds,
-// which must be sorted ascending.
-func (r *Registry) Histogram(name, help string, bounds []float64) *Histogram {
-	f := r.register(name, func() family {
-		return &Histogram{help: help, bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+// HistogramVec registers (or returns) a histogram family with labels.
+func (r *Registry) HistogramVec(name, help string, bounds []float64, labels ...string) *HistogramVec {
+	return register(r, name, func() (*HistogramVec, prometheus.Collector) {
+		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: bounds}, labels)
+		return &HistogramVec{vec: v, labels: len(labels)}, v
 	})
-	h, ok := f.(*Histogram)
-	if !ok {
-		panic("metrics: " + name + " registered twice with different kinds")
-	}
-	return h
+}
+
+// With returns the series for the label values.
+func (hv *HistogramVec) With(values ...string) *Histogram {
+	return &Histogram{hv.vec.WithLabelValues(pad(values, hv.labels)...)}
 }
 
 // Observe records one value.
-func (h *Histogram) Observe(v float64) {
-	i := sort.SearchFloat64s(h.bounds, v)
-	h.mu.Lock()
-	h.counts[i]++
-	h.sum += v
-	h.samples++
-	h.mu.Unlock()
-}
+func (h *Histogram) Observe(v float64) { h.o.Observe(v) }
 
 // Totals returns the number of observations and their sum.
 func (h *Histogram) Totals() (count uint64, sum float64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.samples, h.sum
+	var m dto.Metric
+	h.o.(prometheus.Metric).Write(&m)
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 }
 
-func (h *Histogram) write(w io.Writer, name string) {
-	h.mu.Lock()
-	counts := append([]uint64(nil), h.counts...)
-	sum, n := h.sum, h.samples
-	h.mu.Unlock()
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, escapeHelp(h.help), name)
-	var cum uint64
-	for i, b := range h.bounds {
-		cum += counts[i]
-		fmt.Fprintf(w, "%s_bucket{le=\"%s\"} %d\n", name, formatFloat(b), cum)
+// Write writes every family, sorted by name, in the text format (what
+// /metrics answers a scraper that asks for nothing else).
+func (r *Registry) Write(w io.Writer) error {
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %s\n%s_count %d\n", name, n, name, formatFloat(sum), name, n)
-}
-
-// Write writes every family, sorted by name, in the text format.
-func (r *Registry) Write(w io.Writer) {
-	r.mu.Lock()
-	names := make([]string, 0, len(r.families))
-	for n := range r.families {
-		names = append(names, n)
-	}
-	fams := make([]family, len(names))
-	sort.Strings(names)
-	for i, n := range names {
-		fams[i] = r.families[n]
-	}
-	r.mu.Unlock()
-	for i, f := range fams {
-		f.write(w, names[i])
-	}
-}
-
-// Handler serves the registry at a scrape endpoint.
-func (r *Registry) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		r.Write(w)
-	})
-}
-
-func labelString(names, values []string) string {
-	if len(names) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, n := range names {
-		if i > 0 {
-			b.WriteByte(',')
+	sort.Slice(mfs, func(i, j int) bool { return mfs[i].GetName() < mfs[j].GetName() })
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
 		}
-		b.WriteString(n)
-		b.WriteString(`="`)
-		b.WriteString(escapeLabel(values[i]))
-		b.WriteByte('"')
 	}
-	b.WriteByte('}')
-	return b.String()
+	return nil
 }
 
-// Label values may carry anything (an event name from a request header);
-// the format allows only these three escapes.
-var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+// Handler serves the registry at a scrape endpoint, in the format the
+// scraper negotiates (text or OpenMetrics).
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
 }
 
 // githubAPICalls counts GitHub API requests by the webhook event that

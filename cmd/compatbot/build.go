@@ -67,7 +67,8 @@ or fuse-overlayfs.
 no quoting); each word may use {{.Set}}, {{.Version}}, {{.OS}}, {{.Arch}},
 {{.Prefix}}, {{.SetFile}}, {{.DistDir}}. The default is the fake installer
 testdata/fakeemerge/fakeemerge of a compatbot checkout in the current
-directory (or $COMPATBOT_FAKEEMERGE); real builds pass emerge, e.g.
+directory, $COMPATBOT_FAKEEMERGE, or else the copy embedded in compatbot;
+real builds pass emerge, e.g.
   --command '["startprefix", "emerge", "--update", "--deep", "@{{.Set}}"]'
 The command sees only PATH, HOME, LANG, the COMPAT_* variables and --env.
 
@@ -149,6 +150,9 @@ func findFakeEmerge() (string, error) {
 		return "", err
 	}
 	if st, err := os.Stat(abs); err != nil || st.Mode()&0o111 == 0 {
+		if os.Getenv("COMPATBOT_FAKEEMERGE") == "" {
+			return embeddedFakeEmerge() // outside a checkout: the copy in the binary (fakeemerge.go)
+		}
 		return "", fmt.Errorf("no build command: the fake installer %s is not here (run from a compatbot checkout, set COMPATBOT_FAKEEMERGE, or use 'compatbot build --command')", p)
 	}
 	return abs, nil

@@ -153,6 +153,7 @@ build:
   command: [%q, "--update", "--deep", "@{{.Set}}"]
   timeout: 2m
 changelog: {branch: main}
+targets: {test: {url: "https://test.compat.example/"}}
 `, e.dataDir, gh.APIURL(), e2eAppID, testSecret, script)
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -498,6 +499,36 @@ func TestEndToEnd(t *testing.T) {
 	if len(deps) != 1 || deps[0].SHA != e.headSHA || deploymentStates(deps[0]) != "in_progress success" {
 		t.Fatalf("deployments after /deploy test: %+v", deps)
 	}
+	// Its statuses link the deploy's record on compatbot and the test
+	// environment, and the record is served there.
+	for _, st := range deps[0].Statuses {
+		if st.LogURL != fmt.Sprintf("http://compatbot.test/deployments/%d", deps[0].ID) || st.EnvironmentURL != "https://test.compat.example/" {
+			t.Errorf("deployment status %s: log_url %q, environment_url %q", st.State, st.LogURL, st.EnvironmentURL)
+		}
+	}
+	if code, body := get(t, fmt.Sprintf("%s/deployments/%d", e.base, deps[0].ID)); code != 200 || !strings.Contains(body, "deploy of eessi/compat-layer to test") || !strings.Contains(body, tag2026) {
+		t.Errorf("GET /deployments/%d = %d:\n%s", deps[0].ID, code, body)
+	}
+	if code, _ := get(t, e.base+"/deployments/999999"); code != 404 {
+		t.Errorf("GET /deployments of an unknown id = %d, want 404", code)
+	}
+	// /metrics of the real server: the runtime and process collectors,
+	// and the builds, deploy, publishes and GitHub calls just made.
+	_, m := get(t, e.base+"/metrics")
+	for _, want := range []string{
+		"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_resident_memory_bytes ", "process_open_fds ",
+		`compatbot_build_duration_seconds_count{outcome="ok"} `,
+		`compatbot_deploy_duration_seconds_count{env="test",kind="deploy",outcome="ok"} 1`,
+		`compatbot_publish_duration_seconds_count{op="publish",outcome="ok",target="test"} 2`,
+		`compatbot_github_api_requests_total{status="201"} `,
+		fmt.Sprintf(`compatbot_github_rate_limit_remaining{installation="%d"} 4999`, e2eInst),
+		`compatbot_deliveries_processed_total{outcome="done"} `,
+		`compatbot_webhook_ack_seconds_count `,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	// The sources of the builds are in the mirror.
 	if _, err := os.Stat(filepath.Join(e.dataDir, "mirror", "files", "linux-x86_64-2026.06.tar.gz")); err != nil {
 		t.Errorf("source mirror: %v", err)
@@ -568,6 +599,17 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cur, "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
 		t.Errorf("prod lost 2025.06 in the rollback: %v", err)
+	}
+	// The rollback is a GitHub Deployment too, linking the PR.
+	var rb []githubfake.Deployment
+	for _, d := range deploymentsIn("compat-prod", e.gh.Deployments(e2eRepo)) {
+		if d.Task == "rollback" {
+			rb = append(rb, d)
+		}
+	}
+	if len(rb) != 1 || rb[0].Ref != "main" || deploymentStates(rb[0]) != "success" || !strings.Contains(rb[0].Description, "Rollback of prod to "+tag2025) ||
+		rb[0].Statuses[0].LogURL != fmt.Sprintf("https://github.com/%s/pull/%d", e2eRepo, e2ePR) {
+		t.Errorf("rollback deployments: %+v", rb)
 	}
 	hdb, err := state.Open(filepath.Join(e.dataDir, dbFile))
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/compatbot/compatbot/bot/config"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
+	"github.com/compatbot/compatbot/internal/buildinfo"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/state"
 )
@@ -150,7 +151,9 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ok")
+		// The version lets an operator (or a probe) see which build
+		// answers without shelling into the host.
+		fmt.Fprintf(w, "ok %s\n", buildinfo.Get().Short())
 	})
 	mux.Handle("GET /readyz", readyHandler(db, cfg.Intake.MinFreeBytes))
 	mux.Handle("GET /metrics", metrics.Default.Handler())
@@ -183,8 +186,10 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	serving.Store(true)
+	// Once /webhook answers: the redeliveries it asks for arrive there.
+	redelivering := startRedelivery(ctx, cfg, db, log)
 	addr := ln.Addr().String()
-	log.Info("compatbot serving", "addr", addr, "public_url", cfg.PublicURL, "data_dir", cfg.DataDir)
+	log.Info("compatbot serving", "version", buildinfo.Get().Short(), "addr", addr, "public_url", cfg.PublicURL, "data_dir", cfg.DataDir)
 	fmt.Fprintf(stderr, "compatbot serve: listening on http://%s\n", addr)
 	if ready != nil {
 		ready(addr)
@@ -206,6 +211,7 @@ func serve(ctx context.Context, cfg *config.Config, newProcessor processorFactor
 		log.Warn("http shutdown", "error", err)
 	}
 	<-runDone
+	redelivering()
 	if err := in.Close(); err != nil {
 		log.Warn("closing intake", "error", err)
 	}

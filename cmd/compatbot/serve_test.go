@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/compatbot/compatbot/internal/buildinfo"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,6 +131,10 @@ func TestServeEndpoints(t *testing.T) {
 		if code, body := get(t, base+path); code != want {
 			t.Errorf("GET %s = %d %q, want %d", path, code, body, want)
 		}
+	}
+	// /healthz names the build answering, as `compatbot version` does.
+	if _, body := get(t, base+"/healthz"); body != "ok "+buildinfo.Get().Short()+"\n" {
+		t.Errorf("GET /healthz = %q, want ok and the version %q", body, buildinfo.Get().Short())
 	}
 	if code, _ := get(t, base+"/webhook"); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /webhook = %d, want 405", code)

@@ -17,7 +17,9 @@ import (
 	"github.com/compatbot/compatbot/bot/handlers"
 	"github.com/compatbot/compatbot/bot/intake"
 	"github.com/compatbot/compatbot/bot/metrics"
+	"github.com/compatbot/compatbot/bot/metrics/timed"
 	"github.com/compatbot/compatbot/workflow/artifact"
+	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/mirror"
@@ -35,7 +37,7 @@ import (
 // targetConfig maps the config's target to the publisher's; a local
 // target without a repository name lives in <data_dir>/targets/<env>.
 func targetConfig(cfg *config.Config, env string, t config.Target) publish.TargetConfig {
-	tc := publish.TargetConfig{Backend: t.Backend, Repository: t.Repository, BaseDir: t.BaseDir, CvmfsServer: t.CvmfsServer, PublisherHost: t.PublisherHost}
+	tc := publish.TargetConfig{Backend: t.Backend, Repository: t.Repository, BaseDir: t.BaseDir, CvmfsServer: t.CvmfsServer, PublisherHost: t.PublisherHost, SSHConfig: t.SSHConfig, CvmfsMount: t.CvmfsMount}
 	if (tc.Backend == "" || tc.Backend == "local") && tc.Repository == "" {
 		tc.BaseDir, tc.Repository = filepath.Join(cfg.DataDir, "targets"), env
 	}
@@ -68,10 +70,18 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err != nil {
 		return nil, err
 	}
+	// Timed for /metrics: GitHub calls and budgets, publishes, deploys and
+	// builds (bot/metrics wraps the ports; workflow/ knows nothing of it).
+	metrics.Default.RegisterGitHub(clients.Stats)
+	for env, p := range pubs {
+		pubs[env] = timed.NewPublisher(metrics.Default, env, p)
+	}
 	if err := prflow.EnsureSchema(ctx, db); err != nil {
 		return nil, err
 	}
-	api := ghports.GitHubAPI{DB: db, Clients: clients}
+	api := ghports.GitHubAPI{DB: db, Clients: clients, PublicURL: cfg.PublicURL, EnvironmentURLs: map[string]string{
+		prflow.DeploymentEnv(deploy.EnvTest): cfg.Targets.Test.URL, prflow.DeploymentEnv(deploy.EnvProd): cfg.Targets.Prod.URL}}
+	mux.Handle("GET /deployments/{id}", ghports.DeploymentLogHandler(db))
 	pd := &prflow.Deployer{DB: db, Deployments: api, Comments: api, Logger: log}
 	var b *prflow.Builder
 	defer func() {
@@ -86,7 +96,8 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 	if err != nil {
 		return nil, err
 	}
-	pd.Core = core
+	// A rollback is a GitHub Deployment too (ghports.RollbackDeployments).
+	pd.Core = timed.NewCore(metrics.Default, ghports.RollbackDeployments{Core: core, API: api})
 	// Only the process that owns data_dir settles what a crash left: a
 	// replay next to a running server must not abort its transactions,
 	// run its queued deploys or unmount its builds.
@@ -118,6 +129,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			// on production's tree, with sources from the mirror only.
 			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
+			Runner:    timed.NewRunner(metrics.Default, &build.LocalRunner{Arch: build.HostArch()}),
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },

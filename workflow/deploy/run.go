@@ -304,16 +304,23 @@ func (d *Engine) runItem(ctx context.Context, env string, pub publish.Publisher,
 		return abort("journal", err)
 	}
 	d.failpointHere("before-apply")
-	if rebaseFrom != "" {
-		if err := replaceTree(tx.Dir(), rebaseFrom); err != nil {
-			return abort("rebase", err)
+	if rtx, ok := tx.(publish.RemoteTx); ok {
+		// The tree is on the publisher host (remote.go).
+		if err := d.applyRemote(ctx, rtx, rebaseFrom, it.Digest, ir.LineageAfter); err != nil {
+			return abort("apply", err)
 		}
-	}
-	if err := d.artifacts.ApplyDigest(ctx, it.Digest, tx.Dir()); err != nil {
-		return abort("apply", err)
-	}
-	if err := writeMarkers(tx.Dir(), ir.LineageAfter, it.Digest); err != nil {
-		return abort("apply", fmt.Errorf("write lineage: %w", err))
+	} else {
+		if rebaseFrom != "" {
+			if err := replaceTree(tx.Dir(), rebaseFrom); err != nil {
+				return abort("rebase", err)
+			}
+		}
+		if err := d.artifacts.ApplyDigest(ctx, it.Digest, tx.Dir()); err != nil {
+			return abort("apply", err)
+		}
+		if err := writeMarkers(tx.Dir(), ir.LineageAfter, it.Digest); err != nil {
+			return abort("apply", fmt.Errorf("write lineage: %w", err))
+		}
 	}
 	d.failpointHere("after-apply")
 	ir.State = stApplied

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -27,12 +28,18 @@ import (
 // /cvmfs/<repo>/<path> (cvmfs_server transaction mounts it read-write), so
 // an artifact's deletions apply as plain removals; ingest -t would need a
 // separate delete list. Everything runs through exec with an argv, never a
-// shell; with PublisherHost the argv is prefixed by "ssh <host>" and
-// Tx.Dir() names a path on that host.
+// local shell. With PublisherHost the commands run over ssh on that host:
+// ssh hands the remote user's shell one command line, so every argument is
+// quoted for it (a "#" in a publish message would otherwise start a
+// comment), and Tx.Dir() names a path on that host, which the transaction
+// (a RemoteTx) fills by streaming tarballs to it (cvmfs_remote.go).
 type Cvmfs struct {
 	repo  string
 	argv  []string
 	mount string
+	// ssh is the ssh argv up to the host when the server is remote; argv
+	// is then the remote command's words, quoted into one line.
+	ssh []string
 }
 
 // exitTransactionOpen is cvmfs_server's exit status (EEXIST) when the
@@ -52,14 +59,16 @@ func OpenCvmfs(cfg TargetConfig) (*Cvmfs, error) {
 	if mount == "" {
 		mount = "/cvmfs"
 	}
-	argv := []string{bin}
+	c := &Cvmfs{repo: cfg.Repository, argv: []string{bin}, mount: mount}
 	if cfg.PublisherHost != "" {
 		if strings.HasPrefix(cfg.PublisherHost, "-") || strings.ContainsAny(cfg.PublisherHost, " \t\n") {
 			return nil, fmt.Errorf("target %s: publisher_host %q is not a host name", cfg.Repository, cfg.PublisherHost)
 		}
-		argv = []string{"ssh", "-o", "BatchMode=yes", cfg.PublisherHost, bin}
+		c.ssh = sshArgv(cfg)
+	} else if cfg.SSHConfig != "" {
+		return nil, fmt.Errorf("target %s: ssh_config is set but publisher_host is not", cfg.Repository)
 	}
-	return &Cvmfs{repo: cfg.Repository, argv: argv, mount: mount}, nil
+	return c, nil
 }
 
 // CvmfsError is a failed cvmfs_server command with its exit status and
@@ -83,10 +92,23 @@ func (e *CvmfsError) Is(target error) bool {
 }
 
 func (c *Cvmfs) run(ctx context.Context, args ...string) (string, error) {
-	argv := append(append([]string{}, c.argv...), args...)
+	return c.exec(ctx, nil, args, append(append([]string{}, c.argv...), args...))
+}
+
+// exec runs words (locally, or on the publisher host as one quoted line)
+// with stdin; args are what an error names.
+func (c *Cvmfs) exec(ctx context.Context, stdin io.Reader, args, words []string) (string, error) {
+	argv := words
+	if c.ssh != nil {
+		argv = append(append([]string{}, c.ssh...), shellLine(words))
+	}
+	return c.execArgv(ctx, stdin, args, argv)
+}
+
+func (c *Cvmfs) execArgv(ctx context.Context, stdin io.Reader, args, argv []string) (string, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	err := cmd.Run()
 	if err == nil {
 		return stdout.String(), nil
@@ -115,7 +137,11 @@ func (c *Cvmfs) Transaction(ctx context.Context, path string) (Tx, error) {
 		}
 		return nil, err
 	}
-	return &cvmfsTx{c: c, dir: filepath.Join(c.mount, c.repo, filepath.FromSlash(p))}, nil
+	tx := &cvmfsTx{c: c, dir: filepath.Join(c.mount, c.repo, filepath.FromSlash(p))}
+	if c.ssh != nil {
+		return &remoteTx{tx}, nil
+	}
+	return tx, nil
 }
 
 type cvmfsTx struct {
@@ -140,6 +166,9 @@ func (t *cvmfsTx) Publish(ctx context.Context, tag, message string) (Revision, e
 	if err := ValidateTag(tag); err != nil {
 		return 0, err
 	}
+	// cvmfs_server tag -l -x prints a tag a line: a newline in its
+	// description would break the listing every later call reads.
+	message = strings.Join(strings.Fields(message), " ")
 	if _, err := t.c.run(ctx, "publish", "-a", tag, "-m", message, t.c.repo); err != nil {
 		return 0, err
 	}

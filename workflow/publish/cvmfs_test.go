@@ -238,12 +238,15 @@ func TestOpenConfig(t *testing.T) {
 			t.Errorf("Open(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	c, err := OpenCvmfs(TargetConfig{Repository: "r", PublisherHost: "stratum0.example.org"})
+	if _, err := Open(TargetConfig{Repository: "r", Backend: "cvmfs", SSHConfig: "/etc/compatbot/ssh_config"}); err == nil || !strings.Contains(err.Error(), "publisher_host is not") {
+		t.Errorf("ssh_config without publisher_host: %v", err)
+	}
+	c, err := OpenCvmfs(TargetConfig{Repository: "r", PublisherHost: "stratum0.example.org", SSHConfig: "/etc/compatbot/ssh_config"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"ssh", "-o", "BatchMode=yes", "stratum0.example.org", "cvmfs_server"}; !cmp.Equal(c.argv, want) {
-		t.Errorf("remote argv = %v, want %v", c.argv, want)
+	if want := []string{"ssh", "-o", "BatchMode=yes", "-F", "/etc/compatbot/ssh_config", "--", "stratum0.example.org"}; !cmp.Equal(c.ssh, want) {
+		t.Errorf("remote argv = %v, want %v", c.ssh, want)
 	}
 }
 

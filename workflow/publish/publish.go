@@ -213,9 +213,14 @@ type TargetConfig struct {
 	// CvmfsMount is where cvmfs mounts repositories (default "/cvmfs"); a
 	// transaction's tree is <CvmfsMount>/<Repository>/<path>.
 	CvmfsMount string `yaml:"cvmfs_mount"`
-	// PublisherHost runs cvmfs_server over ssh on that host
-	// (argv: ssh <host> cvmfs_server ...).
+	// PublisherHost runs cvmfs_server over ssh on that host ([user@]host;
+	// argv: ssh <host> <one quoted command line>); the transaction's tree
+	// is then on that host and changes are carried there (RemoteTx).
 	PublisherHost string `yaml:"publisher_host"`
+	// SSHConfig is an ssh_config file for the connection to
+	// PublisherHost (ssh -F): Port, User, IdentityFile,
+	// UserKnownHostsFile. Empty: ssh's defaults (~/.ssh/config).
+	SSHConfig string `yaml:"ssh_config"`
 }
 
 // Open returns the publisher cfg describes.
