@@ -23,6 +23,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/compattest"
 	"github.com/compatbot/compatbot/workflow/overlay"
+	"github.com/compatbot/compatbot/workflow/portage"
 	"github.com/compatbot/compatbot/workflow/report"
 )
 
@@ -69,6 +70,15 @@ type BuildConfig struct {
 	Timeout time.Duration
 	Sandbox bool
 	DistDir string
+	// MountAt is the EPREFIX: the path the target is published at, where
+	// the build sees the overlay (in its own mount namespace). "" builds
+	// at the overlay's scratch mount point.
+	MountAt string
+	// KeepOut are paths relative to the Prefix that the build writes but
+	// the artifact must not contain (portage.KeptOut: logs, caches,
+	// scratch dirs); they are removed from the upper layer after
+	// unmounting, so the published version shows through.
+	KeepOut []string
 }
 
 // TestConfig says what compattest checks.
@@ -219,7 +229,7 @@ func (r *run) execute(ctx context.Context) {
 		Prefix: m.Target(), DistDir: p.Build.DistDir,
 		HomeDir: filepath.Join(r.out.RunDir, "home"),
 		Timeout: p.Build.Timeout, LogPath: filepath.Join(r.out.RunDir, "build.log"),
-		Sandbox: p.Build.Sandbox,
+		Sandbox: p.Build.Sandbox, MountAt: p.Build.MountAt,
 	})
 	r.out.Build = res
 	if err != nil {
@@ -264,6 +274,10 @@ func (r *run) execute(ctx context.Context) {
 	}
 	if err := m.Unmount(); err != nil {
 		r.fail("Cannot unmount the overlay", err)
+		return
+	}
+	if _, err := portage.Scrub(m.Upper(), p.Build.KeepOut); err != nil {
+		r.fail("Cannot keep the build's scratch files out of the artifact", err)
 		return
 	}
 	info := &BuildInfo{
