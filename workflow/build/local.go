@@ -101,13 +101,13 @@ func (r *LocalRunner) Run(ctx context.Context, job Job) (Result, error) {
 	fmt.Fprintf(logf, "compatbot: building %s in %s\ncompatbot: $ %s\n", job.Target, where, quoteArgv(argv))
 
 	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   prog,
-		Env:    env,
-		Dir:    job.WorkDir,
-		Stdin:  nil,
-		Stdout: logf,
-		Stderr: logf,
+		Path:        path,
+		Args:        prog,
+		Env:         env,
+		Dir:         job.WorkDir,
+		Stdin:       nil,
+		Stdout:      logf,
+		Stderr:      logf,
 		SysProcAttr: &sys,
 	}
 	start := time.Now()
