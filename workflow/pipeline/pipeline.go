@@ -129,6 +129,8 @@ type BuildInfo struct {
 	Finished     time.Time   `json:"finished"`
 	Host         string      `json:"host"`
 	Arch         string      `json:"host_arch"`
+	// EPrefix is the path the Prefix was built for.
+	EPrefix string `json:"eprefix"`
 }
 
 // BuildInfoPath is where BuildInfo lands inside the artifact.
@@ -251,6 +253,7 @@ func (r *run) execute(ctx context.Context) {
 		return
 	case res.ExitCode != 0:
 		r.finish(report.Failure, buildFailureTitle(res, m.Upper()), fmt.Sprintf("The build command exited with code %d. The end of its log is below.", res.ExitCode))
+		r.out.Check.Text += packageLogText(res)
 		r.logText()
 		return
 	}
@@ -260,11 +263,16 @@ func (r *run) execute(ctx context.Context) {
 		r.fail("Cannot read the set file", err)
 		return
 	}
+	eprefix := p.Build.MountAt
+	if eprefix == "" {
+		eprefix = m.Target()
+	}
 	sf := sets.ParseSetFile(p.SetPath, data)
 	tests := compattest.Run(ctx, compattest.Input{
 		Target: p.Target, Prefix: m.Target(), Lower: lowerDir, Set: sf,
 		Tools: p.Tests.Tools, AllowLibcUpdate: p.Tests.AllowLibcUpdate,
 		Tests: p.Tests.Extra, WorkDir: p.WorkDir, Timeout: p.Tests.Timeout,
+		Upper: m.Upper(), EPrefix: eprefix,
 	})
 	r.out.Tests = &tests
 	_ = tests.WriteFiles(r.out.RunDir)
@@ -283,7 +291,7 @@ func (r *run) execute(ctx context.Context) {
 	info := &BuildInfo{
 		Target: p.Target, BaseRevision: rev, HeadSHA: p.HeadSHA, Set: p.SetName, SetPath: p.SetPath,
 		Command: res.Argv, Installed: tests.Installed, Started: started, Finished: time.Now().UTC(),
-		Arch: build.HostArch(),
+		Arch: build.HostArch(), EPrefix: eprefix,
 	}
 	info.Host, _ = os.Hostname()
 	r.out.Info = info
@@ -358,7 +366,20 @@ func (r *run) fail(what string, err error) {
 // noSpace recognises ENOSPC in a build's log, where it appears as text.
 var noSpace = regexp.MustCompile(`(?i)no space left on device|ENOSPC`)
 
-var failedEmerge = regexp.MustCompile(`(?m)^>>> Failed to emerge (\S+)`)
+// What emerge prints when a package fails: ">>> Failed to emerge
+// CAT/PF, Log file:" then ">>>  '<PORTAGE_TMPDIR>/portage/CAT/PF/temp/build.log'",
+// and before that "* ERROR: CAT/PF::REPO failed (compile phase):".
+var (
+	failedEmerge = regexp.MustCompile(`(?m)^>>> Failed to emerge ([^\s,]+)`)
+	failedPhase  = regexp.MustCompile(`(?m)\* ERROR: ([^\s:]+)::\S+ failed \((\w+) phase\)`)
+	packageLog   = regexp.MustCompile(`(?m)^>>>\s+'(/[^']+/build\.log)'`)
+	// compatbot's own last word on a source it could not mirror.
+	distfileFailure = regexp.MustCompile(`(?m)^compatbot: (distfile \S+.*)$`)
+)
+
+// PackageLogLines is how much of a failed package's own build log the
+// check run shows.
+const PackageLogLines = 40
 
 func buildFailureTitle(res build.Result, upper string) string {
 	log := res.Tail
@@ -369,9 +390,43 @@ func buildFailureTitle(res build.Result, upper string) string {
 		return "Build failed: disk full (ENOSPC) in the upper layer"
 	}
 	if m := failedEmerge.FindStringSubmatch(log); m != nil {
-		return "Build failed: " + m[1] + " did not build"
+		phase := ""
+		for _, pm := range failedPhase.FindAllStringSubmatch(log, -1) {
+			if pm[1] == m[1] {
+				phase = " (" + pm[2] + " phase)"
+			}
+		}
+		return "Build failed: " + m[1] + " did not build" + phase
+	}
+	if m := distfileFailure.FindStringSubmatch(log); m != nil {
+		t := m[1]
+		if len(t) > 200 {
+			t = t[:200] + "…"
+		}
+		return "Build failed: " + t
 	}
 	return fmt.Sprintf("Build failed: exit code %d", res.ExitCode)
+}
+
+// packageLogText is the end of the failed package's own build log (the
+// compiler's error is there, not in emerge's output), when the build log
+// names it.
+func packageLogText(res build.Result) string {
+	log, err := build.Tail(res.LogPath, 2000)
+	if err != nil {
+		return ""
+	}
+	fm := failedEmerge.FindStringSubmatch(log)
+	m := packageLog.FindAllStringSubmatch(log, -1)
+	if fm == nil || m == nil {
+		return ""
+	}
+	p := m[len(m)-1][1]
+	tail, err := build.Tail(p, PackageLogLines)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("### %s: its build log (last lines of %s)\n\n```\n%s\n```\n", fm[1], p, strings.ReplaceAll(tail, "```", "'''"))
 }
 
 // diskFull reports an upper layer's filesystem with (almost) no room left.

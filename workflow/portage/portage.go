@@ -27,6 +27,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/template"
+
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/build"
 )
 
 // Release is a Portage release ready to run uninstalled: Dir holds bin/,
@@ -472,4 +476,28 @@ func Scrub(upper string, paths []string) ([]string, error) {
 	}
 	sort.Strings(removed)
 	return removed, nil
+}
+
+// DefaultEPrefix is where EESSI publishes a target's compat layer, as a
+// template of the target's {{.Version}}, {{.OS}} and {{.Arch}}.
+const DefaultEPrefix = "/cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"
+
+// ExpandEPrefix fills an EPREFIX template for a target. An unknown field
+// or a result that is no usable EPREFIX is an error naming the template.
+func ExpandEPrefix(tmpl string, t sets.Target) (string, error) {
+	if tmpl == "" {
+		tmpl = DefaultEPrefix
+	}
+	tp, err := template.New("eprefix").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return "", fmt.Errorf("portage: EPREFIX template %q: %v", tmpl, err)
+	}
+	var b strings.Builder
+	if err := tp.Execute(&b, t); err != nil {
+		return "", fmt.Errorf("portage: EPREFIX template %q: %v", tmpl, err)
+	}
+	if err := build.ValidMountAt(b.String()); err != nil {
+		return "", fmt.Errorf("portage: EPREFIX template %q for %s: %v", tmpl, t, err)
+	}
+	return b.String(), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/compattest"
+	"github.com/compatbot/compatbot/workflow/mirror"
 	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/portage"
 	"github.com/compatbot/compatbot/workflow/report"
@@ -113,8 +114,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	}
 	e.runner = &portage.Runner{Inner: &build.LocalRunner{}, Config: portage.Config{
 		Release: rel, Repos: []portage.Repo{repo}, Profile: profile,
-		Mirror: abs(t, testDistfiles),
-	}}
+	}, Mirror: &mirror.Mirror{Dir: filepath.Join(dd, "mirror")}, Distfiles: abs(t, testDistfiles)}
 	return e
 }
 
@@ -191,6 +191,16 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 		}
 	}
 	e.deploy(t, base)
+	// The sources went through compatbot's mirror, in Gentoo's layout;
+	// only what the build needed.
+	mirrored, _ := os.ReadDir(e.runner.Mirror.DistfilesDir())
+	var names []string
+	for _, m := range mirrored {
+		names = append(names, m.Name())
+	}
+	if want := []string{"layout.conf", "libgreet-1.0.tar.gz", "oldtool-1.0.tar.gz"}; !slices.Equal(names, want) {
+		t.Errorf("mirror distfiles/ = %q, want %q", names, want)
+	}
 
 	pr := e.run(t, "pr", "hello")
 	if pr.Check.Conclusion != report.Success {
@@ -255,4 +265,63 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 	if !slices.Contains(strings.Fields(string(world)), "@compat") {
 		t.Errorf("world_sets = %q, want @compat", world)
 	}
+
+	failedRuns(t, e)
+}
+
+// failedRuns continue on the PR's published tree: a package that does not
+// compile, and sources that are missing or corrupt. Each fails the check
+// naming the package or the file, and keeps nothing.
+func failedRuns(t *testing.T, e *realEnv) {
+	missing, corrupt := t.TempDir(), t.TempDir()
+	ents, err := os.ReadDir(testDistfiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range ents {
+		b, err := os.ReadFile(filepath.Join(testDistfiles, en.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if en.Name() != "fastmath-1.0.tar.gz" {
+			write(t, filepath.Join(missing, en.Name()), string(b))
+		} else {
+			b[len(b)/2] ^= 1
+		}
+		write(t, filepath.Join(corrupt, en.Name()), string(b))
+	}
+	for _, tc := range []struct {
+		name, set, distfiles string
+		title, text          []string
+	}{
+		{name: "src_compile fails", set: "broken", distfiles: abs(t, testDistfiles),
+			title: []string{"Build failed: app-misc/broken-1.0 did not build (compile phase)"},
+			text:  []string{"### app-misc/broken-1.0: its build log", "error: ‘this_is_not_declared’ undeclared", "ERROR: app-misc/broken-1.0::compatbot-test failed (compile phase)"}},
+		{name: "source missing", set: "fastmath", distfiles: missing,
+			title: []string{"Build failed: distfile fastmath-1.0.tar.gz: missing from the source " + missing}},
+		{name: "source corrupt", set: "fastmath", distfiles: corrupt,
+			title: []string{"Build failed: distfile fastmath-1.0.tar.gz from " + corrupt + "/fastmath-1.0.tar.gz does not match the ebuild repository's Manifest: BLAKE2B"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.runner.Distfiles = tc.distfiles
+			out := e.run(t, tc.set, "hello")
+			if out.Check.Conclusion != report.Failure || out.Artifact != nil {
+				t.Fatalf("%s: %s (artifact %v), want a failure and nothing kept\n%s", out.Check.Conclusion, out.Check.Title, out.Artifact, out.Check.Text)
+			}
+			for _, w := range tc.title {
+				if !strings.Contains(out.Check.Title, w) {
+					t.Errorf("title %q lacks %q", out.Check.Title, w)
+				}
+			}
+			for _, w := range tc.text {
+				if !strings.Contains(out.Check.Text, w) {
+					t.Errorf("text lacks %q:\n%s", w, out.Check.Text)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(e.runner.Mirror.DistfilesDir(), "fastmath-1.0.tar.gz")); err == nil {
+				t.Errorf("a bad source entered the mirror")
+			}
+		})
+	}
+	e.runner.Distfiles = abs(t, testDistfiles)
 }
