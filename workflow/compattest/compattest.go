@@ -93,6 +93,9 @@ type Input struct {
 	Upper string
 	// EPrefix is the path the build ran at (recorded in the result).
 	EPrefix string
+	// Emulator runs the tools (ELF programs only) on the arch's baseline
+	// CPU; nil means BaselineEmulator(Target.Arch), empty means natively.
+	Emulator []string
 }
 
 // CheckResult is one named check.

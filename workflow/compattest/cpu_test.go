@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compatbot/compatbot/sets"
 )
@@ -99,5 +100,42 @@ func TestGenericCPU(t *testing.T) {
 	}
 	if !strings.Contains(c.Details, "| `usr/bin/fastmath` | - | AVX2 | `vpaddd ymm2,ymm1,ymm0` |") {
 		t.Errorf("details:\n%s", c.Details)
+	}
+}
+
+// TestToolsOnBaselineCPU runs a tool built with an AVX2 instruction under
+// qemu-user's most basic x86-64 model: it dies with SIGILL there, and the
+// tools check says so, while natively (this host) it may well run.
+func TestToolsOnBaselineCPU(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("x86-64 programs")
+	}
+	if BaselineEmulator("x86_64") == nil {
+		t.Fatal("qemu-x86_64 is needed (Debian package qemu-user; .ci/run installs it)")
+	}
+	prefix := t.TempDir()
+	bin := filepath.Join(prefix, "usr", "bin")
+	os.MkdirAll(bin, 0o755)
+	for name, body := range map[string]string{
+		"fastmath": "int main(void) { __asm__ volatile(\"vpaddd %%ymm0, %%ymm1, %%ymm2\" ::: \"xmm0\", \"xmm1\", \"xmm2\"); return 0; }\n",
+		"plain":    "#include <stdio.h>\nint main(void) { puts(\"plain 1.0\"); return 0; }\n",
+	} {
+		src := filepath.Join(t.TempDir(), name+".c")
+		os.WriteFile(src, []byte(body), 0o644)
+		if b, err := exec.Command("cc", src, "-o", filepath.Join(bin, name)).CombinedOutput(); err != nil {
+			t.Fatalf("cc: %v\n%s", err, b)
+		}
+	}
+	in := Input{Target: sets.Target{Version: "2026.06", OS: "linux", Arch: "x86_64"}, Prefix: prefix,
+		Tools: []Tool{ToolNamed("plain"), ToolNamed("fastmath")}, Timeout: time.Minute}
+	c := tools(context.Background(), in)
+	if c.Passed || c.Summary != "1 of 2 tools missing or broken: fastmath" {
+		t.Fatalf("tools check: %+v", c)
+	}
+	for _, want := range []string{"| plain | `/usr/bin/plain` | plain 1.0 |", "| fastmath | `/usr/bin/fastmath` | killed by signal: illegal instruction under qemu-x86_64 -cpu qemu64",
+		"ran under `" + BaselineEmulator("x86_64")[0] + " -cpu qemu64`"} {
+		if !strings.Contains(c.Details, want) {
+			t.Errorf("details lack %q:\n%s", want, c.Details)
+		}
 	}
 }
