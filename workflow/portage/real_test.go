@@ -171,6 +171,9 @@ func manifestTypes(a *artifact.Artifact) map[string]artifact.Type {
 // real emerge at the real EPREFIX, and checks what the artifacts hold.
 func TestRealEmergeThroughOverlay(t *testing.T) {
 	needRoot(t)
+	if compattest.BaselineEmulator("x86_64") == nil {
+		t.Fatal("qemu-x86_64 is needed (Debian package qemu-user; .ci/run installs it)")
+	}
 	e := newRealEnv(t)
 
 	base := e.run(t, "base", "oldtool")
@@ -267,6 +270,30 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 	}
 
 	failedRuns(t, e)
+
+	// A package built for a newer CPU: it builds, but the generic-CPU
+	// check finds its AVX2 instruction, and under qemu's baseline model
+	// the tool dies with SIGILL.
+	fm := e.run(t, "fastmath", "hello", "fastmath")
+	if fm.Check.Conclusion != report.Failure || fm.Artifact != nil {
+		t.Fatalf("fastmath: %s: %s, want a failure without artifact", fm.Check.Conclusion, fm.Check.Title)
+	}
+	if fm.Check.Title != "Tests failed: tools, generic-cpu" {
+		t.Errorf("fastmath title %q", fm.Check.Title)
+	}
+	var found bool
+	for _, a := range fm.Check.Annotations {
+		if a.Title == "built for a newer CPU than x86-64 v1" && a.StartLine == 3 &&
+			strings.Contains(a.Message, "app-misc/fastmath: usr/bin/fastmath uses AVX2 (vpaddd ymm2,ymm1,ymm0)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no generic-CPU annotation on the fastmath line: %+v", fm.Check.Annotations)
+	}
+	if !strings.Contains(fm.Check.Summary, "killed by signal: illegal instruction under qemu-x86_64 -cpu qemu64") {
+		t.Errorf("summary lacks the SIGILL under qemu:\n%s", fm.Check.Summary)
+	}
 }
 
 // failedRuns continue on the PR's published tree: a package that does not
