@@ -7,6 +7,7 @@ package portage_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,7 +90,7 @@ type realEnv struct {
 	n                           int
 }
 
-func newRealEnv(t *testing.T) *realEnv {
+func newRealEnv(t testing.TB) *realEnv {
 	rel := sharedRelease(t)
 	repo, err := portage.OpenRepo(testRepo)
 	if err != nil {
@@ -120,7 +121,7 @@ func newRealEnv(t *testing.T) *realEnv {
 
 // run builds setFile (under testdata/portage/sets) for the target through
 // the pipeline and returns the outcome.
-func (e *realEnv) run(t *testing.T, setFile string, tools ...string) pipeline.Outcome {
+func (e *realEnv) run(t testing.TB, setFile string, tools ...string) pipeline.Outcome {
 	t.Helper()
 	e.n++
 	var ts []compattest.Tool
@@ -129,7 +130,7 @@ func (e *realEnv) run(t *testing.T, setFile string, tools ...string) pipeline.Ou
 	}
 	sf := abs(t, filepath.Join(testSets, setFile))
 	out, err := pipeline.Run(context.Background(), pipeline.Params{
-		ID: "run" + string(rune('0'+e.n)), DataDir: e.dataDir, Target: e.target,
+		ID: fmt.Sprintf("run%d", e.n), DataDir: e.dataDir, Target: e.target,
 		SetName: "compat", SetFile: sf, SetPath: "sets/" + setFile,
 		WorkDir: filepath.Dir(sf), HeadSHA: "abc",
 		Build: pipeline.BuildConfig{
