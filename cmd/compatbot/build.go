@@ -302,11 +302,10 @@ func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setNam
 		if err != nil {
 			return pipeline.Outcome{}, err
 		}
-		p.Runner = &portage.Runner{Inner: &build.LocalRunner{}, Config: rp.Config,
-			Mirror: &mirror.Mirror{Dir: filepath.Join(opts.DataDir, "mirror")}, Distfiles: rp.Distfiles}
+		p.Runner = rp.runner(filepath.Join(opts.DataDir, "mirror"))
 		p.Build.Command = rp.Config.DefaultCommand()
 		p.Build.DistDir = "" // Portage's own, in the run's work dir
-		p.Build.MountAt = mountAt
+		p.Build.MountAt = rp.eprefix()
 		p.Build.KeepOut = portage.KeptOut
 		fmt.Fprintf(progress, "compatbot: %s: real emerge at EPREFIX %s\n", pipeline.CheckName(t), mountAt)
 	} else if err := os.MkdirAll(p.Build.DistDir, 0o755); err != nil {
@@ -523,6 +522,55 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func (rp *realPortage) eprefix() string {
+	if rp.EPrefix == "" {
+		return portage.DefaultEPrefix
+	}
+	return rp.EPrefix
+}
+
+// runner is the build runner for real emerge with sources through the
+// mirror at mirrorDir.
+func (rp *realPortage) runner(mirrorDir string) *portage.Runner {
+	return &portage.Runner{Inner: &build.LocalRunner{}, Config: rp.Config,
+		Mirror: &mirror.Mirror{Dir: mirrorDir}, Distfiles: rp.Distfiles}
+}
+
+// portageBuild configures the bot (serve) for real emerge from the build:
+// section's portage keys: the runner and the pipeline's build config. ok
+// is false when the config names no ebuild repository (build.command is
+// used as before).
+func portageBuild(dataDir, mirrorDir string, bc pipeline.BuildConfig, c portageConfig) (build.Runner, pipeline.BuildConfig, bool, error) {
+	if len(c.EbuildRepos) == 0 {
+		return nil, bc, false, nil
+	}
+	if len(bc.Command) > 0 {
+		return nil, bc, false, fmt.Errorf("build: command and ebuild_repos exclude each other (with ebuild_repos, emerge is the command)")
+	}
+	rp, err := realPortageOptions(dataDir, c.Portage, c.EbuildRepos, c.Profile, c.Distfiles, c.EPrefix, sets.Target{Version: "0", OS: "linux", Arch: build.HostArch()})
+	if err != nil {
+		return nil, bc, false, fmt.Errorf("build: %v", err)
+	}
+	if mirrorDir == "" {
+		mirrorDir = filepath.Join(dataDir, "mirror")
+	}
+	bc.Command = rp.Config.DefaultCommand()
+	bc.DistDir = ""
+	bc.MountAt = rp.eprefix()
+	bc.KeepOut = portage.KeptOut
+	return rp.runner(mirrorDir), bc, true, nil
+}
+
+// portageConfig are the build: keys of the server config that select real
+// emerge, the same as compatbot build's flags.
+type portageConfig struct {
+	Portage     string
+	EbuildRepos []string
+	Profile     string
+	Distfiles   string
+	EPrefix     string
+}
 
 // realPortageOptions checks the real-emerge flags and unpacks Portage.
 func realPortageOptions(dataDir, portagePath string, repoDirs []string, profile, distfiles, eprefix string, t sets.Target) (*realPortage, error) {

@@ -71,8 +71,10 @@ type BuildConfig struct {
 	Sandbox bool
 	DistDir string
 	// MountAt is the EPREFIX: the path the target is published at, where
-	// the build sees the overlay (in its own mount namespace). "" builds
-	// at the overlay's scratch mount point.
+	// the build sees the overlay (in its own mount namespace), as a
+	// template of {{.Version}}, {{.OS}} and {{.Arch}} (e.g.
+	// portage.DefaultEPrefix). "" builds at the overlay's scratch mount
+	// point.
 	MountAt string
 	// KeepOut are paths relative to the Prefix that the build writes but
 	// the artifact must not contain (portage.KeptOut: logs, caches,
@@ -223,6 +225,14 @@ func (r *run) execute(ctx context.Context) {
 	if p.LogURL != "" {
 		msg += " [Live log](" + p.LogURL + ")"
 	}
+	mountAt := ""
+	if p.Build.MountAt != "" {
+		if mountAt, err = portage.ExpandEPrefix(p.Build.MountAt, p.Target); err != nil {
+			r.fail("The build could not start", err)
+			return
+		}
+		msg += fmt.Sprintf(" EPREFIX `%s`.", mountAt)
+	}
 	r.progress("Building "+p.Target.String(), msg, p.LogURL)
 	started := time.Now().UTC()
 	res, err := p.Runner.Run(ctx, build.Job{
@@ -231,7 +241,7 @@ func (r *run) execute(ctx context.Context) {
 		Prefix: m.Target(), DistDir: p.Build.DistDir,
 		HomeDir: filepath.Join(r.out.RunDir, "home"),
 		Timeout: p.Build.Timeout, LogPath: filepath.Join(r.out.RunDir, "build.log"),
-		Sandbox: p.Build.Sandbox, MountAt: p.Build.MountAt,
+		Sandbox: p.Build.Sandbox, MountAt: mountAt,
 	})
 	r.out.Build = res
 	if err != nil {
@@ -263,7 +273,7 @@ func (r *run) execute(ctx context.Context) {
 		r.fail("Cannot read the set file", err)
 		return
 	}
-	eprefix := p.Build.MountAt
+	eprefix := mountAt
 	if eprefix == "" {
 		eprefix = m.Target()
 	}
