@@ -83,7 +83,7 @@ func TestBuildCmdRealPortage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"Built and tested: 2 package changes", "| added | dev-libs/libgreet |", "| generic-cpu | ✅ pass |"} {
+	for _, want := range []string{"Built and tested: 2 package changes", "| dev-libs/libgreet | added | - | 1.0:0/1::compatbot-test |", "| generic-cpu | ✅ pass |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
 		}
