@@ -56,6 +56,9 @@ type Job struct {
 	// AppendLog appends to LogPath instead of truncating it (a second
 	// command of the same build, e.g. emerge --depclean).
 	AppendLog bool
+	// Binds are more directories the command writes (a sandbox binds them
+	// writable), e.g. Portage's scratch and the distfiles mirror.
+	Binds []string
 }
 
 // BuildPrefix is the path the command sees the Prefix at: MountAt when

@@ -204,6 +204,9 @@ func sandboxArgs(bwrap string, j Job, program string) []string {
 	if j.DistDir != "" {
 		a = append(a, "--bind", j.DistDir, j.DistDir)
 	}
+	for _, d := range j.Binds {
+		a = append(a, "--bind", d, d)
+	}
 	return append(a, "--chdir", j.WorkDir, "--")
 }
 

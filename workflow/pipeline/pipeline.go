@@ -383,8 +383,10 @@ var (
 	failedEmerge = regexp.MustCompile(`(?m)^>>> Failed to emerge ([^\s,]+)`)
 	failedPhase  = regexp.MustCompile(`(?m)\* ERROR: ([^\s:]+)::\S+ failed \((\w+) phase\)`)
 	packageLog   = regexp.MustCompile(`(?m)^>>>\s+'(/[^']+/build\.log)'`)
-	// compatbot's own last word on a source it could not mirror.
-	distfileFailure = regexp.MustCompile(`(?m)^compatbot: (distfile \S+.*)$`)
+	// compatbot's mirror fetch helper on a source it could not mirror
+	// ("distfile X: missing from the source S", "distfile X from S/X does
+	// not match ..."; not "distfile X entered the mirror").
+	distfileFailure = regexp.MustCompile(`(?m)^compatbot: (distfile \S+?(?::| from \S+ does not match).*)$`)
 )
 
 // PackageLogLines is how much of a failed package's own build log the
@@ -399,6 +401,13 @@ func buildFailureTitle(res build.Result, upper string) string {
 	if noSpace.MatchString(log) || diskFull(upper) {
 		return "Build failed: disk full (ENOSPC) in the upper layer"
 	}
+	if m := distfileFailure.FindStringSubmatch(log); m != nil {
+		t := m[1]
+		if len(t) > 200 {
+			t = t[:200] + "…"
+		}
+		return "Build failed: " + t
+	}
 	if m := failedEmerge.FindStringSubmatch(log); m != nil {
 		phase := ""
 		for _, pm := range failedPhase.FindAllStringSubmatch(log, -1) {
@@ -407,13 +416,6 @@ func buildFailureTitle(res build.Result, upper string) string {
 			}
 		}
 		return "Build failed: " + m[1] + " did not build" + phase
-	}
-	if m := distfileFailure.FindStringSubmatch(log); m != nil {
-		t := m[1]
-		if len(t) > 200 {
-			t = t[:200] + "…"
-		}
-		return "Build failed: " + t
 	}
 	return fmt.Sprintf("Build failed: exit code %d", res.ExitCode)
 }

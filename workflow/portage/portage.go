@@ -237,6 +237,9 @@ type Config struct {
 	// Mask, Unmask and Use are lines for etc/portage/package.mask,
 	// package.unmask and package.use (from the repo config, per target).
 	Mask, Unmask, Use []string
+	// fetchHelper: FETCHCOMMAND is FetchHelper (Runner with a Mirror)
+	// rather than the refusal.
+	fetchHelper bool
 }
 
 // Features are the FEATURES compatbot builds with, each removing a
@@ -263,6 +266,10 @@ func (c Config) Env() map[string]string {
 		fmt.Fprintf(&rc, "[%s]\nlocation = %s\n", r.Name, r.Dir)
 	}
 	w := c.WorkDir
+	fetch := filepath.Join(w, "bin", NoFetch) + ` "${URI}" "${FILE}"`
+	if c.fetchHelper {
+		fetch = filepath.Join(w, "bin", FetchHelper) + ` "${URI}" "${DISTDIR}" "${FILE}"`
+	}
 	env := map[string]string{
 		"PORTAGE_REPOSITORIES": rc.String(),
 		"PORTAGE_USERNAME":     usr,
@@ -280,9 +287,10 @@ func (c Config) Env() map[string]string {
 		"CLEAN_DELAY":          "0",
 		"EMERGE_WARNING_DELAY": "0",
 		// Anything not in the mirror would be fetched from SRC_URI with
-		// these; the helper refuses, naming the file.
-		"FETCHCOMMAND":  filepath.Join(w, "bin", NoFetch) + ` "${URI}" "${FILE}"`,
-		"RESUMECOMMAND": filepath.Join(w, "bin", NoFetch) + ` "${URI}" "${FILE}"`,
+		// these: without compatbot's mirror the helper refuses, naming the
+		// file; with it, FetchHelper brings the file into the mirror.
+		"FETCHCOMMAND":  fetch,
+		"RESUMECOMMAND": fetch,
 		"PATH":          Path(w, c.EPrefix),
 	}
 	if !c.Release.Installed() {
@@ -346,6 +354,16 @@ func (c Config) Prepare(root, setName, setFile string) error {
 		"echo \"compatbot: not fetching $1: $2 is not in compatbot's distfiles mirror (sources are fetched only from the mirror)\" >&2\nexit 1\n"
 	if err := os.WriteFile(filepath.Join(w, "bin", NoFetch), []byte(noFetch), 0o755); err != nil {
 		return err
+	}
+	if c.fetchHelper {
+		// This executable answers as FetchHelper when called by that name.
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("portage: %w", err)
+		}
+		if err := replaceSymlink(self, filepath.Join(w, "bin", FetchHelper)); err != nil {
+			return err
+		}
 	}
 	ep := filepath.Join(root, "etc", "portage")
 	if err := os.MkdirAll(filepath.Join(ep, "sets"), 0o755); err != nil {

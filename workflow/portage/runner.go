@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/mirror"
@@ -19,10 +18,10 @@ import (
 type Runner struct {
 	Inner  build.Runner
 	Config Config
-	// Mirror is compatbot's distfiles mirror. When set, the sources the
-	// build needs (emerge --pretend --fetchonly) enter it first from
-	// Distfiles, verified against the repositories' Manifests, and emerge
-	// fetches from Mirror.DistfilesDir() only (Config.Mirror is set to it).
+	// Mirror is compatbot's distfiles mirror. When set, emerge fetches
+	// from Mirror.DistfilesDir() only (Config.Mirror is set to it); a
+	// source not there yet enters it first, from Distfiles, verified
+	// against the repositories' Manifests (FetchHelper).
 	Mirror *mirror.Mirror
 	// Distfiles is where sources missing from the mirror come from: a
 	// directory or an http(s) URL; "" means the mirror must have them.
@@ -49,13 +48,25 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	if c.WorkDir == "" {
 		c.WorkDir = filepath.Join(filepath.Dir(job.LogPath), "portage")
 	}
+	if r.Mirror != nil {
+		c.Mirror = r.Mirror.DistfilesDir()
+		c.fetchHelper = true
+	}
 	if err := c.Prepare(job.Prefix, job.SetName, job.SetFile); err != nil {
 		return build.Result{}, err
 	}
-	if r.Mirror != nil {
-		c.Mirror = r.Mirror.DistfilesDir()
-	}
 	env := c.Env()
+	if r.Mirror != nil {
+		for k, v := range r.helperEnv(c) {
+			env[k] = v
+		}
+		// Written by the helper during the build.
+		if err := os.MkdirAll(r.Mirror.DistfilesDir(), 0o755); err != nil {
+			return build.Result{}, fmt.Errorf("portage: mirror: %w", err)
+		}
+		job.Binds = append(job.Binds, r.Mirror.Dir)
+	}
+	job.Binds = append(job.Binds, c.WorkDir)
 	for k, v := range job.Env {
 		env[k] = v
 	}
@@ -65,12 +76,6 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	}
 	if err := os.MkdirAll(job.DistDir, 0o755); err != nil {
 		return build.Result{}, fmt.Errorf("portage: %w", err)
-	}
-	if r.Mirror != nil {
-		if res, err := r.fillMirror(ctx, c, job); err != nil || !res.OK() {
-			return res, err
-		}
-		job.AppendLog = true
 	}
 	res, err := r.Inner.Run(ctx, job)
 	if err != nil || !res.OK() {
@@ -90,81 +95,10 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	return res2, nil
 }
 
-// fillMirror asks emerge which sources the build needs and brings them
-// into the mirror, verified. Its output starts the build log; a source
-// that is missing or corrupt ends the build there, the log's last line
-// naming the file ("compatbot: distfile X: ...").
-func (r *Runner) fillMirror(ctx context.Context, c Config, job build.Job) (build.Result, error) {
-	list := job
-	list.Command = c.Emerge(append([]string{"--pretend", "--fetchonly"}, InstallArgs...)...)
-	res, err := r.Inner.Run(ctx, list)
-	if err != nil || !res.OK() {
-		return res, err
-	}
-	b, err := os.ReadFile(job.LogPath)
-	if err != nil {
-		return res, err
-	}
-	fail := func(msg string) (build.Result, error) {
-		f, err := os.OpenFile(job.LogPath, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			return res, err
-		}
-		fmt.Fprintf(f, "compatbot: %s\n", msg)
-		f.Close()
-		res.ExitCode = 1
-		res.Tail, _ = build.Tail(job.LogPath, build.TailLines)
-		return res, nil
-	}
-	names := FetchList(string(b))
-	manifests, err := mirror.RepoManifests(c.repoDirs()...)
-	if err != nil {
-		return fail(err.Error())
-	}
-	var entries []mirror.Entry
-	for _, n := range names {
-		e, ok := manifests[n]
-		if !ok {
-			return fail(fmt.Sprintf("distfile %s: no Manifest of the ebuild repositories lists it, so it cannot be verified", n))
-		}
-		entries = append(entries, e)
-	}
-	fetched, err := r.Mirror.Ingest(ctx, entries, r.Distfiles)
-	if err != nil {
-		return fail(err.Error())
-	}
-	f, err := os.OpenFile(job.LogPath, os.O_WRONLY|os.O_APPEND, 0)
-	if err == nil {
-		fmt.Fprintf(f, "compatbot: %d distfiles needed, %d new in the mirror %s, all verified (BLAKE2B, SHA512)\n", len(names), len(fetched), r.Mirror.DistfilesDir())
-		f.Close()
-	}
-	return res, nil
-}
-
 func (c Config) repoDirs() []string {
 	var ds []string
 	for _, r := range c.Repos {
 		ds = append(ds, r.Dir)
 	}
 	return ds
-}
-
-// FetchList reads the distfile names from emerge --pretend --fetchonly
-// output: one URI per line, the file being its last path element.
-func FetchList(out string) []string {
-	seen := map[string]bool{}
-	var names []string
-	for _, line := range strings.Split(out, "\n") {
-		for _, f := range strings.Fields(line) {
-			if !strings.Contains(f, "://") {
-				continue
-			}
-			n := f[strings.LastIndex(f, "/")+1:]
-			if n != "" && !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
-		}
-	}
-	return names
 }
