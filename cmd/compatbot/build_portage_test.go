@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,8 +79,15 @@ func TestBuildCmdRealPortage(t *testing.T) {
 	tmpl := data + "/cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"
 	eprefix := data + "/cvmfs/software.eessi.io/versions/2026.06/compat/linux/" + build.HostArch()
 	var out, errb bytes.Buffer
-	code := buildCmd([]string{"--data-dir", data, "--set", filepath.Join(portageSets, "base"), "--target", "2026.06/linux-" + build.HostArch(),
-		"--portage", sharedPortage, "--ebuild-repo", portageRepo, "--distfiles", portageDist, "--eprefix", tmpl, "--tools", "oldtool"}, &out, &errb)
+	args := []string{"--data-dir", data, "--set", filepath.Join(portageSets, "base"), "--target", "2026.06/linux-" + build.HostArch(),
+		"--portage", sharedPortage, "--ebuild-repo", portageRepo, "--distfiles", portageDist, "--eprefix", tmpl, "--tools", "oldtool"}
+	// In bubblewrap when it is installed (CI installs it): host read-only,
+	// no network, a private /tmp that hides the data dir but for the
+	// paths the build is given.
+	if _, err := exec.LookPath("bwrap"); err == nil {
+		args = append(args, "--sandbox")
+	}
+	code := buildCmd(args, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}

@@ -59,6 +59,10 @@ type Job struct {
 	// Binds are more directories the command writes (a sandbox binds them
 	// writable), e.g. Portage's scratch and the distfiles mirror.
 	Binds []string
+	// ROBinds are directories the command reads that a sandbox's private
+	// /tmp could hide (a Portage release, ebuild repositories, the helper
+	// programs' executable).
+	ROBinds []string
 }
 
 // BuildPrefix is the path the command sees the Prefix at: MountAt when

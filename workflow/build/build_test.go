@@ -358,8 +358,9 @@ func TestMountAt(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("mounting at the EPREFIX needs root (CI runs as root)")
 	}
-	for _, sandbox := range []bool{false, true} {
-		t.Run(fmt.Sprintf("sandbox=%v", sandbox), func(t *testing.T) {
+	for _, tc := range []struct{ sandbox, underWork bool }{{false, false}, {true, false}, {true, true}} {
+		sandbox := tc.sandbox
+		t.Run(fmt.Sprintf("sandbox=%v_eprefix-in-workdir=%v", sandbox, tc.underWork), func(t *testing.T) {
 			if sandbox {
 				if _, err := exec.LookPath("bwrap"); err != nil {
 					t.Skip("bubblewrap not installed")
@@ -372,6 +373,11 @@ echo written-at-eprefix > "$COMPAT_PREFIX/installed"
 `)
 			j.Sandbox = sandbox
 			j.MountAt = filepath.Join(t.TempDir(), "cvmfs", "software.eessi.io", "versions", "2025.06", "compat", "linux", HostArch())
+			if tc.underWork {
+				// The sandbox binds the work dir read-only; the Prefix
+				// inside it must stay writable.
+				j.MountAt = filepath.Join(j.WorkDir, "cvmfs", "versions", "2025.06", "compat", "linux", HostArch())
+			}
 			if err := os.WriteFile(filepath.Join(j.Prefix, "marker"), []byte("from-the-overlay\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}

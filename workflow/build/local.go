@@ -194,12 +194,16 @@ func sandboxArgs(bwrap string, j Job, program string) []string {
 		d := filepath.Dir(program)
 		a = append(a, "--ro-bind", d, d)
 	}
-	a = append(a,
+	// Read-only binds first, writable ones last: a later bind covers an
+	// earlier one, and a read-only work dir or repository that contains
+	// the Prefix (a checkout holding its data dir) must not make the
+	// Prefix read-only.
+	for _, d := range j.ROBinds {
+		a = append(a, "--ro-bind", d, d)
+	}
+	a = append(a, "--ro-bind", j.WorkDir, j.WorkDir,
 		"--bind", j.BuildPrefix(), j.BuildPrefix(),
 		"--bind", j.HomeDir, j.HomeDir,
-		"--ro-bind", j.WorkDir, j.WorkDir,
-		"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-		"--die-with-parent",
 	)
 	if j.DistDir != "" {
 		a = append(a, "--bind", j.DistDir, j.DistDir)
@@ -207,6 +211,7 @@ func sandboxArgs(bwrap string, j Job, program string) []string {
 	for _, d := range j.Binds {
 		a = append(a, "--bind", d, d)
 	}
+	a = append(a, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent")
 	return append(a, "--chdir", j.WorkDir, "--")
 }
 

@@ -67,6 +67,26 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 		job.Binds = append(job.Binds, r.Mirror.Dir)
 	}
 	job.Binds = append(job.Binds, c.WorkDir)
+	// Under a sandbox the host is read-only and /tmp private: bind what
+	// emerge reads from elsewhere. The release is writable: Python keeps
+	// its __pycache__ there.
+	if !c.Release.Installed() {
+		job.Binds = append(job.Binds, c.Release.Dir)
+	}
+	job.ROBinds = append(job.ROBinds, c.repoDirs()...)
+	if c.Profile != "" {
+		job.ROBinds = append(job.ROBinds, c.Profile)
+	}
+	if r.Mirror != nil {
+		// The file alone: its directory may hold the Prefix (a binary
+		// in the data dir's parent), which must stay writable.
+		if self, err := os.Executable(); err == nil {
+			job.ROBinds = append(job.ROBinds, self)
+		}
+		if st, err := os.Stat(r.Distfiles); err == nil && st.IsDir() {
+			job.ROBinds = append(job.ROBinds, r.Distfiles)
+		}
+	}
 	for k, v := range job.Env {
 		env[k] = v
 	}
