@@ -142,6 +142,16 @@ type Build struct {
 	Timeout Duration          `yaml:"timeout"` // default 4h
 	Env     map[string]string `yaml:"env"`
 	Sandbox bool              `yaml:"sandbox"`
+	// Real emerge instead of Command, the keys of "compatbot build":
+	// a Portage release (tarball or tree; "" = the Prefix's emerge), the
+	// ebuild repositories (the first is the main one), the profile ("" =
+	// the first stable one), where sources enter the mirror from, and the
+	// EPREFIX template ("" = EESSI's /cvmfs/software.eessi.io/versions/...).
+	Portage     string   `yaml:"portage"`
+	EbuildRepos []string `yaml:"ebuild_repos"`
+	Profile     string   `yaml:"profile"`
+	Distfiles   string   `yaml:"distfiles"`
+	EPrefix     string   `yaml:"eprefix"`
 	// Hosts maps an arch (x86_64, aarch64, ...) to the build host for it
 	// (an ssh destination); empty means the local machine's arch only.
 	Hosts map[string]string `yaml:"hosts"`

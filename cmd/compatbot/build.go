@@ -18,9 +18,12 @@ import (
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/compattest"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/mirror"
 	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/portage"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
 	"github.com/compatbot/compatbot/workflow/vdb"
@@ -52,18 +55,43 @@ func localCheckBuild(ctx context.Context, gitDir string, rev *setscheck.Revision
 
 const buildUsage = `Usage:
   compatbot build --set FILE [--target VERSION/OS-ARCH] [--data-dir DIR]
-                  [--command ARGV] [--env NAME=VALUE]... [--timeout 4h]
+                  --ebuild-repo REPO [--ebuild-repo REPO2]... [--portage PATH]
+                  [--distfiles SRC] [--profile DIR] [--eprefix TEMPLATE]
+                  [--tools a,b] [--env NAME=VALUE]... [--timeout 4h]
                   [--sandbox] [--allow-libc-update] [--keep-scratch]
+  compatbot build --set FILE [--command ARGV] ...   (any installer)
 
 Builds one set file the way the bot builds a pull request's target: the
 published tree DIR/published/<version>/<os>-<arch> is the read-only lower
-layer of a real overlay, the build command installs into it, the compat
-tests run on the result, and the upper layer is stored as an artifact under
-DIR/artifacts. Prints the check run's Markdown. Needs root (kernel overlayfs)
-or fuse-overlayfs.
+layer of a real overlay, the build installs into it, the compat tests run on
+the result, and the upper layer is stored as an artifact under
+DIR/artifacts. Prints the check run's Markdown. Needs root (kernel overlayfs
+and a private mount namespace) or fuse-overlayfs.
+
+With --ebuild-repo, Gentoo's real emerge builds the set:
+  --portage PATH       a Portage release, tarball or unpacked tree (unpacked
+                       once into DIR/portage/); without it, the emerge
+                       installed in the Prefix
+  --ebuild-repo REPO   an ebuild repository (named by its profiles/repo_name;
+                       the first is the main one); repeatable
+  --profile DIR        the profile; default: the first stable one of the main
+                       repository's profiles/profiles.desc for the arch
+  --distfiles SRC      where sources come from, a directory or an http(s)
+                       URL; they enter compatbot's mirror DIR/mirror/distfiles
+                       first, verified against the repositories' Manifests
+                       (BLAKE2B, SHA512), and emerge fetches only from there
+  --eprefix TEMPLATE   the EPREFIX: the path the target is published at, where
+                       the build sees the overlay (private mount namespace);
+                       default ` + portage.DefaultEPrefix + `
+  --tools a,b          the tools the tools check requires (default: bash,
+                       python3, lmod, gcc, g++, ld, make, patch, emerge)
+The set becomes the Portage user set etc/portage/sets/<name> (the set file's
+name) and is built with emerge --update --deep --newuse @<name>, then
+emerge --depclean. The JSON results (results.json, build-info.json) state
+the EPREFIX used.
 
 --target defaults to what the set's path says (sets/<version>/<os>-<arch>).
---command is the argv, as a JSON array or space-separated words (no shell,
+Without --ebuild-repo, --command is the argv, as a JSON array or space-separated words (no shell,
 no quoting); each word may use {{.Set}}, {{.Version}}, {{.OS}}, {{.Arch}},
 {{.Prefix}}, {{.SetFile}}, {{.DistDir}}. The default is the fake installer
 testdata/fakeemerge/fakeemerge of a compatbot checkout in the current
@@ -100,6 +128,21 @@ type localBuildOptions struct {
 	// Lower serves the published trees builds start from; nil means plain
 	// directories under DataDir/published (pipeline.DirLower).
 	Lower pipeline.Lower
+	// Portage builds with real emerge instead of Command; nil for Command.
+	Portage *realPortage
+	// Tools the tools check requires; nil means compattest.DefaultTools().
+	Tools []compattest.Tool
+}
+
+// realPortage is "compatbot build --ebuild-repo ...": real emerge from a
+// Portage release, the repositories' profile, sources through the mirror,
+// at the target's published path.
+type realPortage struct {
+	Config portage.Config
+	// Distfiles is where sources missing from the mirror come from.
+	Distfiles string
+	// EPrefix is the EPREFIX template (portage.DefaultEPrefix when "").
+	EPrefix string
 }
 
 func (o localBuildOptions) lower() pipeline.Lower {
@@ -257,7 +300,19 @@ func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setNam
 		LogURL:      filepath.Join(opts.DataDir, "runs", id, "build.log"),
 		KeepScratch: opts.KeepScratch,
 	}
-	if err := os.MkdirAll(p.Build.DistDir, 0o755); err != nil {
+	p.Tests.Tools = opts.Tools
+	if rp := opts.Portage; rp != nil {
+		mountAt, err := portage.ExpandEPrefix(rp.EPrefix, t)
+		if err != nil {
+			return pipeline.Outcome{}, err
+		}
+		p.Runner = rp.runner(filepath.Join(opts.DataDir, "mirror"))
+		p.Build.Command = rp.Config.DefaultCommand()
+		p.Build.DistDir = "" // Portage's own, in the run's work dir
+		p.Build.MountAt = rp.eprefix()
+		p.Build.KeepOut = portage.KeptOut
+		fmt.Fprintf(progress, "compatbot: %s: real emerge at EPREFIX %s\n", pipeline.CheckName(t), mountAt)
+	} else if err := os.MkdirAll(p.Build.DistDir, 0o755); err != nil {
 		return pipeline.Outcome{}, err
 	}
 	p.Progress = func(c report.Check) {
@@ -355,6 +410,13 @@ func buildCmd(args []string, stdout, stderr io.Writer) int {
 	sandbox := fl.Bool("sandbox", false, "run the build under bubblewrap with no network")
 	allowLibc := fl.Bool("allow-libc-update", false, "accept a changed glibc version (what a PR says with compat: allow-libc-update)")
 	keep := fl.Bool("keep-scratch", false, "keep the overlay's upper/work directories after the run")
+	portagePath := fl.String("portage", "", "Portage release `PATH` (tarball or unpacked tree; default: the Prefix's emerge)")
+	var repos listFlag
+	fl.Var(&repos, "ebuild-repo", "ebuild repository `REPO` (repeatable; the first is the main one)")
+	profile := fl.String("profile", "", "profile `DIR` (default: the first stable one in the main repository's profiles.desc)")
+	distfiles := fl.String("distfiles", "", "where sources come from: a directory or an http(s) URL (`SRC`)")
+	eprefix := fl.String("eprefix", portage.DefaultEPrefix, "EPREFIX `TEMPLATE`: where the target is published")
+	toolsFlag := fl.String("tools", "", "required tools `a,b` (default: the built-in list)")
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
@@ -388,7 +450,30 @@ func buildCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compatbot build: %v\n", err)
 		return 2
 	}
-	if *command != "" {
+	if *toolsFlag != "" {
+		for _, n := range strings.Split(*toolsFlag, ",") {
+			if n = strings.TrimSpace(n); n == "" || !build.SafeName(n) {
+				fmt.Fprintf(stderr, "compatbot build: --tools %q: %q is not a tool name\n", *toolsFlag, n)
+				return 2
+			}
+			opts.Tools = append(opts.Tools, compattest.ToolNamed(n))
+		}
+	}
+	if len(repos) > 0 {
+		if *command != "" {
+			fmt.Fprintln(stderr, "compatbot build: --command and --ebuild-repo exclude each other (with --ebuild-repo, emerge is the command)")
+			return 2
+		}
+		rp, err := realPortageOptions(opts.DataDir, *portagePath, repos, *profile, *distfiles, *eprefix, t)
+		if err != nil {
+			fmt.Fprintf(stderr, "compatbot build: %v\n", err)
+			return 2
+		}
+		opts.Portage = rp
+	} else if *portagePath != "" || *distfiles != "" || *profile != "" {
+		fmt.Fprintln(stderr, "compatbot build: --portage, --distfiles and --profile need --ebuild-repo")
+		return 2
+	} else if *command != "" {
 		if opts.Command, err = parseCommand(*command); err != nil || len(opts.Command) == 0 {
 			fmt.Fprintf(stderr, "compatbot build: --command %q: %v\n", *command, orEmpty(err))
 			return 2
@@ -435,4 +520,96 @@ func headOf(dir string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func (rp *realPortage) eprefix() string {
+	if rp.EPrefix == "" {
+		return portage.DefaultEPrefix
+	}
+	return rp.EPrefix
+}
+
+// runner is the build runner for real emerge with sources through the
+// mirror at mirrorDir.
+func (rp *realPortage) runner(mirrorDir string) *portage.Runner {
+	return &portage.Runner{Inner: &build.LocalRunner{}, Config: rp.Config,
+		Mirror: &mirror.Mirror{Dir: mirrorDir}, Distfiles: rp.Distfiles}
+}
+
+// portageBuild configures the bot (serve) for real emerge from the build:
+// section's portage keys: the runner and the pipeline's build config. ok
+// is false when the config names no ebuild repository (build.command is
+// used as before).
+func portageBuild(dataDir, mirrorDir string, bc pipeline.BuildConfig, c portageConfig) (build.Runner, pipeline.BuildConfig, bool, error) {
+	if len(c.EbuildRepos) == 0 {
+		return nil, bc, false, nil
+	}
+	if len(bc.Command) > 0 {
+		return nil, bc, false, fmt.Errorf("build: command and ebuild_repos exclude each other (with ebuild_repos, emerge is the command)")
+	}
+	rp, err := realPortageOptions(dataDir, c.Portage, c.EbuildRepos, c.Profile, c.Distfiles, c.EPrefix, sets.Target{Version: "0", OS: "linux", Arch: build.HostArch()})
+	if err != nil {
+		return nil, bc, false, fmt.Errorf("build: %v", err)
+	}
+	if mirrorDir == "" {
+		mirrorDir = filepath.Join(dataDir, "mirror")
+	}
+	bc.Command = rp.Config.DefaultCommand()
+	bc.DistDir = ""
+	bc.MountAt = rp.eprefix()
+	bc.KeepOut = portage.KeptOut
+	return rp.runner(mirrorDir), bc, true, nil
+}
+
+// portageConfig are the build: keys of the server config that select real
+// emerge, the same as compatbot build's flags.
+type portageConfig struct {
+	Portage     string
+	EbuildRepos []string
+	Profile     string
+	Distfiles   string
+	EPrefix     string
+}
+
+// realPortageOptions checks the real-emerge flags and unpacks Portage.
+func realPortageOptions(dataDir, portagePath string, repoDirs []string, profile, distfiles, eprefix string, t sets.Target) (*realPortage, error) {
+	rel, err := portage.Unpack(context.Background(), portagePath, dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("--portage: %v", err)
+	}
+	c := portage.Config{Release: rel}
+	for _, d := range repoDirs {
+		r, err := portage.OpenRepo(d)
+		if err != nil {
+			return nil, fmt.Errorf("--ebuild-repo: %v", err)
+		}
+		c.Repos = append(c.Repos, r)
+	}
+	if profile != "" {
+		if c.Profile, err = filepath.Abs(profile); err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(c.Profile); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--profile %s: not a directory", profile)
+		}
+	} else if c.Profile, err = c.Repos[0].StableProfile(portage.KeywordArch(t.Arch)); err != nil {
+		return nil, err
+	}
+	if distfiles != "" && !strings.HasPrefix(distfiles, "http://") && !strings.HasPrefix(distfiles, "https://") {
+		if distfiles, err = filepath.Abs(distfiles); err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(distfiles); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--distfiles %s: not a directory or an http(s) URL", distfiles)
+		}
+	}
+	if _, err := portage.ExpandEPrefix(eprefix, t); err != nil {
+		return nil, fmt.Errorf("--eprefix: %v", err)
+	}
+	return &realPortage{Config: c, Distfiles: distfiles, EPrefix: eprefix}, nil
 }

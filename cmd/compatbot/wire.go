@@ -114,22 +114,31 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 
 	opts := handlers.Options{DB: db, Clients: clients, GitCache: &gitrepo.Cache{Dir: filepath.Join(cfg.DataDir, "git")},
 		PublicURL: cfg.PublicURL, Deployer: pd, Targets: deployTargets{d: core, pubs: pubs}, ObserveCalls: metrics.ObserveAPICalls, Logger: log}
-	if len(cfg.Build.Command) == 0 {
+	if len(cfg.Build.Command) == 0 && len(cfg.Build.EbuildRepos) == 0 {
 		log.Warn("build.command is not configured: PRs are checked but not built, and nothing can be deployed")
 	} else {
 		runs, err := checks.New(ctx, db, cfg.PublicURL)
 		if err != nil {
 			return nil, err
 		}
+		// build.ebuild_repos: real emerge (build.go's portageBuild).
+		runner, bc, _, err := portageBuild(cfg.DataDir, cfg.Mirror.Dir, pipeline.BuildConfig{Command: cfg.Build.Command, Env: cfg.Build.Env,
+			Timeout: cfg.Build.Timeout.D(), Sandbox: cfg.Build.Sandbox, DistDir: filepath.Join(cfg.DataDir, "distfiles")},
+			portageConfig{Portage: cfg.Build.Portage, EbuildRepos: cfg.Build.EbuildRepos, Profile: cfg.Build.Profile, Distfiles: cfg.Build.Distfiles, EPrefix: cfg.Build.EPrefix})
+		if err != nil {
+			return nil, err
+		}
+		if runner == nil {
+			runner = &build.LocalRunner{Arch: build.HostArch()}
+		}
 		b, err = prflow.New(prflow.Options{DB: db, DataDir: filepath.Join(cfg.DataDir, "build"),
-			Build: pipeline.BuildConfig{Command: cfg.Build.Command, Env: cfg.Build.Env, Timeout: cfg.Build.Timeout.D(), Sandbox: cfg.Build.Sandbox,
-				DistDir: filepath.Join(cfg.DataDir, "distfiles")},
+			Build: bc,
 			Lower: publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			// A /deploy prod refused because production moved on rebuilds
 			// on production's tree, with sources from the mirror only.
 			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
-			Runner:    timed.NewRunner(metrics.Default, &build.LocalRunner{Arch: build.HostArch()}),
+			Runner:    timed.NewRunner(metrics.Default, runner),
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },

@@ -46,6 +46,32 @@ type Job struct {
 	LogPath string
 	// Sandbox runs the command under bubblewrap with no network.
 	Sandbox bool
+	// MountAt, when set, is the path the Prefix is built for (its
+	// EPREFIX, e.g. /cvmfs/software.eessi.io/versions/2026.06/compat/linux/x86_64):
+	// the command runs in a private mount namespace where Prefix is
+	// bind-mounted there, so what it installs records the real path and
+	// nothing outside the build sees the mount. {{.Prefix}} and
+	// COMPAT_PREFIX are then MountAt. Needs root (CAP_SYS_ADMIN).
+	MountAt string
+	// AppendLog appends to LogPath instead of truncating it (a second
+	// command of the same build, e.g. emerge --depclean).
+	AppendLog bool
+	// Binds are more directories the command writes (a sandbox binds them
+	// writable), e.g. Portage's scratch and the distfiles mirror.
+	Binds []string
+	// ROBinds are directories the command reads that a sandbox's private
+	// /tmp could hide (a Portage release, ebuild repositories, the helper
+	// programs' executable).
+	ROBinds []string
+}
+
+// BuildPrefix is the path the command sees the Prefix at: MountAt when
+// set, else Prefix.
+func (j Job) BuildPrefix() string {
+	if j.MountAt != "" {
+		return j.MountAt
+	}
+	return j.Prefix
 }
 
 // Result is what a finished build run reports. A command that ran and
@@ -131,6 +157,11 @@ func (j Job) Validate() error {
 			return fmt.Errorf("build: %s must be an absolute path, got %q", p.name, p.v)
 		}
 	}
+	if j.MountAt != "" {
+		if err := ValidMountAt(j.MountAt); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -138,7 +169,7 @@ func (j Job) Validate() error {
 // template error names the element, so a config mistake is easy to find.
 func (j Job) ExpandCommand() ([]string, error) {
 	v := vars{Set: j.SetName, Version: j.Target.Version, OS: j.Target.OS, Arch: j.Target.Arch,
-		Prefix: j.Prefix, SetFile: j.SetFile, DistDir: j.DistDir}
+		Prefix: j.BuildPrefix(), SetFile: j.SetFile, DistDir: j.DistDir}
 	out := make([]string, len(j.Command))
 	for i, el := range j.Command {
 		t, err := template.New("").Option("missingkey=error").Parse(el)
@@ -170,10 +201,10 @@ func DefaultPath(prefix string) string {
 // bot's own environment is inherited, so its secrets cannot leak.
 func (j Job) Environ() []string {
 	env := map[string]string{
-		"PATH":            DefaultPath(j.Prefix),
+		"PATH":            DefaultPath(j.BuildPrefix()),
 		"HOME":            j.HomeDir,
 		"LANG":            "C.UTF-8",
-		"COMPAT_PREFIX":   j.Prefix,
+		"COMPAT_PREFIX":   j.BuildPrefix(),
 		"COMPAT_SET_FILE": j.SetFile,
 		"COMPAT_SET":      j.SetName,
 		"COMPAT_VERSION":  j.Target.Version,

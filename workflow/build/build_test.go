@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -346,5 +347,75 @@ func TestSandboxSeesFilesBesideProgram(t *testing.T) {
 	}
 	if log := readLog(t, res); !res.OK() || !strings.Contains(log, "catalogue-read") {
 		t.Fatalf("sandboxed program could not read the file beside it: %+v\n%s", res, log)
+	}
+}
+
+// TestMountAt runs the command with the Prefix bind-mounted at its EPREFIX
+// in a private mount namespace: the command sees and writes the Prefix
+// there (and COMPAT_PREFIX says so), and nothing is mounted there for
+// anyone else, during or after the run.
+func TestMountAt(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting at the EPREFIX needs root (CI runs as root)")
+	}
+	for _, tc := range []struct{ sandbox, underWork bool }{{false, false}, {true, false}, {true, true}} {
+		sandbox := tc.sandbox
+		t.Run(fmt.Sprintf("sandbox=%v_eprefix-in-workdir=%v", sandbox, tc.underWork), func(t *testing.T) {
+			if sandbox {
+				if _, err := exec.LookPath("bwrap"); err != nil {
+					t.Skip("bubblewrap not installed")
+				}
+			}
+			j := newJob(t, `set -e
+echo "prefix=$COMPAT_PREFIX"
+cat "$COMPAT_PREFIX/marker"
+echo written-at-eprefix > "$COMPAT_PREFIX/installed"
+`)
+			j.Sandbox = sandbox
+			j.MountAt = filepath.Join(t.TempDir(), "cvmfs", "software.eessi.io", "versions", "2025.06", "compat", "linux", HostArch())
+			if tc.underWork {
+				// The sandbox binds the work dir read-only; the Prefix
+				// inside it must stay writable.
+				j.MountAt = filepath.Join(j.WorkDir, "cvmfs", "versions", "2025.06", "compat", "linux", HostArch())
+			}
+			if err := os.WriteFile(filepath.Join(j.Prefix, "marker"), []byte("from-the-overlay\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := (&LocalRunner{}).Run(context.Background(), j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := readLog(t, res)
+			if !res.OK() {
+				t.Fatalf("exit %d:\n%s", res.ExitCode, log)
+			}
+			for _, want := range []string{"prefix=" + j.MountAt + "\n", "from-the-overlay\n", "mounted there in a private mount namespace"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q:\n%s", want, log)
+				}
+			}
+			if b, err := os.ReadFile(filepath.Join(j.Prefix, "installed")); err != nil || string(b) != "written-at-eprefix\n" {
+				t.Errorf("what the build wrote at the EPREFIX is not in the Prefix: %q, %v", b, err)
+			}
+			if ents, err := os.ReadDir(j.MountAt); err != nil || len(ents) != 0 {
+				t.Errorf("outside the build the EPREFIX must be an empty mount point, got %v, %v", ents, err)
+			}
+		})
+	}
+}
+
+func TestValidMountAt(t *testing.T) {
+	for _, tc := range []struct{ in, wantErr string }{
+		{"/cvmfs/software.eessi.io/versions/2025.06/compat/linux/x86_64", ""},
+		{"cvmfs/x", "must be an absolute path"},
+		{"/cvmfs/x/../y", "is not clean"},
+		{"/", "must not be /"},
+		{"/cvmfs/a b", "contains whitespace"},
+		{"/cvmfs/a:b", "contains whitespace, a quote, '$', ':'"},
+	} {
+		err := ValidMountAt(tc.in)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("ValidMountAt(%q) = %v, want %q", tc.in, err, tc.wantErr)
+		}
 	}
 }

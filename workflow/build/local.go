@@ -57,7 +57,11 @@ func (r *LocalRunner) Run(ctx context.Context, job Job) (Result, error) {
 	if err := os.MkdirAll(filepath.Dir(job.LogPath), 0o755); err != nil {
 		return Result{}, fmt.Errorf("build: log dir: %w", err)
 	}
-	logf, err := os.OpenFile(job.LogPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if job.AppendLog {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	logf, err := os.OpenFile(job.LogPath, flags, 0o644)
 	if err != nil {
 		return Result{}, fmt.Errorf("build: log: %w", err)
 	}
@@ -83,19 +87,28 @@ func (r *LocalRunner) Run(ctx context.Context, job Job) (Result, error) {
 		prog = append(sandboxArgs(bw, job, path), argv...)
 		path = bw
 	}
-	fmt.Fprintf(logf, "compatbot: building %s in %s\ncompatbot: $ %s\n", job.Target, job.Prefix, quoteArgv(argv))
+	var sys syscall.SysProcAttr
+	// Its own process group, so everything it starts can be killed
+	// together and a signal to the bot's group does not reach it.
+	sys.Setpgid = true
+	where := job.Prefix
+	if job.MountAt != "" {
+		var spec string
+		path, prog, spec = prepareMountNS(&sys, job.Prefix, job.MountAt, path, prog)
+		env = append(env[:len(env):len(env)], spec)
+		where = job.MountAt + " (" + job.Prefix + " mounted there in a private mount namespace)"
+	}
+	fmt.Fprintf(logf, "compatbot: building %s in %s\ncompatbot: $ %s\n", job.Target, where, quoteArgv(argv))
 
 	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   prog,
-		Env:    env,
-		Dir:    job.WorkDir,
-		Stdin:  nil,
-		Stdout: logf,
-		Stderr: logf,
-		// Its own process group, so everything it starts can be killed
-		// together and a signal to the bot's group does not reach it.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		Path:        path,
+		Args:        prog,
+		Env:         env,
+		Dir:         job.WorkDir,
+		Stdin:       nil,
+		Stdout:      logf,
+		Stderr:      logf,
+		SysProcAttr: &sys,
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -181,16 +194,24 @@ func sandboxArgs(bwrap string, j Job, program string) []string {
 		d := filepath.Dir(program)
 		a = append(a, "--ro-bind", d, d)
 	}
-	a = append(a,
-		"--bind", j.Prefix, j.Prefix,
+	// Read-only binds first, writable ones last: a later bind covers an
+	// earlier one, and a read-only work dir or repository that contains
+	// the Prefix (a checkout holding its data dir) must not make the
+	// Prefix read-only.
+	for _, d := range j.ROBinds {
+		a = append(a, "--ro-bind", d, d)
+	}
+	a = append(a, "--ro-bind", j.WorkDir, j.WorkDir,
+		"--bind", j.BuildPrefix(), j.BuildPrefix(),
 		"--bind", j.HomeDir, j.HomeDir,
-		"--ro-bind", j.WorkDir, j.WorkDir,
-		"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-		"--die-with-parent",
 	)
 	if j.DistDir != "" {
 		a = append(a, "--bind", j.DistDir, j.DistDir)
 	}
+	for _, d := range j.Binds {
+		a = append(a, "--bind", d, d)
+	}
+	a = append(a, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent")
 	return append(a, "--chdir", j.WorkDir, "--")
 }
 

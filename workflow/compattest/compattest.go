@@ -88,6 +88,14 @@ type Input struct {
 	WorkDir string
 	// Timeout applies to each tool and each extra test; 0 means 2 minutes.
 	Timeout time.Duration
+	// Upper is the overlay's upper directory: the files the build added or
+	// changed, which the generic-CPU check scans. "" skips that check.
+	Upper string
+	// EPrefix is the path the build ran at (recorded in the result).
+	EPrefix string
+	// Emulator runs the tools (ELF programs only) on the arch's baseline
+	// CPU; nil means BaselineEmulator(Target.Arch), empty means natively.
+	Emulator []string
 }
 
 // CheckResult is one named check.
@@ -109,7 +117,9 @@ type Change struct {
 
 // Result is the outcome of all checks on one built Prefix.
 type Result struct {
-	Target    sets.Target   `json:"target"`
+	Target sets.Target `json:"target"`
+	// EPrefix is the path the Prefix was built for (its EPREFIX).
+	EPrefix   string        `json:"eprefix,omitempty"`
 	Passed    bool          `json:"passed"`
 	Checks    []CheckResult `json:"checks"`
 	Changes   []Change      `json:"changes"`
@@ -148,7 +158,7 @@ func Run(ctx context.Context, in Input) Result {
 	if in.Tools == nil {
 		in.Tools = DefaultTools()
 	}
-	res := Result{Target: in.Target}
+	res := Result{Target: in.Target, EPrefix: in.EPrefix}
 	upper, upErr := vdb.Read(in.Prefix)
 	var lower []vdb.Installed
 	var lowErr error
@@ -176,6 +186,9 @@ func Run(ctx context.Context, in Input) Result {
 	res.LibcBefore, res.LibcAfter, lc = libc(in, lower, upper)
 	res.Checks = append(res.Checks, lc)
 	res.Checks = append(res.Checks, extraTests(ctx, in))
+	if in.Upper != "" {
+		res.Checks = append(res.Checks, genericCPU(ctx, in, upper))
+	}
 
 	res.Passed = true
 	for _, c := range res.Checks {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +59,8 @@ type ran struct {
 	out      string
 	code     int
 	timedOut bool
-	err      error // could not start
+	err      error  // could not start
+	signal   string // the signal that killed it, e.g. "illegal instruction"
 }
 
 // run executes argv with a time limit in its own process group, killing
@@ -95,6 +97,9 @@ func run(ctx context.Context, argv []string, prefix, dir string, timeout time.Du
 	case err == nil:
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.signal = ws.Signal().String()
+		}
 	default:
 		r.err = err
 	}
@@ -111,6 +116,11 @@ func firstLine(s string) string {
 
 func tools(ctx context.Context, in Input) CheckResult {
 	c := CheckResult{Name: Tools, Passed: true}
+	emu := in.Emulator
+	if emu == nil {
+		emu = BaselineEmulator(in.Target.Arch)
+	}
+	emulated := false
 	var rows, bad []string
 	for _, t := range in.Tools {
 		found := ""
@@ -133,7 +143,12 @@ func tools(ctx context.Context, in Input) CheckResult {
 		if args == nil {
 			args = []string{"--version"}
 		}
-		r := run(ctx, append([]string{found}, args...), in.Prefix, in.Prefix, in.Timeout)
+		argv := append([]string{found}, args...)
+		if len(emu) > 0 && isELF(found) {
+			argv = append(append([]string(nil), emu...), argv...)
+			emulated = true
+		}
+		r := run(ctx, argv, in.Prefix, in.Prefix, in.Timeout)
 		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(found, in.Prefix), "/")
 		switch {
 		case r.err != nil:
@@ -142,6 +157,9 @@ func tools(ctx context.Context, in Input) CheckResult {
 		case r.timedOut:
 			bad = append(bad, t.Name)
 			rows = append(rows, fmt.Sprintf("| %s | `%s` | no answer within %s |", t.Name, rel, in.Timeout))
+		case r.signal != "":
+			bad = append(bad, t.Name)
+			rows = append(rows, fmt.Sprintf("| %s | `%s` | killed by signal: %s%s: %s |", t.Name, rel, r.signal, under(emu, found), mdCell(firstLine(r.out))))
 		case r.code != 0:
 			bad = append(bad, t.Name)
 			rows = append(rows, fmt.Sprintf("| %s | `%s` | exit code %d: %s |", t.Name, rel, r.code, mdCell(firstLine(r.out))))
@@ -150,6 +168,9 @@ func tools(ctx context.Context, in Input) CheckResult {
 		}
 	}
 	c.Details = "| tool | path | `--version` |\n|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+	if emulated {
+		c.Details += "\nPrograms (ELF) ran under `" + strings.Join(emu, " ") + "`, the oldest CPU of the arch.\n"
+	}
 	if len(bad) > 0 {
 		c.Passed = false
 		c.Summary = fmt.Sprintf("%d of %d tools missing or broken: %s", len(bad), len(in.Tools), strings.Join(bad, ", "))
@@ -266,4 +287,44 @@ func lastLines(s string, n int) string {
 		l = append([]string{fmt.Sprintf("[%d lines before]", len(l)-n)}, l[len(l)-n:]...)
 	}
 	return strings.ReplaceAll(strings.Join(l, "\n"), "```", "'''")
+}
+
+// BaselineEmulator is the qemu-user command that runs a program on the
+// oldest CPU model of the target's arch (Debian's qemu-user package), so a
+// tool built for a newer CPU dies with SIGILL in the tools check; nil when
+// qemu-user is not installed or the arch has no known baseline model.
+func BaselineEmulator(arch string) []string {
+	var emu []string
+	switch arch {
+	case "x86_64":
+		emu = []string{"qemu-x86_64", "-cpu", "qemu64"} // x86-64 v1: SSE2, no SSE4/AVX
+	case "aarch64":
+		emu = []string{"qemu-aarch64", "-cpu", "cortex-a53"} // Armv8.0-A
+	default:
+		return nil
+	}
+	p, err := exec.LookPath(emu[0])
+	if err != nil {
+		return nil
+	}
+	emu[0] = p
+	return emu
+}
+
+func isELF(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == "\x7fELF"
+}
+
+func under(emu []string, found string) string {
+	if len(emu) > 0 && isELF(found) {
+		return " under " + filepath.Base(emu[0]) + " " + strings.Join(emu[1:], " ")
+	}
+	return ""
 }

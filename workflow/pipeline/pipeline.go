@@ -23,6 +23,7 @@ import (
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/compattest"
 	"github.com/compatbot/compatbot/workflow/overlay"
+	"github.com/compatbot/compatbot/workflow/portage"
 	"github.com/compatbot/compatbot/workflow/report"
 )
 
@@ -69,6 +70,17 @@ type BuildConfig struct {
 	Timeout time.Duration
 	Sandbox bool
 	DistDir string
+	// MountAt is the EPREFIX: the path the target is published at, where
+	// the build sees the overlay (in its own mount namespace), as a
+	// template of {{.Version}}, {{.OS}} and {{.Arch}} (e.g.
+	// portage.DefaultEPrefix). "" builds at the overlay's scratch mount
+	// point.
+	MountAt string
+	// KeepOut are paths relative to the Prefix that the build writes but
+	// the artifact must not contain (portage.KeptOut: logs, caches,
+	// scratch dirs); they are removed from the upper layer after
+	// unmounting, so the published version shows through.
+	KeepOut []string
 }
 
 // TestConfig says what compattest checks.
@@ -119,6 +131,8 @@ type BuildInfo struct {
 	Finished     time.Time   `json:"finished"`
 	Host         string      `json:"host"`
 	Arch         string      `json:"host_arch"`
+	// EPrefix is the path the Prefix was built for.
+	EPrefix string `json:"eprefix"`
 }
 
 // BuildInfoPath is where BuildInfo lands inside the artifact.
@@ -211,6 +225,14 @@ func (r *run) execute(ctx context.Context) {
 	if p.LogURL != "" {
 		msg += " [Live log](" + p.LogURL + ")"
 	}
+	mountAt := ""
+	if p.Build.MountAt != "" {
+		if mountAt, err = portage.ExpandEPrefix(p.Build.MountAt, p.Target); err != nil {
+			r.fail("The build could not start", err)
+			return
+		}
+		msg += fmt.Sprintf(" EPREFIX `%s`.", mountAt)
+	}
 	r.progress("Building "+p.Target.String(), msg, p.LogURL)
 	started := time.Now().UTC()
 	res, err := p.Runner.Run(ctx, build.Job{
@@ -219,7 +241,7 @@ func (r *run) execute(ctx context.Context) {
 		Prefix: m.Target(), DistDir: p.Build.DistDir,
 		HomeDir: filepath.Join(r.out.RunDir, "home"),
 		Timeout: p.Build.Timeout, LogPath: filepath.Join(r.out.RunDir, "build.log"),
-		Sandbox: p.Build.Sandbox,
+		Sandbox: p.Build.Sandbox, MountAt: mountAt,
 	})
 	r.out.Build = res
 	if err != nil {
@@ -241,6 +263,7 @@ func (r *run) execute(ctx context.Context) {
 		return
 	case res.ExitCode != 0:
 		r.finish(report.Failure, buildFailureTitle(res, m.Upper()), fmt.Sprintf("The build command exited with code %d. The end of its log is below.", res.ExitCode))
+		r.out.Check.Text += packageLogText(res)
 		r.logText()
 		return
 	}
@@ -250,11 +273,16 @@ func (r *run) execute(ctx context.Context) {
 		r.fail("Cannot read the set file", err)
 		return
 	}
+	eprefix := mountAt
+	if eprefix == "" {
+		eprefix = m.Target()
+	}
 	sf := sets.ParseSetFile(p.SetPath, data)
 	tests := compattest.Run(ctx, compattest.Input{
 		Target: p.Target, Prefix: m.Target(), Lower: lowerDir, Set: sf,
 		Tools: p.Tests.Tools, AllowLibcUpdate: p.Tests.AllowLibcUpdate,
 		Tests: p.Tests.Extra, WorkDir: p.WorkDir, Timeout: p.Tests.Timeout,
+		Upper: m.Upper(), EPrefix: eprefix,
 	})
 	r.out.Tests = &tests
 	_ = tests.WriteFiles(r.out.RunDir)
@@ -266,10 +294,14 @@ func (r *run) execute(ctx context.Context) {
 		r.fail("Cannot unmount the overlay", err)
 		return
 	}
+	if _, err := portage.Scrub(m.Upper(), p.Build.KeepOut); err != nil {
+		r.fail("Cannot keep the build's scratch files out of the artifact", err)
+		return
+	}
 	info := &BuildInfo{
 		Target: p.Target, BaseRevision: rev, HeadSHA: p.HeadSHA, Set: p.SetName, SetPath: p.SetPath,
 		Command: res.Argv, Installed: tests.Installed, Started: started, Finished: time.Now().UTC(),
-		Arch: build.HostArch(),
+		Arch: build.HostArch(), EPrefix: eprefix,
 	}
 	info.Host, _ = os.Hostname()
 	r.out.Info = info
@@ -344,7 +376,22 @@ func (r *run) fail(what string, err error) {
 // noSpace recognises ENOSPC in a build's log, where it appears as text.
 var noSpace = regexp.MustCompile(`(?i)no space left on device|ENOSPC`)
 
-var failedEmerge = regexp.MustCompile(`(?m)^>>> Failed to emerge (\S+)`)
+// What emerge prints when a package fails: ">>> Failed to emerge
+// CAT/PF, Log file:" then ">>>  '<PORTAGE_TMPDIR>/portage/CAT/PF/temp/build.log'",
+// and before that "* ERROR: CAT/PF::REPO failed (compile phase):".
+var (
+	failedEmerge = regexp.MustCompile(`(?m)^>>> Failed to emerge ([^\s,]+)`)
+	failedPhase  = regexp.MustCompile(`(?m)\* ERROR: ([^\s:]+)::\S+ failed \((\w+) phase\)`)
+	packageLog   = regexp.MustCompile(`(?m)^>>>\s+'(/[^']+/build\.log)'`)
+	// compatbot's mirror fetch helper on a source it could not mirror
+	// ("distfile X: missing from the source S", "distfile X from S/X does
+	// not match ..."; not "distfile X entered the mirror").
+	distfileFailure = regexp.MustCompile(`(?m)^compatbot: (distfile \S+?(?::| from \S+ does not match).*)$`)
+)
+
+// PackageLogLines is how much of a failed package's own build log the
+// check run shows.
+const PackageLogLines = 40
 
 func buildFailureTitle(res build.Result, upper string) string {
 	log := res.Tail
@@ -354,10 +401,44 @@ func buildFailureTitle(res build.Result, upper string) string {
 	if noSpace.MatchString(log) || diskFull(upper) {
 		return "Build failed: disk full (ENOSPC) in the upper layer"
 	}
+	if m := distfileFailure.FindStringSubmatch(log); m != nil {
+		t := m[1]
+		if len(t) > 200 {
+			t = t[:200] + "…"
+		}
+		return "Build failed: " + t
+	}
 	if m := failedEmerge.FindStringSubmatch(log); m != nil {
-		return "Build failed: " + m[1] + " did not build"
+		phase := ""
+		for _, pm := range failedPhase.FindAllStringSubmatch(log, -1) {
+			if pm[1] == m[1] {
+				phase = " (" + pm[2] + " phase)"
+			}
+		}
+		return "Build failed: " + m[1] + " did not build" + phase
 	}
 	return fmt.Sprintf("Build failed: exit code %d", res.ExitCode)
+}
+
+// packageLogText is the end of the failed package's own build log (the
+// compiler's error is there, not in emerge's output), when the build log
+// names it.
+func packageLogText(res build.Result) string {
+	log, err := build.Tail(res.LogPath, 2000)
+	if err != nil {
+		return ""
+	}
+	fm := failedEmerge.FindStringSubmatch(log)
+	m := packageLog.FindAllStringSubmatch(log, -1)
+	if fm == nil || m == nil {
+		return ""
+	}
+	p := m[len(m)-1][1]
+	tail, err := build.Tail(p, PackageLogLines)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("### %s: its build log (last lines of %s)\n\n```\n%s\n```\n", fm[1], p, strings.ReplaceAll(tail, "```", "'''"))
 }
 
 // diskFull reports an upper layer's filesystem with (almost) no room left.

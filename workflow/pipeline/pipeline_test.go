@@ -246,7 +246,7 @@ func TestBuildFailure(t *testing.T) {
 	e.params.Build.Env["FAKEEMERGE_FAIL"] = "app-arch/zstd"
 	out := e.run(t, context.Background())
 	c := out.Check
-	if c.Conclusion != report.Failure || c.Title != "Build failed: app-arch/zstd-1.5.7 did not build" {
+	if c.Conclusion != report.Failure || c.Title != "Build failed: app-arch/zstd-1.5.7 did not build (compile phase)" {
 		t.Fatalf("%s: %q", c.Conclusion, c.Title)
 	}
 	if out.Artifact != nil || out.Tests != nil {

@@ -237,3 +237,80 @@ func ParseContents(path string, data []byte) ([]ContentEntry, error) {
 	}
 	return out, nil
 }
+
+// Meta is what Portage records about a merge besides name, slot and USE:
+// read on demand (ReadMeta), since Read must stay fast for thousands of
+// packages.
+type Meta struct {
+	// Counter orders merges (Portage's global COUNTER at merge time).
+	Counter int64
+	// BuildTime is when the package was built, in Unix seconds.
+	BuildTime int64
+	// EPrefix is the EPREFIX it was built for; CONTENTS paths start with it.
+	EPrefix string
+	// Provides and Requires are the sonames it provides and needs, by
+	// multilib category (e.g. "x86_64": ["libc.so.6"]), from PROVIDES and
+	// REQUIRES (written when pax-utils' scanelf is present at merge time).
+	Provides, Requires map[string][]string
+}
+
+// ReadMeta reads COUNTER, BUILD_TIME, EPREFIX, PROVIDES and REQUIRES. A
+// missing file leaves its field zero (older Portage, no scanelf); a
+// malformed one is an error naming the file.
+func (i Installed) ReadMeta() (Meta, error) {
+	var m Meta
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"COUNTER", &m.Counter}, {"BUILD_TIME", &m.BuildTime}} {
+		s, err := readField(i.Dir, f.name)
+		if err != nil {
+			return Meta{}, err
+		}
+		if s == "" {
+			continue
+		}
+		if *f.dst, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return Meta{}, fmt.Errorf("vdb: %s: %q is not a number", filepath.Join(i.Dir, f.name), s)
+		}
+	}
+	var err error
+	if m.EPrefix, err = readField(i.Dir, "EPREFIX"); err != nil {
+		return Meta{}, err
+	}
+	for _, f := range []struct {
+		name string
+		dst  *map[string][]string
+	}{{"PROVIDES", &m.Provides}, {"REQUIRES", &m.Requires}} {
+		s, err := readField(i.Dir, f.name)
+		if err != nil {
+			return Meta{}, err
+		}
+		if *f.dst, err = parseSonames(s); err != nil {
+			return Meta{}, fmt.Errorf("vdb: %s: %v", filepath.Join(i.Dir, f.name), err)
+		}
+	}
+	return m, nil
+}
+
+// parseSonames reads PROVIDES/REQUIRES: "CATEGORY: soname soname ..."
+// groups, several per line possible ("x86_64: libc.so.6 x86_32: libc.so.6").
+func parseSonames(s string) (map[string][]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string][]string{}
+	cat := ""
+	for _, f := range strings.Fields(s) {
+		if c, ok := strings.CutSuffix(f, ":"); ok {
+			cat = c
+			out[cat] = out[cat][:0:0]
+			continue
+		}
+		if cat == "" {
+			return nil, fmt.Errorf("soname %q before any \"CATEGORY:\"", f)
+		}
+		out[cat] = append(out[cat], f)
+	}
+	return out, nil
+}

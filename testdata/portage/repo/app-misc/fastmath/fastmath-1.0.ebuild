@@ -1,0 +1,19 @@
+# compatbot's test repository: built by real Portage in the tests.
+EAPI=8
+
+DESCRIPTION="Built for a newer CPU (AVX2), on purpose"
+HOMEPAGE="https://github.com/compatbot/compatbot"
+# The host does not exist: every fetch must come from compatbot's mirror.
+SRC_URI="https://upstream.invalid/${P}.tar.gz"
+LICENSE="MIT"
+SLOT="0"
+KEYWORDS="amd64"
+
+
+src_compile() {
+	${CC:-cc} ${CFLAGS} fastmath.c -o fastmath || die "compiling fastmath.c failed"
+}
+
+src_install() {
+	dobin fastmath
+}

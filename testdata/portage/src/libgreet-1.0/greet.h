@@ -1,0 +1,2 @@
+/* libgreet: the dependency of app-misc/hello. */
+const char *greet(void);
