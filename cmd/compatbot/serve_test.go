@@ -594,8 +594,15 @@ func TestServeIdleRSS(t *testing.T) {
 		}
 	}
 	t.Logf("idle RSS of compatbot serve: %d kB (%.1f MB)", kb, float64(kb)/1024)
-	if kb == 0 || kb > 60*1024 {
-		t.Errorf("idle RSS %d kB, want under 60 MB", kb)
+	// 40 MB plain (24.7 MB measured with the Prometheus client's
+	// collectors); the race detector's shadow memory takes the rest under
+	// -race, where the same server idles at about 62 MB.
+	limit := 40 * 1024
+	if raceEnabled {
+		limit = 100 * 1024
+	}
+	if kb == 0 || kb > limit {
+		t.Errorf("idle RSS %d kB, want under %d MB", kb, limit/1024)
 	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-c.exit; err != nil {
