@@ -75,6 +75,7 @@ func TestBuildCmdRealPortage(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root: overlay and mount namespace (CI runs as root)")
 	}
+	t.Parallel() // emerge compiles while the end-to-end servers wait on each other
 	data := t.TempDir()
 	tmpl := data + "/cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"
 	eprefix := data + "/cvmfs/software.eessi.io/versions/2026.06/compat/linux/" + build.HostArch()
