@@ -53,6 +53,11 @@ type Job struct {
 	// nothing outside the build sees the mount. {{.Prefix}} and
 	// COMPAT_PREFIX are then MountAt. Needs root (CAP_SYS_ADMIN).
 	MountAt string
+	// Mask and Unmask are package.mask and package.unmask lines of this
+	// target (EESSI's prefix_mask_packages / prefix_unmask_packages), and
+	// ExtraSets the "@name" package sets it installs besides SetName: for
+	// an installer that knows Portage's configuration (workflow/portage).
+	Mask, Unmask, ExtraSets []string
 	// AppendLog appends to LogPath instead of truncating it (a second
 	// command of the same build, e.g. emerge --depclean).
 	AppendLog bool

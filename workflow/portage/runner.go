@@ -41,6 +41,8 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	if len(job.Command) == 0 {
 		job.Command = c.DefaultCommand()
 	}
+	c = c.forJob(job)
+	job.Command = append(append([]string(nil), job.Command...), job.ExtraSets...)
 	if err := job.Validate(); err != nil {
 		return build.Result{}, err
 	}
@@ -121,4 +123,12 @@ func (c Config) repoDirs() []string {
 		ds = append(ds, r.Dir)
 	}
 	return ds
+}
+
+// forJob adds the target's own package.mask and package.unmask lines (from
+// its lists, e.g. EESSI's prefix_mask_packages) to the configured ones.
+func (c Config) forJob(job build.Job) Config {
+	c.Mask = append(append([]string(nil), c.Mask...), job.Mask...)
+	c.Unmask = append(append([]string(nil), c.Unmask...), job.Unmask...)
+	return c
 }

@@ -2,6 +2,10 @@ package prflow
 
 import (
 	"context"
+	"github.com/compatbot/compatbot/internal/testgit"
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/compattest"
 	"github.com/compatbot/compatbot/workflow/setscheck"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/compatbot/compatbot/workflow/overlay"
@@ -395,4 +400,94 @@ func TestPushReadsItsSetsOnce(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d remembered revisions after the builds ended, want none", left)
 	}
+}
+
+// TestBuildEESSIRoleTarget: a target of EESSI's Ansible role is built from
+// the set, masks and package sets generated from its lists, never from
+// the role's YAML itself.
+func TestBuildEESSIRoleTarget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// The role's target here has Lmod and zstd only: the tools check looks
+	// for Lmod, of the default tools (bash, gcc, ... are not in this set).
+	rec := &jobRecorder{inner: &build.LocalRunner{Arch: build.HostArch()}}
+	b := e.builder(func(o *Options) { o.Tests.Tools, o.Runner = compattest.DefaultTools()[2:3], rec })
+	ctx := context.Background()
+	const role = "ansible/playbooks/roles/compatibility_layer/defaults/main.yml"
+	doc := func(pkgs string) string {
+		return `eessi_version: "2026.06"
+eessi_host_os: linux
+eessi_host_arch: ` + build.HostArch() + `
+prefix_packages:
+` + pkgs + `prefix_mask_packages: |
+  # 3.13 breaks EasyBuild's hooks
+  >=dev-lang/python-3.13
+package_sets:
+  - "eessi-{{ eessi_version }}-{{ eessi_host_os }}-{{ eessi_host_arch }}"
+`
+	}
+	dir := t.TempDir()
+	testgit.Git(t, "", "init", "-q", "-b", "main", dir)
+	root := testgit.Git(t, dir, "commit-tree", testgit.Git(t, dir, "mktree"), "-m", "root")
+	base := testgit.Commit(t, dir, root, map[string]string{role: doc("  - name: app-arch/zstd\n")}, "base")
+	head := testgit.Commit(t, dir, base, map[string]string{role: doc("  - name: app-arch/zstd\n  - name: sys-cluster/lmod\n")}, "add Lmod")
+	tg := sets.Target{Version: "2026.06", OS: "linux", Arch: build.HostArch()}
+	if err := b.Build(ctx, BuildRequest{Repo: repoName, Installation: inst, PR: 8, BaseRef: "main", BaseSHA: base, HeadSHA: head, ConfigSHA: base,
+		GitDir: dir, Targets: []sets.Target{tg}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	outs, err := b.Outcomes(ctx, repoName, 8, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outs[tg]
+	if o.Conclusion != report.Success {
+		t.Fatalf("build of the role's target: %+v", o)
+	}
+	var got []string
+	for _, c := range o.Changes {
+		got = append(got, string(c.Kind)+" "+c.Package)
+	}
+	if !slices.Contains(got, "added sys-cluster/lmod") {
+		t.Errorf("changes %v, want lmod added", got)
+	}
+	set, err := os.ReadFile(filepath.Join(e.dataDir, "runs", o.RunID, "set", "eessi-2026.06-linux-"+build.HostArch()))
+	if err != nil {
+		ents, _ := os.ReadDir(filepath.Join(e.dataDir, "runs", o.RunID))
+		t.Fatalf("generated set: %v (run dir has %v)", err, ents)
+	}
+	if !strings.Contains(string(set), "sys-cluster/lmod\n") || strings.Contains(string(set), "prefix_packages") {
+		t.Errorf("generated set:\n%s", set)
+	}
+	// The masks and package sets went to the build job, for the Portage
+	// runner to write into etc/portage and pass to emerge.
+	j := rec.last()
+	if !slices.Equal(j.Mask[1:], []string{"# 3.13 breaks EasyBuild's hooks", ">=dev-lang/python-3.13"}) || !strings.HasPrefix(j.Mask[0], "# eessi-2026.06") ||
+		!slices.Equal(j.ExtraSets, []string{"@eessi-2026.06-linux-" + build.HostArch()}) || j.SetFile != filepath.Join(e.dataDir, "runs", o.RunID, "set", "eessi-2026.06-linux-"+build.HostArch()) {
+		t.Errorf("build job: mask %q, extra sets %q, set file %s", j.Mask, j.ExtraSets, j.SetFile)
+	}
+}
+
+// jobRecorder is the real local runner, remembering the jobs it ran.
+type jobRecorder struct {
+	inner build.Runner
+	mu    sync.Mutex
+	jobs  []build.Job
+}
+
+func (r *jobRecorder) Run(ctx context.Context, j build.Job) (build.Result, error) {
+	r.mu.Lock()
+	r.jobs = append(r.jobs, j)
+	r.mu.Unlock()
+	return r.inner.Run(ctx, j)
+}
+
+func (r *jobRecorder) last() build.Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.jobs) == 0 {
+		return build.Job{}
+	}
+	return r.jobs[len(r.jobs)-1]
 }

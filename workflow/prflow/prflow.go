@@ -496,6 +496,22 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 		defer os.RemoveAll(pb.distDir)
 		lowerSrc, buildCfg = b.opts.ProdLower, pb.build
 	}
+	// The set as Portage reads it: the set file itself, or for layouts
+	// whose lists are not set files (EESSI's YAML lists and Ansible role)
+	// the set, masks and package sets generated from them.
+	bf := sf.BuildFiles()
+	setFile := filepath.Join(work, filepath.FromSlash(sf.Path))
+	if l := head.Config.Layout; l == sets.LayoutYAML || l == sets.LayoutEESSIAnsible {
+		setFile = filepath.Join(b.opts.DataDir, "runs", r.RunID, "set", sf.Name)
+		if err := os.MkdirAll(filepath.Dir(setFile), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(setFile, []byte(bf.Set), 0o644); err != nil {
+			return nil, err
+		}
+	} else {
+		bf = sets.BuildInput{}
+	}
 	lower := &lineageLower{inner: lowerSrc}
 	logURL := ""
 	if b.opts.LogURL != nil {
@@ -504,7 +520,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	ref := r.checkRef()
 	res, err := pipeline.Run(ctx, pipeline.Params{
 		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
-		SetName: sf.Name, SetFile: filepath.Join(work, filepath.FromSlash(sf.Path)), SetPath: sf.Path,
+		SetName: sf.Name, SetFile: setFile, SetPath: sf.Path, Mask: lines(bf.PackageMask), Unmask: lines(bf.PackageUnmask), ExtraSets: bf.SetArgs,
 		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.tests(head.Config, r.AllowLibcUpdate),
 		Runner: b.opts.Runner, Lower: lower, Store: b.opts.Store, LogURL: logURL,
 		Progress: func(c report.Check) {
@@ -944,4 +960,14 @@ func (b *Builder) revisions(ctx context.Context, r *buildRow) (*setscheck.Revisi
 		rev.Base = nil
 	}
 	return rev, nil
+}
+
+// lines splits a generated Portage file into its lines, comments kept
+// (package.mask shows each atom's reason above it).
+func lines(s string) []string {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
