@@ -419,6 +419,15 @@ func BuildManifest(ctx context.Context, upperDir string) (Manifest, error) {
 	return m, nil
 }
 
+// FileSHA256 is the hex SHA-256 of the file at p.
+func FileSHA256(p string) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", fmt.Errorf("artifact: %w", err)
+	}
+	return hashFile(p, fi.Size(), make([]byte, 64<<10))
+}
+
 func hashFile(p string, size int64, buf []byte) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {

@@ -2,11 +2,8 @@ package deploy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -86,7 +83,7 @@ func (v ContentVerifier) Verify(ctx context.Context, env string, target sets.Tar
 				bad = append(bad, e.Path+": not a regular file")
 			} else if fi.Size() != e.Size {
 				bad = append(bad, fmt.Sprintf("%s: size %d, want %d", e.Path, fi.Size(), e.Size))
-			} else if sum, err := fileSHA256(p); err != nil {
+			} else if sum, err := artifact.FileSHA256(p); err != nil {
 				bad = append(bad, e.Path+": "+err.Error())
 			} else if sum != e.SHA256 {
 				bad = append(bad, e.Path+": content differs from the artifact")
@@ -112,17 +109,4 @@ func (v ContentVerifier) Verify(ctx context.Context, env string, target sets.Tar
 		return false, fmt.Sprintf("%d problems in the published tree: %s%s", n, strings.Join(bad, "; "), more), nil
 	}
 	return true, fmt.Sprintf("published tree matches artifact %s: %d files, %d symlinks, %d directories, %d deletions", short(digest, 12), files, links, dirs, gone), nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -15,11 +15,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/compatbot/compatbot/workflow/artifact"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -61,7 +59,7 @@ func Unpack(ctx context.Context, src, cacheDir string) (Release, error) {
 	if st.IsDir() {
 		return checkTree(abs)
 	}
-	sum, err := fileSHA256(abs)
+	sum, err := artifact.FileSHA256(abs)
 	if err != nil {
 		return Release{}, fmt.Errorf("portage: release %s: %w", src, err)
 	}
@@ -117,19 +115,6 @@ func checkTree(dir string) (Release, error) {
 		}
 	}
 	return Release{Dir: dir}, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Repo is an ebuild repository.
