@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -131,16 +132,12 @@ func (d *Deployer) deployOnce(ctx context.Context, env string, req DeployRequest
 		_, err := d.DB.ExecContext(ctx, `UPDATE prflow_deploy_calls SET state='done', reply=? WHERE repo=? AND comment_id=? AND line=?`, reply, req.Repo, req.CommentID, req.Line)
 		return reply, err
 	}
-	items, err := d.items(ctx, env, req)
+	items, headOuts, err := d.items(ctx, env, req)
 	if err != nil {
 		return "", err
 	}
 	if env == deploy.EnvTest {
-		outs, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
-		if err != nil {
-			return "", err
-		}
-		differ, err := d.mergeDiffers(ctx, req, outs)
+		differ, err := d.mergeDiffers(ctx, req, headOuts)
 		if err != nil {
 			return "", err
 		}
@@ -313,21 +310,23 @@ func (d *Deployer) status(ctx context.Context, repo string, id int64, st, desc s
 
 // items turns the recorded builds of the pinned head into deploy items,
 // refusing when any target changed by the PR has no passing build of
-// exactly that head: deploying it would publish an untested digest.
-func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]deploy.Item, error) {
+// exactly that head: deploying it would publish an untested digest. It
+// also returns the head's recorded outcomes, for the merge comparison.
+func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]deploy.Item, map[sets.Target]Outcome, error) {
 	if len(req.Targets) == 0 {
-		return nil, &Refusal{Reason: "this PR changes no package set, so there is nothing to deploy."}
+		return nil, nil, &Refusal{Reason: "this PR changes no package set, so there is nothing to deploy."}
 	}
-	outs, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
+	headOuts, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.HeadSHA)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	outs := maps.Clone(headOuts)
 	if req.Merged && req.MergeSHA != "" && req.MergeSHA != req.HeadSHA {
 		// What test got from a merge whose sets differed from the tested
 		// head's is the merge commit's build: production gets that.
 		merged, err := outcomes(ctx, d.DB, req.Repo, req.PR, req.MergeSHA)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for t, o := range merged {
 			if o.Trigger == TriggerMerge && o.Digest != "" {
@@ -355,7 +354,7 @@ func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]
 			}
 			it := deploy.Item{Target: t, Digest: o.Digest, BaseLineage: o.BaseLineage, SetsSHA: built, Changes: o.Changes}
 			if ch, ok, err := d.changesSinceHeld(ctx, env, req, t, built); err != nil {
-				return nil, err
+				return nil, nil, err
 			} else if ok {
 				it.Changes = ch
 			}
@@ -368,10 +367,10 @@ func (d *Deployer) items(ctx context.Context, env string, req DeployRequest) ([]
 		}
 	}
 	if len(why) > 0 {
-		return nil, &Refusal{Reason: fmt.Sprintf("untested digest: compatbot deploys only what it built and tested for commit %s, and for this PR that is not everything:\n\n%s\n\nWait for the builds, or fix them and push; then write `/deploy %s` again.",
+		return nil, nil, &Refusal{Reason: fmt.Sprintf("untested digest: compatbot deploys only what it built and tested for commit %s, and for this PR that is not everything:\n\n%s\n\nWait for the builds, or fix them and push; then write `/deploy %s` again.",
 			short(req.HeadSHA), strings.Join(why, "\n"), env)}
 	}
-	return items, nil
+	return items, headOuts, nil
 }
 
 // Rollback implements the bot's Deployer port.

@@ -921,7 +921,7 @@ func (b *Builder) remember(req BuildRequest) {
 	b.revs[k] = req.Revisions
 }
 
-// forget drops the remembered sets of a head once none of its builds is
+// forgetRevisions drops the remembered sets of a head once none of its builds is
 // queued or running any more.
 func (b *Builder) forgetRevisions(r buildRow) {
 	b.mu.Lock()
