@@ -252,13 +252,20 @@ func (h *Handler) load(ctx context.Context, p *pullState) error {
 	if err != nil {
 		return err
 	}
-	fsys, err := gitrepo.TreeFS(ctx, p.gitDir, "refs/heads/"+def)
-	if err != nil {
-		return fmt.Errorf("read %s of %s: %w", def, p.repo.FullName, err)
-	}
-	p.config, p.cfgErr = sets.LoadRepoConfig(fsys)
 	p.rev, p.targErr = readPR(ctx, p.gitDir, t)
 	p.targets = changedTargets(p.rev)
+	if p.targErr == nil && p.rev.Head.Config != nil {
+		// readPR read the default branch's config already.
+		p.config = p.rev.Head.Config
+	} else {
+		// The PR could not be read: the config is still needed for the
+		// answer (whose rights count, or why nobody's can be checked).
+		fsys, err := gitrepo.TreeFS(ctx, p.gitDir, "refs/heads/"+def)
+		if err != nil {
+			return fmt.Errorf("read %s of %s: %w", def, p.repo.FullName, err)
+		}
+		p.config, p.cfgErr = sets.LoadRepoConfig(fsys)
+	}
 	p.loaded = true
 	return nil
 }
