@@ -34,8 +34,8 @@ func buildJobCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
 	}
-	if *job == "" || fl.NArg() > 0 {
-		fmt.Fprint(stderr, "compatbot build-job: want --job FILE and nothing else\n")
+	if *job == "" { // parseFlags refused extra arguments
+		fmt.Fprint(stderr, "compatbot build-job: want --job FILE\n")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
