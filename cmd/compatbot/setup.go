@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"html/template"
 	"io"
@@ -76,8 +75,7 @@ func setupCmd(args []string, stdout, stderr io.Writer) int {
 // setupMain is setup; ready, if set, is told the page's address once it
 // listens (tests play the browser).
 func setupMain(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
-	fl := flag.NewFlagSet("setup", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlags("setup", setupUsage, stdout, stderr)
 	cfgPath := fl.String("config", "", "the configuration `FILE` to write (created if missing)")
 	publicURL := fl.String("public-url", "", "where GitHub reaches compatbot (`URL`; the webhook is URL/webhook); default the config's public_url")
 	org := fl.String("org", "", "register the App under this organisation (default: your user)")
@@ -87,15 +85,11 @@ func setupMain(ctx context.Context, args []string, stdout, stderr io.Writer, rea
 	listen := fl.String("listen", "127.0.0.1:8089", "`ADDR` of the page to open in the browser")
 	timeout := fl.Duration("timeout", 30*time.Minute, "give up after this long without GitHub's answer")
 	force := fl.Bool("force", false, "replace the App already configured in FILE")
-	fl.Usage = func() { fmt.Fprint(stderr, setupUsage); fl.PrintDefaults() }
-	if err := fl.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := parseFlags(fl, args, stdout); done {
+		return code
 	}
-	if *cfgPath == "" || fl.NArg() > 0 {
-		fl.Usage()
+	if *cfgPath == "" {
+		fmt.Fprint(stderr, setupUsage)
 		return 2
 	}
 	fail := func(code int, format string, a ...any) int {
