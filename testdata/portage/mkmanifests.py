@@ -13,6 +13,9 @@ for pkgdir in sorted(glob.glob(os.path.join(here, "repo", "*", "*"))):
     for eb in sorted(glob.glob(os.path.join(pkgdir, "*.ebuild"))):
         pv = os.path.basename(eb)[len(pn) + 1:-len(".ebuild")]
         name = f"{pn}-{pv}.tar.gz"
+        if "SRC_URI" not in open(eb).read():
+            continue  # nothing to fetch, nothing to list (thin Manifests)
         data = open(os.path.join(here, "distfiles", name), "rb").read()
         lines.append(f"DIST {name} {len(data)} BLAKE2B {hashlib.blake2b(data).hexdigest()} SHA512 {hashlib.sha512(data).hexdigest()}\n")
-    open(os.path.join(pkgdir, "Manifest"), "w").write("".join(sorted(lines)))
+    if lines:
+        open(os.path.join(pkgdir, "Manifest"), "w").write("".join(sorted(lines)))

@@ -58,6 +58,10 @@ type Job struct {
 	// ExtraSets the "@name" package sets it installs besides SetName: for
 	// an installer that knows Portage's configuration (workflow/portage).
 	Mask, Unmask, ExtraSets []string
+	// Unmerge are the packages this target removes after the install
+	// (EESSI's prefix_remove_packages), for an installer that knows
+	// Portage. They come from the PR, so each must be an atom (Validate).
+	Unmerge []string
 	// AppendLog appends to LogPath instead of truncating it (a second
 	// command of the same build, e.g. emerge --depclean).
 	AppendLog bool
@@ -165,6 +169,13 @@ func (j Job) Validate() error {
 	if j.MountAt != "" {
 		if err := ValidMountAt(j.MountAt); err != nil {
 			return err
+		}
+	}
+	for _, u := range j.Unmerge {
+		// An argument of emerge: an option here ("--config-root=...")
+		// would be PR text steering the installer.
+		if _, err := sets.ParseAtom(u); err != nil || strings.HasPrefix(u, "-") {
+			return fmt.Errorf("build: package to unmerge %q is not a package atom", u)
 		}
 	}
 	return nil

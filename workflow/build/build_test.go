@@ -135,6 +135,8 @@ func TestInvalidJobs(t *testing.T) {
 		{"reserved env", func(j *Job) { j.Env = map[string]string{"COMPAT_PREFIX": "/"} }, "COMPAT_PREFIX is set by compatbot"},
 		{"bad env name", func(j *Job) { j.Env = map[string]string{"A=B": "x"} }, `invalid variable name "A=B"`},
 		{"relative prefix", func(j *Job) { j.Prefix = "prefix" }, "prefix must be an absolute path"},
+		{"option as removal", func(j *Job) { j.Unmerge = []string{"app-misc/x", "--config-root=/tmp"} }, `package to unmerge "--config-root=/tmp" is not a package atom`},
+		{"path as removal", func(j *Job) { j.Unmerge = []string{"/etc/passwd"} }, `package to unmerge "/etc/passwd" is not a package atom`},
 		{"missing program", func(j *Job) { j.Command = []string{"no-such-emerge"} }, "no-such-emerge: executable file not found in the build's PATH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -101,8 +101,8 @@ type Params struct {
 	// the proposed set file; SetPath its path in the repository (for
 	// annotations).
 	SetName, SetFile, SetPath string
-	// Mask, Unmask and ExtraSets go to the build job (build.Job).
-	Mask, Unmask, ExtraSets []string
+	// Mask, Unmask, ExtraSets and Unmerge go to the build job (build.Job).
+	Mask, Unmask, ExtraSets, Unmerge []string
 	// WorkDir is the checkout of the PR head; HeadSHA its commit.
 	WorkDir, HeadSHA string
 	Build            BuildConfig
@@ -244,6 +244,7 @@ func (r *run) execute(ctx context.Context) {
 		HomeDir: filepath.Join(r.out.RunDir, "home"),
 		Timeout: p.Build.Timeout, LogPath: filepath.Join(r.out.RunDir, "build.log"),
 		Sandbox: p.Build.Sandbox, MountAt: mountAt, Mask: p.Mask, Unmask: p.Unmask, ExtraSets: p.ExtraSets,
+		Unmerge: p.Unmerge,
 	})
 	r.out.Build = res
 	if err != nil {

@@ -310,6 +310,9 @@ func (c Config) Emerge(args ...string) []string {
 var (
 	InstallArgs  = []string{"--ask=n", "--verbose", "--update", "--deep", "--newuse", "@{{.Set}}"}
 	DepcleanArgs = []string{"--ask=n", "--depclean"}
+	// UnmergeArgs precede the target's removals (build.Job.Unmerge), which
+	// are validated atoms; "--" keeps them arguments all the same.
+	UnmergeArgs = []string{"--ask=n", "--unmerge", "--"}
 )
 
 // Prepare writes the build's configuration: into root (the Prefix as this

@@ -88,6 +88,9 @@ type realEnv struct {
 	runner                      *portage.Runner
 	target                      sets.Target
 	n                           int
+	// extra and unmerge go to the next run only: emerge arguments after
+	// the set, and the target's removals (build.Job.ExtraSets, Unmerge).
+	extra, unmerge []string
 }
 
 func newRealEnv(t testing.TB) *realEnv {
@@ -132,6 +135,7 @@ func (e *realEnv) run(t testing.TB, setFile string, tools ...string) pipeline.Ou
 	out, err := pipeline.Run(context.Background(), pipeline.Params{
 		ID: fmt.Sprintf("run%d", e.n), DataDir: e.dataDir, Target: e.target,
 		SetName: "compat", SetFile: sf, SetPath: "sets/" + setFile,
+		ExtraSets: e.extra, Unmerge: e.unmerge,
 		WorkDir: filepath.Dir(sf), HeadSHA: "abc",
 		Build: pipeline.BuildConfig{
 			Command: e.runner.Config.DefaultCommand(), Timeout: 20 * time.Minute,
@@ -140,6 +144,7 @@ func (e *realEnv) run(t testing.TB, setFile string, tools ...string) pipeline.Ou
 		Tests:  pipeline.TestConfig{Tools: ts},
 		Runner: e.runner, Lower: pipeline.DirLower{Root: filepath.Join(e.dataDir, "published")}, Store: e.store,
 	})
+	e.extra, e.unmerge = nil, nil
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,14 +182,19 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 	}
 	e := newRealEnv(t)
 
-	base := e.run(t, "base", "oldtool")
+	// seedtool is installed by name besides the set, as a bootstrap
+	// installs a package: it lands in the world file, so depclean keeps
+	// it, and only a removal (EESSI's prefix_remove_packages) takes it out.
+	e.extra = []string{"app-misc/seedtool"}
+	base := e.run(t, "base", "oldtool", "seedtool")
 	if base.Check.Conclusion != report.Success {
 		t.Fatalf("base build: %s: %s\n%s\n%s", base.Check.Conclusion, base.Check.Title, base.Check.Summary, base.Check.Text)
 	}
 	bt := manifestTypes(base.Artifact)
 	for _, p := range []string{"usr/bin/oldtool", "usr/lib/libgreet.a", "usr/include/greet.h",
 		"var/db/pkg/dev-libs/libgreet-1.0/CONTENTS", "var/db/pkg/app-misc/oldtool-1.0/COUNTER",
-		"etc/portage/sets/compat", "var/lib/portage/world_sets", "etc/profile.env"} {
+		"etc/portage/sets/compat", "var/lib/portage/world_sets", "etc/profile.env",
+		"usr/bin/seedtool", "var/lib/portage/world"} {
 		if bt[p] != artifact.File {
 			t.Errorf("base artifact: %s is %q, want a file", p, bt[p])
 		}
@@ -206,6 +216,8 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 		t.Errorf("mirror distfiles/ = %q, want %q", names, want)
 	}
 
+	// The target removes seedtool, and fastmath, which is not installed.
+	e.unmerge = []string{"app-misc/seedtool", "app-misc/fastmath"}
 	pr := e.run(t, "pr", "hello")
 	if pr.Check.Conclusion != report.Success {
 		t.Fatalf("PR build: %s: %s\n%s\n%s", pr.Check.Conclusion, pr.Check.Title, pr.Check.Summary, pr.Check.Text)
@@ -220,6 +232,8 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 		"usr/bin/oldtool":                        artifact.Whiteout, // depclean removed it
 		"var/db/pkg/app-misc/oldtool-1.0":        artifact.Whiteout,
 		"var/db/pkg/dev-libs/libgreet-1.0":       artifact.Whiteout, // replaced by 1.1
+		"usr/bin/seedtool":                       artifact.Whiteout, // the removal unmerged it
+		"var/db/pkg/app-misc/seedtool-1.0":       artifact.Whiteout,
 	}
 	for p, ty := range want {
 		if pt[p] != ty {
@@ -232,11 +246,25 @@ func TestRealEmergeThroughOverlay(t *testing.T) {
 	}
 	slices.Sort(changes)
 	wantChanges := []string{"added app-misc/hello >1.0:0::compatbot-test", "removed app-misc/oldtool 1.0:0::compatbot-test>",
+		"removed app-misc/seedtool 1.0:0::compatbot-test>",
 		"upgraded dev-libs/libgreet 1.0:0/1::compatbot-test>1.1:0/1.1::compatbot-test"}
 	if !slices.Equal(changes, wantChanges) {
 		t.Errorf("changes = %q, want %q", changes, wantChanges)
 	}
+	log, err := os.ReadFile(pr.Build.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--unmerge -- app-misc/seedtool", "compatbot: removals not installed, nothing to unmerge: app-misc/fastmath"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("build log lacks %q", want)
+		}
+	}
 	e.deploy(t, pr)
+	// Unmerging took seedtool out of the world file too.
+	if w, err := os.ReadFile(filepath.Join(e.published, "var/lib/portage/world")); err == nil && strings.Contains(string(w), "seedtool") {
+		t.Errorf("world still lists seedtool:\n%s", w)
+	}
 
 	// The program and the database carry the real EPREFIX, not the
 	// overlay's scratch mount point.

@@ -2,12 +2,17 @@ package portage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/mirror"
+	"github.com/compatbot/compatbot/workflow/vdb"
 )
 
 // Runner builds a job with real emerge: it writes the Portage
@@ -103,6 +108,20 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	if err != nil || !res.OK() {
 		return res, err
 	}
+	if len(job.Unmerge) > 0 {
+		un, ran, err := r.unmerge(ctx, job, c)
+		if err != nil {
+			return res, err
+		}
+		if ran {
+			un.Argv = res.Argv
+			un.Duration += res.Duration
+			res = un
+			if !res.OK() {
+				return res, nil
+			}
+		}
+	}
 	// The set no longer lists what the PR removed; depclean takes it (and
 	// whatever only it needed) out of the Prefix.
 	clean := job
@@ -115,6 +134,50 @@ func (r *Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	res2.Argv = res.Argv
 	res2.Duration += res.Duration
 	return res2, nil
+}
+
+// unmerge removes the target's removals that are installed, as EESSI's
+// role does after installing (community.general.portage with state
+// absent: emerge --unmerge, and nothing for a package that is not
+// installed). It runs before depclean, which keeps what is in the world
+// file or the profile's @system, the packages removals exist for. The log
+// says which removals had nothing to remove. ran is false when none was
+// installed.
+func (r *Runner) unmerge(ctx context.Context, job build.Job, c Config) (res build.Result, ran bool, err error) {
+	installed, err := vdb.Read(job.Prefix)
+	if err != nil {
+		return res, false, fmt.Errorf("portage: before unmerging: %w", err)
+	}
+	var present, absent []string
+	for _, u := range job.Unmerge {
+		a, err := sets.ParseAtom(u)
+		if err != nil {
+			return res, false, fmt.Errorf("portage: package to unmerge %q: %w", u, err)
+		}
+		if slices.ContainsFunc(installed, func(i vdb.Installed) bool { return a.Matches(i.Package) }) {
+			present = append(present, u)
+		} else {
+			absent = append(absent, u)
+		}
+	}
+	if len(absent) > 0 {
+		f, err := os.OpenFile(job.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return res, false, fmt.Errorf("portage: %w", err)
+		}
+		_, werr := fmt.Fprintf(f, "\ncompatbot: removals not installed, nothing to unmerge: %s\n", strings.Join(absent, " "))
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return res, false, fmt.Errorf("portage: %w", err)
+		}
+	}
+	if len(present) == 0 {
+		return res, false, nil
+	}
+	un := job
+	un.Command = c.Emerge(append(append([]string(nil), UnmergeArgs...), present...)...)
+	un.AppendLog = true
+	res, err = r.Inner.Run(ctx, un)
+	return res, true, err
 }
 
 func (c Config) repoDirs() []string {

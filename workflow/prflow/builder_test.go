@@ -403,8 +403,8 @@ func TestPushReadsItsSetsOnce(t *testing.T) {
 }
 
 // TestBuildEESSIRoleTarget: a target of EESSI's Ansible role is built from
-// the set, masks and package sets generated from its lists, never from
-// the role's YAML itself.
+// the set, masks, package sets and removals generated from its lists,
+// never from the role's YAML itself.
 func TestBuildEESSIRoleTarget(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -424,6 +424,8 @@ prefix_packages:
   >=dev-lang/python-3.13
 package_sets:
   - "eessi-{{ eessi_version }}-{{ eessi_host_os }}-{{ eessi_host_arch }}"
+prefix_remove_packages:
+  - sys-apps/man-db
 `
 	}
 	dir := t.TempDir()
@@ -460,12 +462,12 @@ package_sets:
 	if !strings.Contains(string(set), "sys-cluster/lmod\n") || strings.Contains(string(set), "prefix_packages") {
 		t.Errorf("generated set:\n%s", set)
 	}
-	// The masks and package sets went to the build job, for the Portage
-	// runner to write into etc/portage and pass to emerge.
+	// The masks, package sets and removals went to the build job, for the
+	// Portage runner to write into etc/portage, pass to emerge and unmerge.
 	j := rec.last()
 	if !slices.Equal(j.Mask[1:], []string{"# 3.13 breaks EasyBuild's hooks", ">=dev-lang/python-3.13"}) || !strings.HasPrefix(j.Mask[0], "# eessi-2026.06") ||
-		!slices.Equal(j.ExtraSets, []string{"@eessi-2026.06-linux-" + build.HostArch()}) || j.SetFile != filepath.Join(e.dataDir, "runs", o.RunID, "set", "eessi-2026.06-linux-"+build.HostArch()) {
-		t.Errorf("build job: mask %q, extra sets %q, set file %s", j.Mask, j.ExtraSets, j.SetFile)
+		!slices.Equal(j.ExtraSets, []string{"@eessi-2026.06-linux-" + build.HostArch()}) || !slices.Equal(j.Unmerge, []string{"sys-apps/man-db"}) || j.SetFile != filepath.Join(e.dataDir, "runs", o.RunID, "set", "eessi-2026.06-linux-"+build.HostArch()) {
+		t.Errorf("build job: mask %q, extra sets %q, unmerge %q, set file %s", j.Mask, j.ExtraSets, j.Unmerge, j.SetFile)
 	}
 }
 

@@ -520,7 +520,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	ref := r.checkRef()
 	res, err := pipeline.Run(ctx, pipeline.Params{
 		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
-		SetName: sf.Name, SetFile: setFile, SetPath: sf.Path, Mask: lines(bf.PackageMask), Unmask: lines(bf.PackageUnmask), ExtraSets: bf.SetArgs,
+		SetName: sf.Name, SetFile: setFile, SetPath: sf.Path, Mask: lines(bf.PackageMask), Unmask: lines(bf.PackageUnmask), ExtraSets: bf.SetArgs, Unmerge: bf.Unmerge,
 		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.tests(head.Config, r.AllowLibcUpdate),
 		Runner: b.opts.Runner, Lower: lower, Store: b.opts.Store, LogURL: logURL,
 		Progress: func(c report.Check) {
