@@ -358,14 +358,14 @@ func TestSandboxSeesFilesBesideProgram(t *testing.T) {
 // anyone else, during or after the run.
 func TestMountAt(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("mounting at the EPREFIX needs root (CI runs as root)")
+		t.Fatal("mounting at the EPREFIX needs root (CI runs as root)")
 	}
 	for _, tc := range []struct{ sandbox, underWork bool }{{false, false}, {true, false}, {true, true}} {
 		sandbox := tc.sandbox
 		t.Run(fmt.Sprintf("sandbox=%v_eprefix-in-workdir=%v", sandbox, tc.underWork), func(t *testing.T) {
 			if sandbox {
 				if _, err := exec.LookPath("bwrap"); err != nil {
-					t.Skip("bubblewrap not installed")
+					t.Fatal("bubblewrap is needed (Debian package bubblewrap; .ci/run installs it)")
 				}
 			}
 			j := newJob(t, `set -e

@@ -23,7 +23,7 @@ import (
 //	go test -run '^$' -bench Overhead -benchtime 1x ./workflow/portage/
 func BenchmarkOverhead(b *testing.B) {
 	if os.Getuid() != 0 {
-		b.Skip("needs root")
+		b.Fatal("needs root: overlay and mount namespace")
 	}
 	rel := sharedRelease(b)
 	repo, err := portage.OpenRepo(testRepo)
