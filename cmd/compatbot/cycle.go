@@ -163,7 +163,7 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 
 	// Step 2: build.
 	stepHeader(out, 2)
-	built, err := cycleBuild(ctx, cfg, rev, pubs, db, store, out, progress)
+	built, err := cycleBuild(ctx, cfg, rev, core, pubs, db, store, out, progress)
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 // the lifecycle's Builder build each changed target on the test target's
 // tree, as the server does. It returns the targets that were built and
 // passed: the other arch's has no build host here.
-func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, pubs map[string]publish.Publisher, db *state.DB, store *artifact.Store, out, progress io.Writer) ([]sets.Target, error) {
+func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, core *deploy.Engine, pubs map[string]publish.Publisher, db *state.DB, store *artifact.Store, out, progress io.Writer) ([]sets.Target, error) {
 	opts := cfg.Build
 	opts.DataDir = filepath.Join(cfg.DataDir, "build")
 
@@ -300,7 +300,7 @@ func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, 
 			continue
 		}
 		for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
-			tag, err := publishBase(ctx, cfg, opts, rev, sf, d.Target, env, pubs[env], progress)
+			tag, err := publishBase(ctx, cfg, opts, rev, sf, d.Target, env, core, pubs[env], progress)
 			if err != nil {
 				return nil, &cycleStopped{2, fmt.Sprintf("publishing the base of %s to %s: %v", d.Target, env, err)}
 			}
@@ -430,8 +430,8 @@ func (r *localReporter) check(name string) (report.Check, bool) {
 
 // publishBase builds the base set sf straight into a transaction of pub
 // and publishes it, tagged <version>-<os>-<arch>-base-<sha7>.
-func publishBase(ctx context.Context, cfg cycleConfig, opts localBuildOptions, rev *setscheck.Revisions, sf *sets.SetFile, t sets.Target, env string, pub publish.Publisher, progress io.Writer) (string, error) {
-	path, err := deploy.TargetPath(t)
+func publishBase(ctx context.Context, cfg cycleConfig, opts localBuildOptions, rev *setscheck.Revisions, sf *sets.SetFile, t sets.Target, env string, core *deploy.Engine, pub publish.Publisher, progress io.Writer) (string, error) {
+	path, err := core.TargetPath(env, t)
 	if err != nil {
 		return "", err
 	}

@@ -127,7 +127,7 @@ func TestCheckExampleCycle(t *testing.T) {
 	for _, env := range []string{"test", "prod"} {
 		tags := cycleTags(t, data, env)
 		for v, w := range wantPkgs {
-			tree := filepath.Join(data, "targets", env, "current", v, "compat", "linux", arch)
+			tree := filepath.Join(data, "targets", env, "current", "versions", v, "compat", "linux", arch)
 			got := installed(t, tree)
 			for _, p := range w.has {
 				if !slices.Contains(got, p) {
@@ -148,7 +148,7 @@ func TestCheckExampleCycle(t *testing.T) {
 			}
 		}
 		// Nothing was built for the other arch, so nothing is published.
-		if _, err := os.Stat(filepath.Join(data, "targets", env, "current", "2026.06", "compat", "linux", otherArch())); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(data, "targets", env, "current", "versions", "2026.06", "compat", "linux", otherArch())); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s has a tree for %s: %v", env, otherArch(), err)
 		}
 	}
