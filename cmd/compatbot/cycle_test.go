@@ -94,6 +94,10 @@ func TestCheckExampleCycle(t *testing.T) {
 		last = at
 	}
 	golden(t, "check_example.md", section(out, 1))
+	// The report says what built the sets: here the test double.
+	if !strings.Contains(section(out, 2), "Installer: the **fake installer** `") || strings.Contains(out, "real Portage**") {
+		t.Errorf("the build step does not name the fake installer:\n%s", section(out, 2))
+	}
 	if !strings.Contains(out, "**The cycle ran through:**") {
 		t.Errorf("no final verdict:\n%s", out)
 	}
