@@ -27,6 +27,24 @@ func mustSub(dir string) fs.FS {
 	return f
 }
 
+// portageExampleFiles is the example for real Portage (check --example
+// --portage PATH): its repository's two trees, the ebuild repository its
+// sets use and the sources of those ebuilds (compatbot's test ebuild
+// repository and distfiles).
+//
+//go:embed all:testdata/portage/example/base all:testdata/portage/example/pr testdata/portage/repo testdata/portage/distfiles
+var portageExampleFiles embed.FS
+
+// PortageExampleBase and PortageExampleHead are the real-Portage example's
+// default branch and pull request head; PortageRepo is the ebuild
+// repository (compatbot-test) and PortageDistfiles its sources.
+var (
+	PortageExampleBase = mustSubOf(portageExampleFiles, "testdata/portage/example/base")
+	PortageExampleHead = mustSubOf(portageExampleFiles, "testdata/portage/example/pr")
+	PortageRepo        = mustSubOf(portageExampleFiles, "testdata/portage/repo")
+	PortageDistfiles   = mustSubOf(portageExampleFiles, "testdata/portage/distfiles")
+)
+
 // fakeEmergeFiles is the fake installer (a test double of emerge) with the
 // catalogue and @system set it reads beside itself.
 //

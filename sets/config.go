@@ -1,6 +1,9 @@
 package sets
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // DefaultConfigPath is where the managed repository keeps compatbot's config.
 // It is always read from the base (default) branch, never from a PR: a PR
@@ -75,6 +78,60 @@ type Config struct {
 	Deploy   DeployPolicy
 	// Tests are extra commands run in the built Prefix (issue 4), as argv.
 	Tests [][]string
+	// Targets is the Portage configuration of builds ("targets:"), keyed
+	// by "<version>" (every arch of the version) or
+	// "<version>/<os>-<arch>"; PortageFor merges them for one target.
+	Targets map[string]TargetConfig
+	// Tools are the programs the compat tests require in every built
+	// Prefix ("tools:"); nil means the built-in list (bash, python3, lmod,
+	// gcc, g++, ld, make, patch, emerge).
+	Tools []string
+}
+
+// TargetConfig is the Portage configuration the repo config gives the
+// builds of a version or a version/os-arch: lines for the Prefix's
+// etc/portage/package.mask, package.unmask and package.use. A line's YAML
+// comment, if any, is kept as a comment line above it.
+type TargetConfig struct {
+	PackageMask, PackageUnmask, PackageUse []string
+	// Line is the config line of the key.
+	Line int
+}
+
+// PortageConfig is what a build of one target gets from the repo config:
+// its package.mask, package.unmask and package.use lines.
+type PortageConfig struct {
+	Mask, Unmask, Use []string
+}
+
+// PortageFor merges the targets: entries that apply to t, the version's
+// first and then the version/os-arch's (in package.use a later line wins),
+// each group under a comment naming where it comes from.
+func (c *Config) PortageFor(t Target) PortageConfig {
+	var pc PortageConfig
+	if c == nil {
+		return pc
+	}
+	file := c.Path
+	if file == "" {
+		file = DefaultConfigPath
+	}
+	for _, key := range []string{t.Version, t.Version + "/" + t.OS + "-" + t.Arch} {
+		tc, ok := c.Targets[key]
+		if !ok {
+			continue
+		}
+		from := fmt.Sprintf("# from %s:%d, targets.%s", file, tc.Line, key)
+		add := func(dst *[]string, lines []string) {
+			if len(lines) > 0 {
+				*dst = append(append(*dst, from), lines...)
+			}
+		}
+		add(&pc.Mask, tc.PackageMask)
+		add(&pc.Unmask, tc.PackageUnmask)
+		add(&pc.Use, tc.PackageUse)
+	}
+	return pc
 }
 
 // VersionConfig is the per-version part of Config.

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -124,17 +127,183 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 				}
 				cfg.Tests = append(cfg.Tests, argv)
 			}
+		case "targets":
+			cfg.Targets = map[string]TargetConfig{}
+			p.mapping(v, key, func(tkey string, tk, tv *yaml.Node) {
+				cfg.Targets[tk.Value] = p.target(tk, tv, tkey)
+			})
+		case "tools":
+			cfg.Tools = []string{}
+			seen := map[string]int{}
+			items := p.seq(v, key)
+			if len(items) == 0 && (deref(v).Kind == yaml.SequenceNode || deref(v).Tag == "!!null") {
+				p.fail(v, key, "want at least one tool; leave tools out for the built-in list")
+			}
+			for i, n := range items {
+				k := fmt.Sprintf("%s[%d]", key, i)
+				s, ok := p.str(n, k)
+				if !ok {
+					continue
+				}
+				if !toolName.MatchString(s) || strings.Contains(s, "..") {
+					p.fail(n, k, "want a program name like python3 or g++ (letters, digits, . _ + -), not %q", s)
+					continue
+				}
+				if first, dup := seen[s]; dup {
+					p.fail(n, k, "%s is listed twice (first at line %d)", s, first)
+					continue
+				}
+				seen[s] = n.Line
+				cfg.Tools = append(cfg.Tools, s)
+			}
 		default:
-			p.unknown(k, key, "layout, sets_dir, yaml_files, role_dir, require_reasons, versions, risky, deploy, tests")
+			p.unknown(k, key, "layout, sets_dir, yaml_files, role_dir, require_reasons, versions, risky, deploy, tests, targets, tools")
 		}
 	})
+	// A target key must name a version/os-arch the versions list allows,
+	// wherever in the file the two keys are (in file order).
+	keys := make([]string, 0, len(cfg.Targets))
+	for key := range cfg.Targets {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool { return cfg.Targets[keys[i]].Line < cfg.Targets[keys[j]].Line })
+	for _, key := range keys {
+		v, osArch, _ := strings.Cut(key, "/")
+		vc, ok := cfg.Versions[v]
+		if o, a, _ := strings.Cut(osArch, "-"); o == "" || a == "" || !ok || len(vc.Arches) == 0 || slices.Contains(vc.Arches, osArch) {
+			continue
+		}
+		p.errs = append(p.errs, &ConfigError{File: path, Line: cfg.Targets[key].Line, Key: "targets." + key,
+			Msg: fmt.Sprintf("%s is not among versions.%s.arches (%s)", osArch, v, strings.Join(vc.Arches, ", "))})
+	}
 	if cfg.Layout == LayoutYAML && len(cfg.YAMLFiles) == 0 {
 		cfg.YAMLFiles = append([]string(nil), DefaultYAMLFiles...)
 	}
 	if len(p.errs) > 0 {
+		// In file order, whichever check found them.
+		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].(*ConfigError).Line < p.errs[j].(*ConfigError).Line })
 		return nil, errors.Join(p.errs...)
 	}
 	return cfg, nil
+}
+
+// toolName is what a tool may be called: it becomes a path in the Prefix
+// (usr/bin/<name>), so no "/" and nothing option-like.
+var toolName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
+
+// useFlag is a USE flag as package.use takes it, optionally "-" to turn
+// it off; useExpand a USE_EXPAND prefix such as "PYTHON_TARGETS:".
+var (
+	useFlag   = regexp.MustCompile(`^-?[A-Za-z0-9][A-Za-z0-9+_@-]*$`)
+	useExpand = regexp.MustCompile(`^[A-Z][A-Z0-9_]*:$`)
+)
+
+// target reads one entry of targets: its key (<version> or
+// <version>/<os>-<arch>) and its package_mask, package_unmask and
+// package_use lines, each checked the way Portage reads that file.
+func (p *cfgParser) target(k, v *yaml.Node, key string) TargetConfig {
+	tc := TargetConfig{Line: k.Line}
+	ver, osArch, hasArch := strings.Cut(k.Value, "/")
+	if ver == "" || strings.ContainsAny(ver, " \t") {
+		p.fail(k, key, "want <version> or <version>/<os>-<arch> like 2025.06/linux-x86_64")
+	} else if hasArch {
+		if o, a, ok := strings.Cut(osArch, "-"); !ok || o == "" || a == "" || strings.ContainsAny(osArch, "/ \t") {
+			p.fail(k, key, "want <version> or <version>/<os>-<arch> like 2025.06/linux-x86_64")
+		}
+	}
+	p.mapping(v, key, func(lkey string, lk, lv *yaml.Node) {
+		var dst *[]string
+		var check func(string) string
+		switch lk.Value {
+		case "package_mask":
+			dst, check = &tc.PackageMask, maskLine
+		case "package_unmask":
+			dst, check = &tc.PackageUnmask, maskLine
+		case "package_use":
+			dst, check = &tc.PackageUse, useLine
+		default:
+			p.unknown(lk, lkey, "package_mask, package_unmask, package_use")
+			return
+		}
+		*dst = nil
+		for i, n := range p.seq(lv, lkey) {
+			ik := fmt.Sprintf("%s[%d]", lkey, i)
+			s, ok := p.str(n, ik)
+			if !ok {
+				continue
+			}
+			s = strings.Join(strings.Fields(s), " ")
+			if msg := check(s); msg != "" {
+				p.fail(n, ik, "%s", msg)
+				continue
+			}
+			// The YAML comment on or above the line says why: keep it
+			// where Portage's own files keep reasons, above the line.
+			if c := yamlComment(n); c != "" {
+				*dst = append(*dst, "# "+c)
+			}
+			*dst = append(*dst, s)
+		}
+	})
+	return tc
+}
+
+// maskLine checks a package.mask or package.unmask line: one atom with a
+// category, no blocker.
+func maskLine(s string) string {
+	if s == "" || strings.ContainsAny(s, " #") {
+		return fmt.Sprintf("want one atom like >=dev-lang/python-3.13, not %q", s)
+	}
+	a, err := ParseAtom(s)
+	if err != nil {
+		return err.Error()
+	}
+	if a.Blocker != NoBlocker {
+		return fmt.Sprintf("%q: a blocker is no package.mask line", s)
+	}
+	return ""
+}
+
+// useLine checks a package.use line: an atom, then USE flags ("flag",
+// "-flag"), optionally after a USE_EXPAND prefix ("PYTHON_TARGETS:").
+func useLine(s string) string {
+	fields := strings.Fields(s)
+	if len(fields) < 2 || strings.Contains(s, "#") {
+		return fmt.Sprintf("want an atom and its USE flags like \"sys-libs/glibc -multiarch\", not %q", s)
+	}
+	if msg := maskLine(fields[0]); msg != "" {
+		return msg
+	}
+	flags := 0
+	for _, f := range fields[1:] {
+		switch {
+		case useExpand.MatchString(f):
+		case useFlag.MatchString(f):
+			flags++
+		default:
+			return fmt.Sprintf("%q in %q is no USE flag (like ssl or -ssl) or USE_EXPAND prefix (like PYTHON_TARGETS:)", f, s)
+		}
+	}
+	if flags == 0 {
+		return fmt.Sprintf("%q sets no USE flag", s)
+	}
+	return ""
+}
+
+// yamlComment is the text of the comment on a node's line, else of the
+// comment block right above it.
+func yamlComment(n *yaml.Node) string {
+	c := n.LineComment
+	if c == "" {
+		c = n.HeadComment
+	}
+	var parts []string
+	for _, l := range strings.Split(c, "\n") {
+		if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "#")); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 type cfgParser struct {

@@ -35,12 +35,40 @@ func TestParseConfigExample(t *testing.T) {
 			Rollback: Permission{Level: "maintain"},
 		},
 		Tests: [][]string{{"python3", "-c", "import ssl"}, {"lmod", "--version"}},
+		Targets: map[string]TargetConfig{
+			"2026.06": {PackageUse: []string{"# EESSI's glibc has no multiarch", "sys-libs/glibc -multiarch"}, Line: 26},
+			"2026.06/linux-x86_64": {
+				PackageMask:   []string{"# 3.13 breaks EasyBuild's hooks", ">=dev-lang/python-3.13"},
+				PackageUnmask: []string{"=sys-devel/gcc-14.3.0"},
+				PackageUse:    []string{"dev-lang/python PYTHON_TARGETS: python3_12 -tk"},
+				Line:          29,
+			},
+		},
+		Tools: []string{"bash", "python3", "lmod", "gcc", "g++"},
 	}
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
 	}
 	if cfg.VersionStatus("2025.06") != "frozen" || cfg.VersionStatus("2099.01") != "open" {
 		t.Error("VersionStatus")
+	}
+	// A target gets its version's lines, then its own.
+	got := cfg.PortageFor(Target{Version: "2026.06", OS: "linux", Arch: "x86_64"})
+	wantPC := PortageConfig{
+		Mask:   []string{"# from .github/compatbot.yml:29, targets.2026.06/linux-x86_64", "# 3.13 breaks EasyBuild's hooks", ">=dev-lang/python-3.13"},
+		Unmask: []string{"# from .github/compatbot.yml:29, targets.2026.06/linux-x86_64", "=sys-devel/gcc-14.3.0"},
+		Use: []string{"# from .github/compatbot.yml:26, targets.2026.06", "# EESSI's glibc has no multiarch", "sys-libs/glibc -multiarch",
+			"# from .github/compatbot.yml:29, targets.2026.06/linux-x86_64", "dev-lang/python PYTHON_TARGETS: python3_12 -tk"},
+	}
+	if d := cmp.Diff(wantPC, got); d != "" {
+		t.Errorf("PortageFor 2026.06/linux-x86_64 (-want +got):\n%s", d)
+	}
+	arm := cfg.PortageFor(Target{Version: "2026.06", OS: "linux", Arch: "aarch64"})
+	if len(arm.Mask) != 0 || len(arm.Unmask) != 0 || len(arm.Use) != 3 {
+		t.Errorf("PortageFor 2026.06/linux-aarch64 = %+v, want the version's package_use only", arm)
+	}
+	if pc := cfg.PortageFor(Target{Version: "2025.06", OS: "linux", Arch: "x86_64"}); len(pc.Mask)+len(pc.Unmask)+len(pc.Use) != 0 {
+		t.Errorf("PortageFor 2025.06 = %+v, want nothing", pc)
 	}
 }
 
@@ -67,7 +95,7 @@ func TestParseConfigErrors(t *testing.T) {
 		src  string
 		want []string
 	}{
-		{"layot: tree\n", []string{"c.yml:1: layot: unknown key (known: layout, sets_dir, yaml_files, role_dir, require_reasons, versions, risky, deploy, tests)"}},
+		{"layot: tree\n", []string{"c.yml:1: layot: unknown key (known: layout, sets_dir, yaml_files, role_dir, require_reasons, versions, risky, deploy, tests, targets, tools)"}},
 		{"layout: flat\n", []string{`c.yml:1: layout: must be tree, eessi, yaml or eessi-ansible, not "flat"`}},
 		{"layout: [tree]\n", []string{"c.yml:1: layout: want a string, got a list"}},
 		{"sets_dir: ../other\n", []string{`c.yml:1: sets_dir: want a relative path inside the repository without .. (like sets), not "../other"`}},
@@ -95,6 +123,30 @@ func TestParseConfigErrors(t *testing.T) {
 			`c.yml:3: tests[1]: want a non-empty argv list like ["python3", "-c", "import ssl"]`,
 		}},
 		{"layout: tree\nlayout: eessi\n", []string{"c.yml:2: layout: repeated key (first at line 1)"}},
+		{"targets:\n  2026.06/linux-x86_64:\n    package_mask: [\">=dev-lang/python-3.13\", \"dev-lang/python 3.13\", \"!sys-libs/glibc\", \"python\"]\n    package_unmask: \">=dev-lang/python-3.13\"\n    package_use:\n      - dev-lang/python\n      - \"dev-lang/python tk,ssl\"\n      - \"dev-lang/python PYTHON_TARGETS:\"\n    package_keywords: []\n", []string{
+			`c.yml:3: targets.2026.06/linux-x86_64.package_mask[1]: want one atom like >=dev-lang/python-3.13, not "dev-lang/python 3.13"`,
+			`c.yml:3: targets.2026.06/linux-x86_64.package_mask[2]: "!sys-libs/glibc": a blocker is no package.mask line`,
+			`c.yml:3: targets.2026.06/linux-x86_64.package_mask[3]: col 1: missing category (want cat/pkg) in atom "python"`,
+			`c.yml:4: targets.2026.06/linux-x86_64.package_unmask: want a list, got ">=dev-lang/python-3.13"`,
+			`c.yml:6: targets.2026.06/linux-x86_64.package_use[0]: want an atom and its USE flags like "sys-libs/glibc -multiarch", not "dev-lang/python"`,
+			`c.yml:7: targets.2026.06/linux-x86_64.package_use[1]: "tk,ssl" in "dev-lang/python tk,ssl" is no USE flag (like ssl or -ssl) or USE_EXPAND prefix (like PYTHON_TARGETS:)`,
+			`c.yml:8: targets.2026.06/linux-x86_64.package_use[2]: "dev-lang/python PYTHON_TARGETS:" sets no USE flag`,
+			"c.yml:9: targets.2026.06/linux-x86_64.package_keywords: unknown key (known: package_mask, package_unmask, package_use)",
+		}},
+		{"targets:\n  2026.06/linux-aarch64: {package_use: [\"a/b x\"]}\n  2026.06/x86_64: {}\n  \"\": {}\n  2027.01/linux-riscv64: {}\n  2026.06/linux-ppc64le: {}\nversions:\n  2026.06: {arches: [linux-x86_64]}\n", []string{
+			"c.yml:2: targets.2026.06/linux-aarch64: linux-aarch64 is not among versions.2026.06.arches (linux-x86_64)",
+			"c.yml:3: targets.2026.06/x86_64: want <version> or <version>/<os>-<arch> like 2025.06/linux-x86_64",
+			"c.yml:4: targets.: want <version> or <version>/<os>-<arch> like 2025.06/linux-x86_64",
+			"c.yml:6: targets.2026.06/linux-ppc64le: linux-ppc64le is not among versions.2026.06.arches (linux-x86_64)",
+		}},
+		{"tools: [bash, ../bin/sh, -rf, bash, \"\"]\n", []string{
+			`c.yml:1: tools[1]: want a program name like python3 or g++ (letters, digits, . _ + -), not "../bin/sh"`,
+			`c.yml:1: tools[2]: want a program name like python3 or g++ (letters, digits, . _ + -), not "-rf"`,
+			"c.yml:1: tools[3]: bash is listed twice (first at line 1)",
+			`c.yml:1: tools[4]: want a program name like python3 or g++ (letters, digits, . _ + -), not ""`,
+		}},
+		{"tools: []\n", []string{"c.yml:1: tools: want at least one tool; leave tools out for the built-in list"}},
+		{"tools: bash\n", []string{`c.yml:1: tools: want a list, got "bash"`}},
 		{"- a\n", []string{"c.yml:1: want a mapping, got a list"}},
 	}
 	for _, tc := range tests {

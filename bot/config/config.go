@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/publish"
 	"gopkg.in/yaml.v3"
 )
 
@@ -164,7 +165,7 @@ type Targets struct {
 }
 
 // Target is one publishing destination (mirrors workflow/publish's
-// TargetConfig).
+// TargetConfig, plus its Layout).
 type Target struct {
 	Backend       string `yaml:"backend"` // local (default) or cvmfs
 	Repository    string `yaml:"repository"`
@@ -174,6 +175,12 @@ type Target struct {
 	SSHConfig     string `yaml:"ssh_config"`     // cvmfs backend with publisher_host: ssh_config file (ssh -F)
 	CvmfsMount    string `yaml:"cvmfs_mount"`    // cvmfs backend: where repositories are mounted; default /cvmfs
 	URL           string `yaml:"url"`            // environment_url of the GitHub Deployments of this target (optional)
+	// Layout is where the repository keeps a version/os-arch's tree: a Go
+	// text/template of {{.Version}}, {{.OS}} and {{.Arch}}, like
+	// build.eprefix; default EESSI's versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}
+	// (publish.DefaultLayout). Checked at load: all three fields, relative,
+	// no "..".
+	Layout string `yaml:"layout"`
 }
 
 // Mirror is the source (distfiles) mirror.
@@ -479,6 +486,9 @@ func (c *Config) defaults() {
 		if t.Backend == "cvmfs" && t.CvmfsServer == "" {
 			t.CvmfsServer = "cvmfs_server"
 		}
+		if t.Layout == "" {
+			t.Layout = publish.DefaultLayout
+		}
 		t.BaseDir = c.rel(t.BaseDir)
 		if t.SSHConfig != "" {
 			t.SSHConfig = c.rel(t.SSHConfig)
@@ -610,9 +620,15 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	if c.Intake.Retention.D() < 72*time.Hour {
 		return errf("intake.retention", "%v: want at least 72h (GitHub redelivers up to 3 days later; a pruned delivery would be processed again)", c.Intake.Retention.D())
 	}
-	for name, t := range map[string]Target{"targets.test": c.Targets.Test, "targets.prod": c.Targets.Prod} {
-		if t.Backend != "local" && t.Backend != "cvmfs" {
-			return errf(name+".backend", "%q: want local or cvmfs", t.Backend)
+	for _, tg := range []struct {
+		name string
+		t    Target
+	}{{"targets.test", c.Targets.Test}, {"targets.prod", c.Targets.Prod}} {
+		if tg.t.Backend != "local" && tg.t.Backend != "cvmfs" {
+			return errf(tg.name+".backend", "%q: want local or cvmfs", tg.t.Backend)
+		}
+		if _, err := publish.ParseLayout(tg.t.Layout); err != nil {
+			return errf(tg.name+".layout", "%v", err)
 		}
 	}
 	if !strings.HasPrefix(c.GitHub.APIURL, "http://") && !strings.HasPrefix(c.GitHub.APIURL, "https://") {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -33,8 +34,8 @@ func TestLoadFull(t *testing.T) {
 		},
 		SetsLimits: SetsLimits{Files: 64, FileBytes: 1 << 20, LineBytes: 4096, Entries: 2000},
 		Targets: Targets{
-			Test: Target{Backend: "cvmfs", Repository: "software.test.eessi.io", CvmfsServer: "cvmfs_server", PublisherHost: "stratum0.example.org"},
-			Prod: Target{Backend: "local", Repository: "software.eessi.io", BaseDir: filepath.Join("testdata", "repos")},
+			Test: Target{Backend: "cvmfs", Repository: "software.test.eessi.io", CvmfsServer: "cvmfs_server", PublisherHost: "stratum0.example.org", Layout: "testing/{{.Version}}/compat/{{.OS}}/{{.Arch}}"},
+			Prod: Target{Backend: "local", Repository: "software.eessi.io", BaseDir: filepath.Join("testdata", "repos"), Layout: publish.DefaultLayout},
 		},
 		Mirror:    Mirror{Dir: "/srv/mirror"},
 		Changelog: Changelog{Branch: "deploy-log"},
@@ -68,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		"build.timeout":   {c.Build.Timeout.D(), 4 * time.Hour},
 		"targets.backend": {c.Targets.Test.Backend, "local"},
 		"targets.base":    {c.Targets.Prod.BaseDir, filepath.Join(dir, "var", "repos")},
+		"targets.layout":  {c.Targets.Test.Layout, "versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"},
 		"mirror.dir":      {c.Mirror.Dir, filepath.Join(dir, "var", "mirror")},
 		"changelog":       {c.Changelog.Branch, "main"},
 		"log.format":      {c.Log.Format, "text"},
@@ -92,6 +94,14 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"app id without key", "github:\n  webhook_secret: s\n  app_id: 3\n", "github.private_key_file: required"},
 		{"missing key file", "github:\n  webhook_secret: s\n  app_id: 3\n  private_key_file: nope.pem\n", "github.private_key_file: open"},
 		{"bad backend", "github: {token: t, webhook_secret: s}\ntargets:\n  prod: {backend: s3}\n", ":3: targets.prod.backend: \"s3\": want local or cvmfs"},
+		{"layout without the arch", "github: {token: t, webhook_secret: s}\ntargets:\n  test:\n    backend: local\n    layout: \"versions/{{.Version}}/compat/{{.OS}}\"\n",
+			`:5: targets.test.layout: layout "versions/{{.Version}}/compat/{{.OS}}": must use {{.Arch}}, or two targets would share one tree`},
+		{"absolute layout", "github: {token: t, webhook_secret: s}\ntargets:\n  prod:\n    layout: /cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}\n",
+			`:4: targets.prod.layout: layout "/cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}" gives "/cvmfs/software.eessi.io/versions/2025.06/compat/linux/x86_64" for 2025.06 linux-x86_64: must be a path relative to the repository root`},
+		{"layout leaving the repository", "github: {token: t, webhook_secret: s}\ntargets:\n  prod:\n    layout: ../{{.Version}}/{{.OS}}/{{.Arch}}\n",
+			`:4: targets.prod.layout: layout "../{{.Version}}/{{.OS}}/{{.Arch}}" gives "../2025.06/linux/x86_64" for 2025.06 linux-x86_64: must not contain ".."`},
+		{"layout with an unknown field", "github: {token: t, webhook_secret: s}\ntargets:\n  prod:\n    layout: \"{{.Version}}/{{.OS}}/{{.Arch}}/{{.Site}}\"\n",
+			`:4: targets.prod.layout: layout "{{.Version}}/{{.OS}}/{{.Arch}}/{{.Site}}": template: layout:1:`},
 		{"short retention", "github: {token: t, webhook_secret: s}\nintake:\n  retention: 24h\n", ":3: intake.retention: 24h0m0s: want at least 72h"},
 		{"bad workers", "github: {token: t, webhook_secret: s}\nintake: {workers: -1}\n", ":2: intake.workers: -1: want 1 to 256"},
 		{"body cap over GitHub's", "github: {token: t, webhook_secret: s}\nintake: {max_body_bytes: 104857600}\n", ":2: intake.max_body_bytes: 104857600: want at most 26214400"},
@@ -236,7 +246,7 @@ func TestREADMEEESSIConfigLoads(t *testing.T) {
 		t.Fatalf("README's EESSI config: %v", err)
 	}
 	if c.Targets.Prod.PublisherHost != "cvmfs@stratum0.eessi.example.org" || c.Targets.Prod.SSHConfig != "/etc/compatbot/ssh_config" ||
-		c.Targets.Test.URL == "" || c.GitHub.RedeliverInterval.D() != 10*time.Minute {
+		c.Targets.Test.URL == "" || c.GitHub.RedeliverInterval.D() != 10*time.Minute || c.Targets.Prod.Layout != publish.DefaultLayout {
 		t.Errorf("targets %+v, github %+v", c.Targets, c.GitHub)
 	}
 }

@@ -276,7 +276,7 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
-		out, err := buildOne(ctx, opts, t, sf.Name, filepath.Join(work, filepath.FromSlash(sf.Path)), sf.Path, work, rev.HeadSHA, progress)
+		out, err := buildOne(ctx, opts, rev.Head.Config, t, sf.Name, filepath.Join(work, filepath.FromSlash(sf.Path)), sf.Path, work, rev.HeadSHA, progress)
 		if err != nil {
 			return nil, err
 		}
@@ -285,8 +285,11 @@ func runLocalBuild(ctx context.Context, opts localBuildOptions, gitDir string, r
 	return builds, nil
 }
 
-// buildOne runs the pipeline for one target.
-func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setName, setFile, setPath, work, headSHA string, progress io.Writer) (pipeline.Outcome, error) {
+// buildOne runs the pipeline for one target. cfg is the repository's
+// config (nil for a set file alone): its package.mask/unmask/use lines for
+// t reach Portage, and its tools list is the tools check's unless
+// opts.Tools names one.
+func buildOne(ctx context.Context, opts localBuildOptions, cfg *sets.Config, t sets.Target, setName, setFile, setPath, work, headSHA string, progress io.Writer) (pipeline.Outcome, error) {
 	id := runID(t, headSHA)
 	p := pipeline.Params{
 		ID: id, DataDir: opts.DataDir, Target: t,
@@ -301,6 +304,11 @@ func buildOne(ctx context.Context, opts localBuildOptions, t sets.Target, setNam
 		KeepScratch: opts.KeepScratch,
 	}
 	p.Tests.Tools = opts.Tools
+	if p.Tests.Tools == nil && cfg != nil && len(cfg.Tools) > 0 {
+		p.Tests.Tools = compattest.ToolsNamed(cfg.Tools)
+	}
+	pc := cfg.PortageFor(t)
+	p.Mask, p.Unmask, p.Use = pc.Mask, pc.Unmask, pc.Use
 	if rp := opts.Portage; rp != nil {
 		mountAt, err := portage.ExpandEPrefix(rp.EPrefix, t)
 		if err != nil {
@@ -451,13 +459,17 @@ func buildCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *toolsFlag != "" {
+		var names []string
 		for _, n := range strings.Split(*toolsFlag, ",") {
 			if n = strings.TrimSpace(n); n == "" || !build.SafeName(n) {
 				fmt.Fprintf(stderr, "compatbot build: --tools %q: %q is not a tool name\n", *toolsFlag, n)
 				return 2
 			}
-			opts.Tools = append(opts.Tools, compattest.ToolNamed(n))
+			names = append(names, n)
 		}
+		// lmod keeps its built-in definition (not in a bin dir), as in
+		// the repo config's tools list.
+		opts.Tools = compattest.ToolsNamed(names)
 	}
 	if len(repos) > 0 {
 		if *command != "" {
@@ -492,7 +504,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	work, _ := os.Getwd()
-	out, err := buildOne(context.Background(), opts, t, filepath.Base(abs), abs, filepath.ToSlash(*setFile), work, headOf(work), stderr)
+	out, err := buildOne(context.Background(), opts, nil, t, filepath.Base(abs), abs, filepath.ToSlash(*setFile), work, headOf(work), stderr)
 	c := out.Check
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot build: %v\n", err)

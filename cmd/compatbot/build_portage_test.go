@@ -7,9 +7,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,56 +72,132 @@ func mustAbs(t *testing.T, p string) string {
 	return a
 }
 
-// TestBuildCmdRealPortage builds one package with real emerge into a fresh
-// (empty) published tree and checks what the run records.
-func TestBuildCmdRealPortage(t *testing.T) {
+// TestCheckExampleRealPortage runs the whole PR cycle of check --example
+// on real Portage: the real-Portage example's base (libgreet and hello)
+// built from source into an empty tree through compatbot build's pipeline
+// (buildOne with --portage's options) and published to both targets, the
+// PR (adds oldtool) built by the server's lifecycle code with the runner
+// and build config the server's build: keys give (portageBuild), deployed
+// to test and to production. It is the one real-emerge test of this
+// package, so it also checks what compatbot build --portage records
+// (results.json, the unpacked release, the mirror); sandboxed when
+// bubblewrap is installed (CI installs it). About 45 s, most of it
+// Portage's own per-package work (three packages, two emerge runs).
+func TestCheckExampleRealPortage(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatal("needs root: overlay and mount namespace (CI runs as root)")
 	}
+	if build.HostArch() != "x86_64" {
+		t.Skip("the test ebuild repository has an amd64 profile only")
+	}
 	t.Parallel() // emerge compiles while the end-to-end servers wait on each other
-	data := t.TempDir()
-	tmpl := data + "/cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"
-	eprefix := data + "/cvmfs/software.eessi.io/versions/2026.06/compat/linux/" + build.HostArch()
-	var out, errb bytes.Buffer
-	args := []string{"--data-dir", data, "--set", filepath.Join(portageSets, "base"), "--target", "2026.06/linux-" + build.HostArch(),
-		"--portage", sharedPortage, "--ebuild-repo", portageRepo, "--distfiles", portageDist, "--eprefix", tmpl, "--tools", "oldtool"}
-	// In bubblewrap when it is installed (CI installs it): host read-only,
-	// no network, a private /tmp that hides the data dir but for the
-	// paths the build is given.
+	data := filepath.Join(t.TempDir(), "example")
+	// The EPREFIX under the test's directory, laid out as EESSI's.
+	root := filepath.Dir(data)
+	tmpl := root + "/cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"
+	eprefix := root + "/cvmfs/software.eessi.io/versions/2026.06/compat/linux/x86_64"
+	args := []string{"--example", "--data-dir", data, "--portage", sharedPortage, "--eprefix", tmpl}
 	if _, err := exec.LookPath("bwrap"); err == nil {
 		args = append(args, "--sandbox")
 	}
-	code := buildCmd(args, &out, &errb)
+	code, out, errs := runCmd(checkRun, args...)
 	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	for _, want := range []string{"Built and tested: 2 package changes", "| dev-libs/libgreet | added | - | 1.0:0/1::compatbot-test |", "| generic-cpu | ✅ pass |"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+	for _, want := range []string{
+		"Installer: **real Portage**, Gentoo's emerge from `portage-3.0.82` (" + mustAbs(t, sharedPortage) + ", run uninstalled), on the ebuild repository `compatbot-test`",
+		"## compat sets: sets OK: 1 change",
+		"`2026.06-linux-x86_64-base-",
+		"## compat 2026.06 linux-x86_64: Built and tested: 1 package change",
+		"| app-misc/oldtool | added | - | 1.0:0::compatbot-test |",
+		"| hello | `/usr/bin/hello` | hello 1.0 (libgreet 1.0) |", // the repo config's tools list
+		"| generic-cpu | ✅ pass |",
+		"**The cycle ran through:**",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errb.String(), "real emerge at EPREFIX "+eprefix) {
-		t.Errorf("stderr does not say the EPREFIX:\n%s", errb.String())
+	if strings.Contains(out, "fake installer") || strings.Contains(out, "| python3 |") {
+		t.Errorf("the report names the fake installer or the built-in tools:\n%s", out)
 	}
-	res, _ := filepath.Glob(filepath.Join(data, "runs", "*", "results.json"))
-	if len(res) != 1 {
-		t.Fatalf("results.json: %v", res)
+	if !strings.Contains(errs, "real emerge at EPREFIX "+eprefix) {
+		t.Errorf("stderr does not say the EPREFIX:\n%s", errs)
 	}
-	var r struct {
-		EPrefix string `json:"eprefix"`
+
+	// Production holds the base and the PR, built by Portage with the
+	// repo config's lines: libgreet held at 1.0 by package.mask, hello
+	// without its "hi" alias by package.use.
+	tree := filepath.Join(data, "targets", "prod", "current", "versions", "2026.06", "compat", "linux", "x86_64")
+	got := installed(t, tree)
+	slices.Sort(got)
+	if want := []string{"app-misc/hello-1.0", "app-misc/oldtool-1.0", "dev-libs/libgreet-1.0"}; !slices.Equal(got, want) {
+		t.Errorf("prod has %v, want %v", got, want)
 	}
-	b, _ := os.ReadFile(res[0])
-	if err := json.Unmarshal(b, &r); err != nil || r.EPrefix != eprefix {
-		t.Errorf("results.json eprefix = %q (%v), want %s", r.EPrefix, err, eprefix)
+	for f, want := range map[string]string{
+		"etc/portage/package.mask": "\n>=dev-libs/libgreet-1.1\n",
+		"etc/portage/package.use":  "\n# no two-letter alias in the users' PATH\napp-misc/hello -hi\n",
+	} {
+		if b, err := os.ReadFile(filepath.Join(tree, f)); err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s = %q, %v; want it to contain %q", f, b, err, want)
+		}
 	}
-	// Portage was unpacked once into the data dir, and the sources are in
-	// compatbot's mirror.
-	if m, _ := filepath.Glob(filepath.Join(data, "portage", "*", "portage-3.0.82", "bin", "emerge")); len(m) != 1 {
-		t.Errorf("Portage not unpacked under the data dir: %v", m)
+	if use, err := os.ReadFile(filepath.Join(tree, "var/db/pkg/app-misc/hello-1.0/USE")); err != nil || strings.Contains(string(use), "hi") {
+		t.Errorf("hello's USE = %q, %v; want hi off", use, err)
 	}
-	for _, f := range []string{"layout.conf", "libgreet-1.0.tar.gz", "oldtool-1.0.tar.gz"} {
-		if _, err := os.Stat(filepath.Join(data, "mirror", "distfiles", f)); err != nil {
+	if _, err := os.Lstat(filepath.Join(tree, "usr/bin/hi")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("usr/bin/hi exists (%v): package.use did not reach Portage", err)
+	}
+	// Built for the EPREFIX, whose tail is the publish layout; nothing is
+	// mounted there outside the builds.
+	if msg, err := exec.Command(filepath.Join(tree, "usr/bin/hello")).Output(); err != nil || strings.TrimSpace(string(msg)) != "prefix "+eprefix {
+		t.Errorf("hello says %q (%v), want prefix %s", msg, err, eprefix)
+	}
+	if ents, _ := os.ReadDir(eprefix); len(ents) != 0 {
+		t.Errorf("the EPREFIX %s is not empty outside the builds: %v", eprefix, ents)
+	}
+	for _, env := range []string{"test", "prod"} {
+		tags := cycleTags(t, data, env)
+		if len(tags) != 2 || !strings.HasPrefix(tags[0], "2026.06-linux-x86_64-pr1-") || !strings.HasPrefix(tags[1], "2026.06-linux-x86_64-base-") {
+			t.Errorf("%s tags %v, want the PR's over the base's", env, tags)
+		}
+	}
+
+	// What each build recorded: the EPREFIX in results.json, Portage
+	// unpacked once under the data dir, the sources in compatbot's mirror.
+	res, _ := filepath.Glob(filepath.Join(data, "build", "runs", "*", "results.json"))
+	if len(res) != 2 {
+		t.Fatalf("results.json of the base and the PR: %v", res)
+	}
+	for _, f := range res {
+		var r struct {
+			EPrefix string `json:"eprefix"`
+		}
+		b, _ := os.ReadFile(f)
+		if err := json.Unmarshal(b, &r); err != nil || r.EPrefix != eprefix {
+			t.Errorf("%s: eprefix = %q (%v), want %s", f, r.EPrefix, err, eprefix)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(data, "build", "portage", "*", "portage-3.0.82", "bin", "emerge")); len(m) != 1 {
+		t.Errorf("Portage not unpacked once under the data dir: %v", m)
+	}
+	for _, f := range []string{"layout.conf", "libgreet-1.0.tar.gz", "hello-1.0.tar.gz", "oldtool-1.0.tar.gz"} {
+		if _, err := os.Stat(filepath.Join(data, "build", "mirror", "distfiles", f)); err != nil {
 			t.Errorf("mirror: %v", err)
 		}
+	}
+}
+
+// check --example --portage refuses what it cannot build with, before
+// building anything.
+func TestCheckExamplePortageUsage(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "example")
+	code, _, errs := runCmd(checkRun, "--example", "--data-dir", data, "--portage", "/nonexistent/portage.tar.xz")
+	if code != 2 || !strings.Contains(errs, "--portage: portage: release /nonexistent/portage.tar.xz") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = runCmd(checkRun, "--example", "--data-dir", data, "--portage", sharedPortage, "--eprefix", "versions/{{.Version}}/{{.OS}}/{{.Arch}}")
+	if code != 2 || !strings.Contains(errs, `--eprefix: portage: EPREFIX template "versions/{{.Version}}/{{.OS}}/{{.Arch}}"`) || !strings.Contains(errs, "must be an absolute path") {
+		t.Errorf("relative EPREFIX: exit %d, stderr %q", code, errs)
 	}
 }

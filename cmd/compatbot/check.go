@@ -6,11 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/compatbot/compatbot"
+	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
+	"github.com/compatbot/compatbot/workflow/portage"
 	"github.com/compatbot/compatbot/workflow/report"
 	"github.com/compatbot/compatbot/workflow/setscheck"
 )
@@ -22,6 +27,7 @@ func init() {
 const checkUsage = `Usage:
   compatbot check [--repo DIR] [--base REF] [--head REF] [--build | --deploy [--data-dir DIR]] [--env NAME=VALUE]...
   compatbot check --example [--data-dir DIR] [--env NAME=VALUE]...
+                  [--portage PATH [--eprefix TEMPLATE]] [--sandbox]
 
 Runs on your machine what compatbot does for a pull request: lints the sets
 of the head commit, diffs them against the base, applies the policy of the
@@ -41,6 +47,21 @@ DIR/targets/prod (the needs-approval findings approved by you, the local
 user), the changelog committed to main of DIR/repo and kept in
 DIR/compatbot.db, and where all of it is. Each step prints its report; the
 cycle stops at the first step that fails.
+
+The builds use the fake installer (a test double of emerge that records
+packages and writes placeholder files, compiling nothing) unless --portage
+PATH names a Portage release (tarball or unpacked tree, e.g. the one in
+../shared/portage): then the whole cycle runs on Gentoo's real emerge with
+the example made for it, a PR against compatbot's test ebuild repository
+(written to DIR/ebuild-repo, its sources to DIR/sources, fetched through
+compatbot's mirror): the base and the PR built from source at the EPREFIX
+--eprefix TEMPLATE (default ` + portage.DefaultEPrefix + `;
+outside a build nothing is mounted there, but the directory is created when
+missing), the repo config's package.mask and package.use lines in the
+Prefix, its tools list in the compat tests. It needs root, Python 3, a C
+compiler and an x86_64 host (the test repository has only an amd64
+profile). The report names the installer it used. --sandbox runs every
+build under bubblewrap with no network.
 
 --build builds and tests each changed target like the bot does (in a
 local overlay under var/build, with the fake installer of a compatbot
@@ -62,6 +83,7 @@ or a change the policy refuses), a build fails or the cycle stopped,
 
 Examples:
   compatbot check --example
+  compatbot check --example --portage ../shared/portage/portage-3.0.82.tar.xz
   compatbot check --repo ~/compat-layer --base origin/main --head my-branch
   compatbot check --repo ~/compat-layer --head my-branch --deploy
 `
@@ -88,8 +110,24 @@ func checkMain(checkBuildHook checkBuild, args []string, stdout, stderr io.Write
 	deployFl := fl.Bool("deploy", false, "run the whole local cycle of --example on --repo (implies --build)")
 	env := envFlag{}
 	fl.Var(env, "env", "extra `NAME=VALUE` for the build command (repeatable)")
+	portagePath := fl.String("portage", "", "with --example: build with real Portage, a release tarball or tree at `PATH`, on the example made for it")
+	eprefix := fl.String("eprefix", portage.DefaultEPrefix, "with --portage: the EPREFIX `TEMPLATE` the builds run at")
+	sandbox := fl.Bool("sandbox", false, "with --example or --deploy: run the builds under bubblewrap with no network")
 	if code, done := parseFlags(fl, args, stdout); done {
 		return code
+	}
+	set := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *portagePath != "" && !*example:
+		fmt.Fprintln(stderr, "compatbot check: --portage needs --example (for a repository of your own, real emerge is compatbot serve's build: ebuild_repos, or compatbot build --ebuild-repo)")
+		return 2
+	case set["eprefix"] && *portagePath == "":
+		fmt.Fprintln(stderr, "compatbot check: --eprefix needs --portage")
+		return 2
+	case *sandbox && !*example && !*deployFl:
+		fmt.Fprintln(stderr, "compatbot check: --sandbox needs --example or --deploy")
+		return 2
 	}
 	cycle := *example || *deployFl
 	if *dataDir == "" {
@@ -111,9 +149,8 @@ func checkMain(checkBuildHook checkBuild, args []string, stdout, stderr io.Write
 		return 2
 	}
 	ctx := context.Background()
+	var real *portageConfig
 	if *example {
-		set := map[string]bool{}
-		fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if set["repo"] || set["base"] || set["head"] {
 			fmt.Fprintln(stderr, "compatbot check: --example makes its own repository; drop --repo, --base and --head")
 			return 2
@@ -123,7 +160,16 @@ func checkMain(checkBuildHook checkBuild, args []string, stdout, stderr io.Write
 			fmt.Fprintf(stderr, "compatbot check --example: %v\n", err)
 			return 2
 		}
-		if err := makeExample(ctx, exRepo); err != nil {
+		ex := fakeExample
+		if *portagePath != "" {
+			ex = portageExample
+			var err error
+			if real, err = writePortageExample(dataAbs, *portagePath, *eprefix); err != nil {
+				fmt.Fprintf(stderr, "compatbot check --example: %v\n", err)
+				return 2
+			}
+		}
+		if err := ex.make(ctx, exRepo); err != nil {
 			fmt.Fprintf(stderr, "compatbot check --example: %v\n", err)
 			return 2
 		}
@@ -144,7 +190,7 @@ func checkMain(checkBuildHook checkBuild, args []string, stdout, stderr io.Write
 		return 2
 	}
 	if cycle {
-		return checkCycle(ctx, *example, dataAbs, *repo, *base, env, c, rev, stdout, stderr)
+		return checkCycle(ctx, *example, dataAbs, *repo, *base, env, real, *sandbox, c, rev, stdout, stderr)
 	}
 	fmt.Fprint(stdout, c.Markdown())
 	failed := c.Conclusion == report.Failure
@@ -166,8 +212,9 @@ func checkMain(checkBuildHook checkBuild, args []string, stdout, stderr io.Write
 }
 
 // checkCycle is --example and --deploy: the sets check c as step 1, then
-// runCycle.
-func checkCycle(ctx context.Context, example bool, dataDir, repo, base string, env envFlag, c report.Check, rev *setscheck.Revisions, stdout, stderr io.Writer) int {
+// runCycle. real builds with real emerge (--portage) instead of the fake
+// installer.
+func checkCycle(ctx context.Context, example bool, dataDir, repo, base string, env envFlag, real *portageConfig, sandbox bool, c report.Check, rev *setscheck.Revisions, stdout, stderr io.Writer) int {
 	if !example {
 		if err := prepareDataDir(dataDir); err != nil {
 			fmt.Fprintf(stderr, "compatbot check --deploy: %v\n", err)
@@ -187,13 +234,25 @@ func checkCycle(ctx context.Context, example bool, dataDir, repo, base string, e
 	for k, v := range env {
 		opts.Env[k] = v
 	}
+	opts.Sandbox = sandbox
 	cfg := cycleConfig{DataDir: dataDir, Repo: absRepo, Base: base, RepoName: "local/" + repoSlug(absRepo), PR: examplePR,
-		User: localUser(), Build: opts, CommitChangelog: example}
+		User: localUser(), Build: opts, CommitChangelog: example,
+		Installer: fmt.Sprintf("Installer: the **fake installer** `%s`, a test double of emerge: it records packages in the package database and writes placeholder files, compiling nothing (`--portage PATH` runs the cycle on Gentoo's real Portage).", opts.Command[0])}
 	if example {
 		cfg.RepoName = "example/compat-layer"
 	}
+	if real != nil {
+		rp, err := realPortageOptions(filepath.Join(dataDir, "build"), real.Portage, real.EbuildRepos, real.Profile, real.Distfiles, real.EPrefix, sets.Target{Version: "0", OS: "linux", Arch: build.HostArch()})
+		if err != nil {
+			fmt.Fprintf(stderr, "compatbot check: %v\n", err)
+			return 2
+		}
+		cfg.Build.Portage, cfg.Build.Command, cfg.Portage = rp, nil, real
+		cfg.Installer = fmt.Sprintf("Installer: **real Portage**, Gentoo's emerge from `%s` (%s, run uninstalled), on the ebuild repository `%s` (%s), sources through compatbot's mirror from %s, EPREFIX `%s`.",
+			filepath.Base(rp.Config.Release.Dir), real.Portage, rp.Config.Repos[0].Name, rp.Config.Repos[0].Dir, real.Distfiles, rp.eprefix())
+	}
 	fmt.Fprintf(stdout, "# compatbot check: PR #%d of %s, the whole cycle on this machine\n\n", cfg.PR, cfg.RepoName)
-	fmt.Fprintf(stdout, "Head `%s` against base `%s` (`%s`); everything goes to %s.\n", shortSHA(rev.HeadSHA), base, shortSHA(rev.BaseSHA), dataDir)
+	fmt.Fprintf(stdout, "Head `%s` against base `%s` (`%s`); everything goes to %s.\n\n%s\n", shortSHA(rev.HeadSHA), base, shortSHA(rev.BaseSHA), dataDir, cfg.Installer)
 	stepHeader(stdout, 1)
 	fmt.Fprint(stdout, c.Markdown())
 	err = runCycle(ctx, cfg, c, rev, stdout, stderr)
@@ -232,12 +291,49 @@ func defaultBase(ctx context.Context, repo string) (string, error) {
 	return "", fmt.Errorf("%s: no origin/HEAD, main or master to compare with; give --base", repo)
 }
 
-// makeExample (re)creates the example repository at dir, removing whatever
-// was there: --example calls it on <data-dir>/repo right after
+// exampleRepo is an example repository embedded in compatbot: the trees
+// of its default branch and of its PR's head, with their commit messages.
+type exampleRepo struct {
+	base, head       fs.FS
+	baseMsg, headMsg string
+}
+
+var (
+	// fakeExample is check --example's, built with the fake installer.
+	fakeExample = exampleRepo{compatbot.ExampleBase, compatbot.ExampleHead,
+		"Example compat layer: 2025.06 (frozen) and 2026.06", "2026.06: newer Lmod and Python, add direnv and zstd; 2025.06: xz-utils security update"}
+	// portageExample is check --example --portage's: sets of compatbot's
+	// test ebuild repository, which real emerge can build in seconds.
+	portageExample = exampleRepo{compatbot.PortageExampleBase, compatbot.PortageExampleHead,
+		"Example compat layer for real Portage: 2026.06 with libgreet and hello", "2026.06: add oldtool"}
+)
+
+// make (re)creates the example repository at dir, removing whatever was
+// there: --example calls it on <data-dir>/repo right after
 // prepareDataDir, which refuses a data directory it did not make.
-func makeExample(ctx context.Context, dir string) error {
+func (e exampleRepo) make(ctx context.Context, dir string) error {
 	return gitrepo.InitFromDirs(ctx, dir,
-		gitrepo.CommitSpec{Branch: "main", Tree: compatbot.ExampleBase, Message: "Example compat layer: 2025.06 (frozen) and 2026.06"},
-		gitrepo.CommitSpec{Branch: "pr", Tree: compatbot.ExampleHead, Message: "2026.06: newer Lmod and Python, add direnv and zstd; 2025.06: xz-utils security update"},
+		gitrepo.CommitSpec{Branch: "main", Tree: e.base, Message: e.baseMsg},
+		gitrepo.CommitSpec{Branch: "pr", Tree: e.head, Message: e.headMsg},
 	)
+}
+
+// makeExample makes check --example's repository at dir.
+func makeExample(ctx context.Context, dir string) error { return fakeExample.make(ctx, dir) }
+
+// writePortageExample writes the real-Portage example's ebuild repository
+// and its sources (embedded in compatbot) into the data directory, and
+// returns the build: keys a server would have for them.
+func writePortageExample(dataDir, portagePath, eprefix string) (*portageConfig, error) {
+	repo, src := filepath.Join(dataDir, "ebuild-repo"), filepath.Join(dataDir, "sources")
+	for dir, files := range map[string]fs.FS{repo: compatbot.PortageRepo, src: compatbot.PortageDistfiles} {
+		if err := os.CopyFS(dir, files); err != nil {
+			return nil, fmt.Errorf("writing the example's %s: %w", filepath.Base(dir), err)
+		}
+	}
+	abs, err := filepath.Abs(portagePath)
+	if err != nil {
+		return nil, err
+	}
+	return &portageConfig{Portage: abs, EbuildRepos: []string{repo}, Distfiles: src, EPrefix: eprefix}, nil
 }

@@ -66,6 +66,9 @@ func TestCheckErrors(t *testing.T) {
 		{"option-like base", []string{"--repo", repo, "--base", "--upload-pack=x"}, "starts with '-'"},
 		{"not a repository", []string{"--repo", notRepo}, "no origin/HEAD, main or master"},
 		{"example with repo", []string{"--example", "--repo", repo}, "drop --repo"},
+		{"portage without example", []string{"--repo", repo, "--deploy", "--portage", sharedPortage}, "--portage needs --example"},
+		{"eprefix without portage", []string{"--example", "--eprefix", "/cvmfs/x/{{.Version}}/{{.OS}}/{{.Arch}}"}, "--eprefix needs --portage"},
+		{"sandbox without a cycle", []string{"--repo", repo, "--sandbox"}, "--sandbox needs --example or --deploy"},
 		{"unknown flag", []string{"--frob"}, "flag provided but not defined"},
 		{"argument", []string{"extra"}, `unexpected argument "extra"`},
 	}
@@ -81,7 +84,7 @@ func TestCheckErrors(t *testing.T) {
 
 func TestCheckHelp(t *testing.T) {
 	code, out, _ := runCmd(checkRun, "--help")
-	for _, want := range []string{"compatbot check --example", "Exit status", "-data-dir"} {
+	for _, want := range []string{"compatbot check --example", "Exit status", "-data-dir", "--portage PATH", "default /cvmfs/software.eessi.io/versions/{{.Version}}/compat/{{.OS}}/{{.Arch}}"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("exit %d, help lacks %q:\n%s", code, want, out)
 		}

@@ -69,6 +69,12 @@ type cycleConfig struct {
 	// Base in Repo (the example); otherwise history stays in the database
 	// only and the repository is not written to.
 	CommitChangelog bool
+	// Portage builds the PR with real emerge, configured as the server's
+	// build: keys would (portageBuild); Build.Portage builds the base with
+	// the same. nil: Build.Command (the fake installer).
+	Portage *portageConfig
+	// Installer says, for the report, what builds the sets.
+	Installer string
 }
 
 // cycleStopped is a step that failed: the report ends with its reason and
@@ -163,7 +169,7 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 
 	// Step 2: build.
 	stepHeader(out, 2)
-	built, err := cycleBuild(ctx, cfg, rev, pubs, db, store, out, progress)
+	built, err := cycleBuild(ctx, cfg, rev, core, pubs, db, store, out, progress)
 	if err != nil {
 		return err
 	}
@@ -284,9 +290,11 @@ func runCycle(ctx context.Context, cfg cycleConfig, c report.Check, rev *setsche
 // the lifecycle's Builder build each changed target on the test target's
 // tree, as the server does. It returns the targets that were built and
 // passed: the other arch's has no build host here.
-func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, pubs map[string]publish.Publisher, db *state.DB, store *artifact.Store, out, progress io.Writer) ([]sets.Target, error) {
+func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, core *deploy.Engine, pubs map[string]publish.Publisher, db *state.DB, store *artifact.Store, out, progress io.Writer) ([]sets.Target, error) {
 	opts := cfg.Build
 	opts.DataDir = filepath.Join(cfg.DataDir, "build")
+	opts.Lower = publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")}
+	fmt.Fprintf(out, "%s\n\n", cfg.Installer)
 
 	var changed []sets.Target
 	var seeded []string
@@ -299,13 +307,11 @@ func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, 
 		if d.Target.Arch != build.HostArch() || sf == nil || rev.Head.Set(d.Target) == nil {
 			continue
 		}
-		for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
-			tag, err := publishBase(ctx, cfg, opts, rev, sf, d.Target, env, pubs[env], progress)
-			if err != nil {
-				return nil, &cycleStopped{2, fmt.Sprintf("publishing the base of %s to %s: %v", d.Target, env, err)}
-			}
-			seeded = append(seeded, fmt.Sprintf("`%s` on %s", tag, env))
+		tags, err := publishBase(ctx, cfg, opts, rev, sf, d.Target, core, pubs, progress)
+		if err != nil {
+			return nil, &cycleStopped{2, fmt.Sprintf("publishing the base of %s: %v", d.Target, err)}
 		}
+		seeded = append(seeded, tags...)
 	}
 	if len(seeded) > 0 {
 		fmt.Fprintf(out, "First the base `%s` (`%s`) is built and published to both targets, as what they hold before the PR: %s.\n\n",
@@ -315,12 +321,24 @@ func cycleBuild(ctx context.Context, cfg cycleConfig, rev *setscheck.Revisions, 
 		return nil, &cycleStopped{2, "the PR changes no set, so there is nothing to build"}
 	}
 	rep := &localReporter{progress: progress, done: map[string]report.Check{}}
+	bc := pipeline.BuildConfig{Command: opts.Command, Env: opts.Env, Timeout: opts.Timeout, Sandbox: opts.Sandbox,
+		DistDir: filepath.Join(opts.DataDir, "distfiles")}
+	var runner build.Runner // nil: the Builder's local runner
+	var err error
+	if cfg.Portage != nil {
+		// Real emerge configured as the server configures it from its
+		// build: keys (wire.go calls the same portageBuild).
+		bc.Command = nil
+		if runner, bc, _, err = portageBuild(opts.DataDir, "", bc, *cfg.Portage); err != nil {
+			return nil, &cycleStopped{2, err.Error()}
+		}
+	}
 	b, err := prflow.New(prflow.Options{DB: db, DataDir: opts.DataDir,
-		Build: pipeline.BuildConfig{Command: opts.Command, Env: opts.Env, Timeout: opts.Timeout, Sandbox: opts.Sandbox,
-			DistDir: filepath.Join(opts.DataDir, "distfiles")},
-		Tests: pipeline.TestConfig{AllowLibcUpdate: opts.AllowLibcUpdate},
-		Lower: publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
-		Store: store, Reporter: rep,
+		Build:  bc,
+		Runner: runner,
+		Tests:  pipeline.TestConfig{AllowLibcUpdate: opts.AllowLibcUpdate},
+		Lower:  opts.Lower,
+		Store:  store, Reporter: rep,
 		LogURL: func(id string) string { return filepath.Join(opts.DataDir, "runs", id, "build.log") },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -428,48 +446,49 @@ func (r *localReporter) check(name string) (report.Check, bool) {
 	return c, ok
 }
 
-// publishBase builds the base set sf straight into a transaction of pub
-// and publishes it, tagged <version>-<os>-<arch>-base-<sha7>.
-func publishBase(ctx context.Context, cfg cycleConfig, opts localBuildOptions, rev *setscheck.Revisions, sf *sets.SetFile, t sets.Target, env string, pub publish.Publisher, progress io.Writer) (string, error) {
-	path, err := deploy.TargetPath(t)
-	if err != nil {
-		return "", err
-	}
+// publishBase builds the base set sf once, into an empty tree, through the
+// pipeline of compatbot build (buildOne: the same installer, EPREFIX and
+// compat tests as the PR's build), and publishes its artifact to both
+// targets, tagged <version>-<os>-<arch>-base-<sha7>: what they hold before
+// the PR. It returns the tags, named for the report.
+func publishBase(ctx context.Context, cfg cycleConfig, opts localBuildOptions, rev *setscheck.Revisions, sf *sets.SetFile, t sets.Target, core *deploy.Engine, pubs map[string]publish.Publisher, progress io.Writer) ([]string, error) {
 	work := filepath.Join(opts.DataDir, "checkouts", "base-"+shortSHA(rev.BaseSHA))
 	if _, err := os.Stat(work); err != nil {
 		if err := gitrepo.ExportTree(ctx, cfg.Repo, rev.BaseSHA, work); err != nil {
-			return "", fmt.Errorf("checking out base %s: %w", shortSHA(rev.BaseSHA), err)
+			return nil, fmt.Errorf("checking out base %s: %w", shortSHA(rev.BaseSHA), err)
 		}
 	}
-	tx, err := pub.Transaction(ctx, path)
+	fmt.Fprintf(progress, "compatbot: %s: building the base %s, for both targets\n", t, shortSHA(rev.BaseSHA))
+	res, err := buildOne(ctx, opts, rev.Base.Config, t, sf.Name, filepath.Join(work, filepath.FromSlash(sf.Path)), sf.Path, work, rev.BaseSHA, progress)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	logPath := filepath.Join(opts.DataDir, "runs", "base-"+env+"-"+runID(t, rev.BaseSHA), "build.log")
-	fmt.Fprintf(progress, "compatbot: %s: building the base %s into %s (log at %s)\n", t, shortSHA(rev.BaseSHA), env, logPath)
-	if err := os.MkdirAll(filepath.Join(opts.DataDir, "distfiles"), 0o755); err != nil {
-		tx.Abort(ctx)
-		return "", err
-	}
-	res, err := (&build.LocalRunner{}).Run(ctx, build.Job{
-		Target: t, SetName: sf.Name, SetFile: filepath.Join(work, filepath.FromSlash(sf.Path)),
-		Command: opts.Command, Env: opts.Env, WorkDir: work, Prefix: tx.Dir(),
-		DistDir: filepath.Join(opts.DataDir, "distfiles"), Timeout: opts.Timeout, LogPath: logPath,
-	})
-	if err == nil && !res.OK() {
-		err = fmt.Errorf("the build command exited %d; see %s", res.ExitCode, logPath)
-	}
-	if err != nil {
-		tx.Abort(ctx)
-		return "", err
+	if res.Artifact == nil {
+		return nil, fmt.Errorf("the base did not build: %s (log at %s)", res.Check.Title, filepath.Join(res.RunDir, "build.log"))
 	}
 	tag := fmt.Sprintf("%s-%s-%s-base-%s", t.Version, t.OS, t.Arch, rev.BaseSHA[:7])
-	msg := fmt.Sprintf("%s: the base %s@%s, what %s had before PR #%d (compatbot check, local)", t, cfg.Base, rev.BaseSHA[:7], env, cfg.PR)
-	if _, err := tx.Publish(ctx, tag, msg); err != nil {
-		tx.Abort(ctx)
-		return "", err
+	var tags []string
+	for _, env := range []string{deploy.EnvTest, deploy.EnvProd} {
+		path, err := core.TargetPath(env, t)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := pubs[env].Transaction(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if err := publish.Apply(ctx, tx, res.Artifact.Payload()); err != nil {
+			tx.Abort(ctx)
+			return nil, fmt.Errorf("%s: %w", env, err)
+		}
+		msg := fmt.Sprintf("%s: the base %s@%s, what %s had before PR #%d (compatbot check, local)", t, cfg.Base, rev.BaseSHA[:7], env, cfg.PR)
+		if _, err := tx.Publish(ctx, tag, msg); err != nil {
+			tx.Abort(ctx)
+			return nil, fmt.Errorf("%s: %w", env, err)
+		}
+		tags = append(tags, fmt.Sprintf("`%s` on %s", tag, env))
 	}
-	return tag, nil
+	return tags, nil
 }
 
 // commitAuthor is the author of the PR head, for the deploy request.

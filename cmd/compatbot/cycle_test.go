@@ -94,6 +94,10 @@ func TestCheckExampleCycle(t *testing.T) {
 		last = at
 	}
 	golden(t, "check_example.md", section(out, 1))
+	// The report says what built the sets: here the test double.
+	if !strings.Contains(section(out, 2), "Installer: the **fake installer** `") || strings.Contains(out, "real Portage**") {
+		t.Errorf("the build step does not name the fake installer:\n%s", section(out, 2))
+	}
 	if !strings.Contains(out, "**The cycle ran through:**") {
 		t.Errorf("no final verdict:\n%s", out)
 	}
@@ -127,7 +131,7 @@ func TestCheckExampleCycle(t *testing.T) {
 	for _, env := range []string{"test", "prod"} {
 		tags := cycleTags(t, data, env)
 		for v, w := range wantPkgs {
-			tree := filepath.Join(data, "targets", env, "current", v, "compat", "linux", arch)
+			tree := filepath.Join(data, "targets", env, "current", "versions", v, "compat", "linux", arch)
 			got := installed(t, tree)
 			for _, p := range w.has {
 				if !slices.Contains(got, p) {
@@ -148,7 +152,7 @@ func TestCheckExampleCycle(t *testing.T) {
 			}
 		}
 		// Nothing was built for the other arch, so nothing is published.
-		if _, err := os.Stat(filepath.Join(data, "targets", env, "current", "2026.06", "compat", "linux", otherArch())); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(data, "targets", env, "current", "versions", "2026.06", "compat", "linux", otherArch())); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s has a tree for %s: %v", env, otherArch(), err)
 		}
 	}

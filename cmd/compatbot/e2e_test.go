@@ -490,7 +490,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0/SLOT", "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2/SLOT", "2026.06/compat/linux/x86_64/.compatbot/lineage"} {
+	for _, p := range []string{"versions/2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0/SLOT", "versions/2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2/SLOT", "versions/2026.06/compat/linux/x86_64/.compatbot/lineage"} {
 		if _, err := os.Stat(filepath.Join(cur, p)); err != nil {
 			t.Errorf("test tree: %v", err)
 		}
@@ -594,10 +594,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("prod tags after rollback = %v, want [%s]", tags, tag2025)
 	}
 	cur, _, _ = prodPub.Current(ctx)
-	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64")); err == nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2026.06/compat/linux/x86_64")); err == nil {
 		t.Errorf("prod still has 2026.06 after the rollback")
 	}
-	if _, err := os.Stat(filepath.Join(cur, "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
 		t.Errorf("prod lost 2025.06 in the rollback: %v", err)
 	}
 	// The rollback is a GitHub Deployment too, linking the PR.
@@ -728,10 +728,10 @@ func TestEndToEndCrashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64")); err == nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2026.06/compat/linux/x86_64")); err == nil {
 		t.Error("the second item is in the test tree although its deploy never started")
 	}
-	if _, err := os.Stat(filepath.Join(cur, "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2")); err != nil {
 		t.Errorf("the published first item is not whole: %v", err)
 	}
 	var told bool
@@ -818,7 +818,7 @@ func TestEndToEndProdBase(t *testing.T) {
 	e.prEvent("closed", time.Now())
 
 	prodPub := e.target("prod")
-	tx, err := prodPub.Transaction(ctx, "2026.06/compat/linux/x86_64")
+	tx, err := prodPub.Transaction(ctx, "versions/2026.06/compat/linux/x86_64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -851,7 +851,7 @@ func TestEndToEndProdBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"2026.06/compat/linux/x86_64/etc/hotfix", "2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0/SLOT", "2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2/SLOT"} {
+	for _, p := range []string{"versions/2026.06/compat/linux/x86_64/etc/hotfix", "versions/2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0/SLOT", "versions/2025.06/compat/linux/x86_64/var/db/pkg/app-arch/xz-utils-5.8.2/SLOT"} {
 		if _, err := os.Stat(filepath.Join(cur, p)); err != nil {
 			t.Errorf("prod tree: %v", err)
 		}
@@ -953,7 +953,7 @@ func TestEndToEndMainMovedBeforeMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64/var/db/pkg/app-misc")); err != nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2026.06/compat/linux/x86_64/var/db/pkg/app-misc")); err != nil {
 		t.Errorf("test does not have the merge's set (the other PR's jq): %v", err)
 	}
 	if r := e.command("mia", "/deploy prod", time.Now()); strings.Contains(r, "refused") || !strings.Contains(r, "2026.06-linux-x86_64-pr1-") {
@@ -963,7 +963,7 @@ func TestEndToEndMainMovedBeforeMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64/var/db/pkg/app-misc")); err != nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2026.06/compat/linux/x86_64/var/db/pkg/app-misc")); err != nil {
 		t.Errorf("prod did not get what test got from the merge: %v", err)
 	}
 }

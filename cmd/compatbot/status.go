@@ -64,13 +64,13 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer db.Close()
-	pubs, err := openTargets(cfg)
+	pubs, layouts, err := openTargets(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot status: %v\n", err)
 		return 2
 	}
 	store := &artifact.Store{Dir: filepath.Join(cfg.DataDir, "artifacts")}
-	d, err := deploy.New(deploy.Options{DB: db, Targets: pubs, Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store}})
+	d, err := deploy.New(deploy.Options{DB: db, Targets: pubs, Layouts: layouts, Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store}})
 	if err != nil {
 		fmt.Fprintf(stderr, "compatbot status: %v\n", err)
 		return 2

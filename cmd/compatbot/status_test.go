@@ -27,7 +27,7 @@ func TestTargetDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := sets.Target{Version: "2026.06", OS: "linux", Arch: "x86_64"}
-	path, err := publish.TargetPath(target)
+	path, err := publish.Layout{}.Path(target)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,17 +45,22 @@ func targetConfig(cfg *config.Config, env string, t config.Target) publish.Targe
 }
 
 // openTargets opens the test and prod publishers the config names (the
-// local backend under data_dir/targets when it names none).
-func openTargets(cfg *config.Config) (map[string]publish.Publisher, error) {
-	pubs := map[string]publish.Publisher{}
+// local backend under data_dir/targets when it names none) and where each
+// keeps a target's tree (its layout).
+func openTargets(cfg *config.Config) (map[string]publish.Publisher, map[string]publish.Layout, error) {
+	pubs, layouts := map[string]publish.Publisher{}, map[string]publish.Layout{}
 	for env, t := range map[string]config.Target{deploy.EnvTest: cfg.Targets.Test, deploy.EnvProd: cfg.Targets.Prod} {
+		l, err := publish.ParseLayout(t.Layout)
+		if err != nil {
+			return nil, nil, fmt.Errorf("targets.%s.layout: %w", env, err)
+		}
 		p, err := publish.Open(targetConfig(cfg, env, t))
 		if err != nil {
-			return nil, fmt.Errorf("targets.%s: %w", env, err)
+			return nil, nil, fmt.Errorf("targets.%s: %w", env, err)
 		}
-		pubs[env] = p
+		pubs[env], layouts[env] = p, l
 	}
-	return pubs, nil
+	return pubs, layouts, nil
 }
 
 func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ intake.Processor, err error) {
@@ -66,7 +71,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		return nil, err
 	}
 	store := &artifact.Store{Dir: filepath.Join(cfg.DataDir, "artifacts")}
-	pubs, err := openTargets(cfg)
+	pubs, layouts, err := openTargets(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +94,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			b.Close()
 		}
 	}()
-	core, err := deploy.New(deploy.Options{DB: db, Targets: pubs,
+	core, err := deploy.New(deploy.Options{DB: db, Targets: pubs, Layouts: layouts,
 		Artifacts: deploy.StoreSource{Store: store}, Verify: deploy.ContentVerifier{Store: store},
 		Changelog: api, ChangelogBranch: cfg.Changelog.Branch,
 		Notify: prflow.Notifier{API: api, OnOutcome: pd.Recovered}})
@@ -133,10 +138,10 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		}
 		b, err = prflow.New(prflow.Options{DB: db, DataDir: filepath.Join(cfg.DataDir, "build"),
 			Build: bc,
-			Lower: publish.Lower{P: pubs[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
+			Lower: publish.Lower{P: pubs[deploy.EnvTest], Layout: layouts[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			// A /deploy prod refused because production moved on rebuilds
 			// on production's tree, with sources from the mirror only.
-			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
+			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Layout: layouts[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
 			Runner:    timed.NewRunner(metrics.Default, runner),
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},

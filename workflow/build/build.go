@@ -53,6 +53,10 @@ type Job struct {
 	// nothing outside the build sees the mount. {{.Prefix}} and
 	// COMPAT_PREFIX are then MountAt. Needs root (CAP_SYS_ADMIN).
 	MountAt string
+	// Use are package.use lines of this target (the repo config's
+	// targets: entries), for an installer that knows Portage's
+	// configuration (workflow/portage).
+	Use []string
 	// Mask and Unmask are package.mask and package.unmask lines of this
 	// target (EESSI's prefix_mask_packages / prefix_unmask_packages), and
 	// ExtraSets the "@name" package sets it installs besides SetName: for

@@ -67,6 +67,25 @@ func DefaultTools() []Tool {
 	return ts
 }
 
+// ToolsNamed are the tools of a list of names (the repo config's tools:):
+// a name of DefaultTools keeps its definition there (lmod is not in a bin
+// dir), any other is looked up in the Prefix's bin dirs (ToolNamed).
+func ToolsNamed(names []string) []Tool {
+	known := map[string]Tool{}
+	for _, t := range DefaultTools() {
+		known[t.Name] = t
+	}
+	ts := make([]Tool, 0, len(names))
+	for _, n := range names {
+		if t, ok := known[n]; ok {
+			ts = append(ts, t)
+		} else {
+			ts = append(ts, ToolNamed(n))
+		}
+	}
+	return ts
+}
+
 // Input is what Run checks.
 type Input struct {
 	Target sets.Target

@@ -301,3 +301,14 @@ func TestUnreadableDatabase(t *testing.T) {
 		t.Errorf("%+v", r.Checks)
 	}
 }
+
+// TestToolsNamed: the repo config's tools: names keep the built-in
+// definitions (Lmod is no program in a bin dir); other names are looked up
+// in the bin dirs.
+func TestToolsNamed(t *testing.T) {
+	got := ToolsNamed([]string{"lmod", "hello", "bash"})
+	if len(got) != 3 || got[0].Name != "lmod" || got[0].Paths[0] != "usr/share/Lmod/libexec/lmod" || len(got[0].Args) != 2 ||
+		got[1].Name != "hello" || got[1].Paths[0] != "usr/bin/hello" || got[2].Paths[1] != "bin/bash" {
+		t.Errorf("ToolsNamed = %+v", got)
+	}
+}

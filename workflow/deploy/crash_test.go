@@ -38,7 +38,7 @@ func child(role string) error {
 	dir := os.Getenv("COMPATBOT_DEPLOY_TEST_DIR")
 	store := &artifact.Store{Dir: filepath.Join(dir, "artifacts")}
 	v := &compatVerifier{content: ContentVerifier{Store: store}}
-	d, db, _, err := openDeployer(dir, store, v, newMemChangelog(), nil, time.Now)
+	d, db, _, err := openDeployer(dir, store, v, newMemChangelog(), nil, time.Now, nil)
 	if err != nil {
 		return err
 	}

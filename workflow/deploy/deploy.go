@@ -5,8 +5,9 @@
 // recovered on the next start, and keeps the history and the changelog.
 //
 // The environments are "test" and "prod"; each is one publish.Publisher.
-// A request's items are published one transaction each, under
-// <version>/compat/<os>/<arch> (EESSI's layout), tagged
+// A request's items are published one transaction each, under the
+// environment's layout (by default EESSI's
+// versions/<version>/compat/<os>/<arch>), tagged
 // <version>-<os>-<arch>-pr<N>-<sha7>.
 package deploy
 
@@ -64,7 +65,11 @@ type Notifier interface {
 type Options struct {
 	DB *state.DB
 	// Targets maps "test" and "prod" to their publishers.
-	Targets   map[string]publish.Publisher
+	Targets map[string]publish.Publisher
+	// Layouts maps "test" and "prod" to where their repositories keep a
+	// target's tree; an environment without one uses
+	// publish.DefaultLayout.
+	Layouts   map[string]publish.Layout
 	Artifacts ArtifactSource
 	Verify    Verifier
 	// Changelog may be nil: history is then kept in the database only.
@@ -85,6 +90,7 @@ type Options struct {
 type Engine struct {
 	db        *state.DB
 	targets   map[string]publish.Publisher
+	layouts   map[string]publish.Layout
 	artifacts ArtifactSource
 	verify    Verifier
 	clog      ChangelogStore
@@ -117,6 +123,11 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("deploy: Options.Targets[%q] is nil", env)
 		}
 	}
+	for env := range opts.Layouts {
+		if _, ok := opts.Targets[env]; !ok {
+			return nil, fmt.Errorf("deploy: Options.Layouts: environment %q has no target", env)
+		}
+	}
 	if opts.Artifacts == nil {
 		return nil, errors.New("deploy: Options.Artifacts is nil")
 	}
@@ -124,7 +135,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("deploy: Options.Verify is nil")
 	}
 	d := &Engine{
-		db: opts.DB, targets: opts.Targets, artifacts: opts.Artifacts, verify: opts.Verify,
+		db: opts.DB, targets: opts.Targets, layouts: opts.Layouts, artifacts: opts.Artifacts, verify: opts.Verify,
 		clog: opts.Changelog, branch: opts.ChangelogBranch, notify: opts.Notify, clock: opts.Clock,
 		ghURL: opts.GitHubURL, queues: map[string]*envQueue{},
 		failpoint: os.Getenv(FailpointEnv),

@@ -49,7 +49,7 @@ func TestDeployTestPublishesTagAndTree(t *testing.T) {
 	}
 	tags, _ := r.pubs[EnvTest].Tags(ctx)
 	contains(t, "tag description", tags[0].Description, "PR #7", "alice", "approved by bob", dg)
-	contains(t, "reply", res.Markdown(), "Deployed PR #7 to `test`", wantTag, "`2025.06/compat/linux/x86_64`", "✅ published tree matches")
+	contains(t, "reply", res.Markdown(), "Deployed PR #7 to `test`", wantTag, "`versions/2025.06/compat/linux/x86_64`", "✅ published tree matches")
 	contains(t, "changelog", r.clog.file("changelog/2025.06.md"), "# Changelog of compatibility layer 2025.06", wantTag, "app-shells/bash", "[#7](https://github.com/compat/layer/pull/7)")
 	hist, err := r.d.History(ctx, EnvTest)
 	if err != nil || len(hist) != 1 || hist[0].Tag != wantTag || hist[0].Action != "publish" || hist[0].Deployer != "bob" {
@@ -120,7 +120,7 @@ func TestApplyFailureAbortsTransaction(t *testing.T) {
 		t.Errorf("tags %v: want the first deploy's and the x86 item's", got)
 	}
 	after := r.current(EnvTest)
-	if _, ok := after["2025.06/compat/linux/aarch64"]; ok {
+	if _, ok := after["versions/2025.06/compat/linux/aarch64"]; ok {
 		t.Errorf("the aborted target was published")
 	}
 	if len(after) != len(before) {

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,16 +18,19 @@ func FuzzTargetNames(f *testing.F) {
 	f.Add("trunk", "", "-", -1, "")
 	f.Fuzz(func(t *testing.T, version, os, arch string, pr int, sha string) {
 		tg := sets.Target{Version: version, OS: os, Arch: arch}
-		p, err := TargetPath(tg)
-		if err == nil {
+		for _, l := range []publish.Layout{{}, publish.MustParseLayout(publish.PreTemplateLayout)} {
+			p, err := l.Path(tg)
+			if err != nil {
+				continue
+			}
 			clean, cerr := publish.CleanPath(p)
 			els := strings.Split(p, "/")
-			if cerr != nil || clean != p || len(els) != 4 || els[1] != "compat" {
-				t.Fatalf("TargetPath(%q) = %q: not a clean 4-element path (%v)", tg, p, cerr)
+			if cerr != nil || clean != p || !slices.Contains(els, "compat") || !slices.Contains(els, arch) {
+				t.Fatalf("%s.Path(%q) = %q: not a clean path with compat and the arch (%v)", l, tg, p, cerr)
 			}
 			for _, el := range els {
 				if el == ".." || el == "." || strings.HasPrefix(el, "-") {
-					t.Fatalf("TargetPath(%q) = %q: element %q", tg, p, el)
+					t.Fatalf("%s.Path(%q) = %q: element %q", l, tg, p, el)
 				}
 			}
 		}

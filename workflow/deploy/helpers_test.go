@@ -124,8 +124,10 @@ type rig struct {
 	clog   *memChangelog
 	notify *recNotifier
 	verify *compatVerifier
-	d      *Engine
-	now    time.Time
+	// layouts are the Options.Layouts of the next open (nil: the default).
+	layouts map[string]publish.Layout
+	d       *Engine
+	now     time.Time
 }
 
 func newRig(t *testing.T) *rig { return newRigB(t) }
@@ -156,7 +158,7 @@ func (r *rig) open() {
 		r.now = r.now.Add(time.Minute)
 		return r.now
 	}
-	d, db, pubs, err := openDeployer(r.dir, r.store, r.verify, r.clog, r.notify, clock)
+	d, db, pubs, err := openDeployer(r.dir, r.store, r.verify, r.clog, r.notify, clock, r.layouts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func (r *rig) open() {
 
 // openDeployer builds an Engine on dir's database and local
 // repositories, for the tests and for the crash-test child process.
-func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogStore, n Notifier, clock func() time.Time) (*Engine, *state.DB, map[string]publish.Publisher, error) {
+func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogStore, n Notifier, clock func() time.Time, layouts map[string]publish.Layout) (*Engine, *state.DB, map[string]publish.Publisher, error) {
 	db, err := state.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -181,7 +183,7 @@ func openDeployer(dir string, store *artifact.Store, v Verifier, clog ChangelogS
 		pubs[env] = p
 	}
 	d, err := New(Options{
-		DB: db, Targets: pubs, Artifacts: StoreSource{Store: store}, Verify: v,
+		DB: db, Targets: pubs, Layouts: layouts, Artifacts: StoreSource{Store: store}, Verify: v,
 		Changelog: clog, Notify: n, Clock: clock,
 	})
 	if err != nil {
@@ -262,7 +264,10 @@ func (r *rig) targetTree(env string, tg sets.Target) map[string]string {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	p, _ := TargetPath(tg)
+	p, err := r.d.TargetPath(env, tg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	return tree(r.t, filepath.Join(dir, p))
 }
 
@@ -283,7 +288,7 @@ func (r *rig) tags(env string) []string {
 // (then aborts it): nothing was left open.
 func (r *rig) noOpenTransaction(env string) {
 	r.t.Helper()
-	tx, err := r.pubs[env].Transaction(context.Background(), "2025.06/compat/linux/x86_64")
+	tx, err := r.pubs[env].Transaction(context.Background(), "versions/2025.06/compat/linux/x86_64")
 	if err != nil {
 		r.t.Fatalf("%s: a transaction is still open: %v", env, err)
 	}

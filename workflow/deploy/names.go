@@ -26,13 +26,27 @@ const LineageFile = ".compatbot/lineage"
 // target's tree, for verifiers and for people reading the tree.
 const ArtifactFile = ".compatbot/artifact"
 
-// TargetPath is publish.TargetPath: where a target lives in the
-// repository, <version>/compat/<os>/<arch>.
-func TargetPath(t sets.Target) (string, error) { return publish.TargetPath(t) }
+// TargetPath is where target t lives in env's repository: the env's
+// layout (Options.Layouts, publish.DefaultLayout when it has none) filled
+// in, e.g. versions/2025.06/compat/linux/x86_64.
+func (d *Engine) TargetPath(env string, t sets.Target) (string, error) {
+	return d.layouts[env].Path(t)
+}
+
+// validTarget checks the target's names, which come from set file names
+// in a PR, the way every layout does.
+func validTarget(t sets.Target) error {
+	for _, f := range []struct{ name, v string }{{"version", t.Version}, {"os", t.OS}, {"arch", t.Arch}} {
+		if err := publish.ValidTargetName(f.v); err != nil {
+			return fmt.Errorf("target %q: %s %v", t.String(), f.name, err)
+		}
+	}
+	return nil
+}
 
 // TagName is the tag of a deploy: <version>-<os>-<arch>-pr<N>-<sha7>.
 func TagName(t sets.Target, pr int, headSHA string) (string, error) {
-	if _, err := TargetPath(t); err != nil {
+	if err := validTarget(t); err != nil {
 		return "", err
 	}
 	if pr <= 0 {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
+	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/publish"
 )
 
@@ -32,11 +35,17 @@ type Recovered struct {
 // attempted. A rollback that was running is done if its tag is now the
 // newest, failed otherwise. Requests still queued are then run in their
 // original order. Each PR is told through Notify.Outcome.
+//
+// It refuses to start (CheckLayouts) when an environment's layout no
+// longer finds the trees compatbot published there.
 func (d *Engine) Recover(ctx context.Context) ([]Recovered, error) {
 	for _, env := range d.Envs() {
 		if _, err := d.targets[env].Recover(ctx); err != nil {
 			return nil, fmt.Errorf("recover %s: %w", env, err)
 		}
+	}
+	if err := d.CheckLayouts(ctx); err != nil {
+		return nil, err
 	}
 	type reqRow struct {
 		id                  int64
@@ -256,4 +265,71 @@ func (d *Engine) loadItems(ctx context.Context, id int64) ([]ItemResult, error) 
 		out = append(out, ir)
 	}
 	return out, rows.Err()
+}
+
+// CheckLayouts compares each environment's layout with where the journal
+// says its targets were last published. A target whose recorded path is
+// not the layout's is an error when the current tree still has it there
+// and has nothing at the layout's path: builds would start from an empty
+// lower layer, deploys would publish a second copy beside the first and
+// production's promotion rule would read no lineage. That is what an
+// upgrade from compatbot's fixed layout (publish.PreTemplateLayout) to
+// the templated default does to a repository published before it, unless
+// the config names the old layout. A tree moved in the repository (found
+// at the layout's path) is no error.
+func (d *Engine) CheckLayouts(ctx context.Context) error {
+	for _, env := range d.Envs() {
+		rows, err := d.db.QueryContext(ctx, `SELECT i.version, i.os, i.arch, i.path FROM deploy_items i
+			WHERE i.env = ? AND i.revision > 0 AND i.request_id = (SELECT MAX(j.request_id) FROM deploy_items j
+			  WHERE j.env = i.env AND j.version = i.version AND j.os = i.os AND j.arch = i.arch AND j.revision > 0)
+			ORDER BY i.version, i.os, i.arch`, env)
+		if err != nil {
+			return fmt.Errorf("check the layout of %s: %w", env, err)
+		}
+		type rec struct {
+			t    sets.Target
+			path string
+		}
+		var recs []rec
+		for rows.Next() {
+			var r rec
+			if err := rows.Scan(&r.t.Version, &r.t.OS, &r.t.Arch, &r.path); err != nil {
+				rows.Close()
+				return err
+			}
+			recs = append(recs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var cur string
+		for _, r := range recs {
+			want, err := d.TargetPath(env, r.t)
+			if err != nil || want == r.path {
+				continue
+			}
+			if cur == "" {
+				if cur, _, err = d.targets[env].Current(ctx); err != nil {
+					return fmt.Errorf("check the layout of %s: %w", env, err)
+				}
+			}
+			if isDir(filepath.Join(cur, filepath.FromSlash(want))) || !isDir(filepath.Join(cur, filepath.FromSlash(r.path))) {
+				continue
+			}
+			hint := "the layout it was published with"
+			if old, err := publish.MustParseLayout(publish.PreTemplateLayout).Path(r.t); err == nil && old == r.path {
+				hint = fmt.Sprintf("%q (compatbot's layout before it became a template)", publish.PreTemplateLayout)
+			}
+			return fmt.Errorf("%s: %s is published at %s, but the layout %q puts it at %s, where the published tree has nothing: "+
+				"set the target's layout to %s, or move the trees in the repository first",
+				env, r.t, r.path, d.layouts[env].String(), want, hint)
+		}
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

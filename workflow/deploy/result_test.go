@@ -16,13 +16,13 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func TestMarkdownGolden(t *testing.T) {
 	dg := "sha256:" + strings.Repeat("ab", 32)
 	lin1, lin2 := NextLineage("", dg), NextLineage(NextLineage("", dg), dg)
-	ok := ItemResult{Target: x86, Path: "2025.06/compat/linux/x86_64", Digest: dg, Tag: "2025.06-linux-x86_64-pr12-abcdef0", Revision: 7,
+	ok := ItemResult{Target: x86, Path: "versions/2025.06/compat/linux/x86_64", Digest: dg, Tag: "2025.06-linux-x86_64-pr12-abcdef0", Revision: 7,
 		LineageBefore: lin1, LineageAfter: lin2, State: stVerified, VerifyPassed: true, VerifySummary: "42 files match | all good"}
 	failedTests := ok
 	failedTests.State, failedTests.FailedStep, failedTests.VerifyPassed, failedTests.VerifySummary = stFailed, "verify", false, "compat test startprefix: missing"
-	aborted := ItemResult{Target: arm, Path: "2025.06/compat/linux/aarch64", Digest: dg, Tag: "2025.06-linux-aarch64-pr12-abcdef0",
+	aborted := ItemResult{Target: arm, Path: "versions/2025.06/compat/linux/aarch64", Digest: dg, Tag: "2025.06-linux-aarch64-pr12-abcdef0",
 		State: stAborted, FailedStep: "apply", Error: "artifact: apply: no space left on device"}
-	skipped := ItemResult{Target: arm, Path: "2025.06/compat/linux/aarch64", Digest: dg, State: stAborted, Error: "not attempted because an earlier target failed"}
+	skipped := ItemResult{Target: arm, Path: "versions/2025.06/compat/linux/aarch64", Digest: dg, State: stAborted, Error: "not attempted because an earlier target failed"}
 	base := Result{RequestID: 3, Kind: kindDeploy, Env: EnvTest, Repo: "eessi/compat-layer", PR: 12, HeadSHA: "abcdef0123456", Requester: "bob"}
 	with := func(r Result, f func(*Result)) Result { f(&r); return r }
 	for name, res := range map[string]Result{
@@ -61,6 +61,7 @@ func TestNewChecksOptions(t *testing.T) {
 		{"no db", func(o *Options) { o.DB = nil }, "Options.DB is nil"},
 		{"no targets", func(o *Options) { o.Targets = nil }, "Options.Targets is empty"},
 		{"bad env", func(o *Options) { o.Targets = map[string]publish.Publisher{"staging": r.pubs[EnvTest]} }, `unknown environment "staging"`},
+		{"layout without a target", func(o *Options) { o.Layouts = map[string]publish.Layout{"staging": {}} }, `Options.Layouts: environment "staging" has no target`},
 		{"no artifacts", func(o *Options) { o.Artifacts = nil }, "Options.Artifacts is nil"},
 		{"no verifier", func(o *Options) { o.Verify = nil }, "Options.Verify is nil"},
 	} {

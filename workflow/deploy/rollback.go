@@ -121,7 +121,7 @@ func (d *Engine) finishRollback(ctx context.Context, env string, pub publish.Pub
 	versions := map[string]bool{}
 	res.Items = nil
 	for _, t := range targets {
-		p, err := TargetPath(t)
+		p, err := d.TargetPath(env, t)
 		if err != nil {
 			continue
 		}

@@ -50,7 +50,7 @@ func (d *Engine) admit(ctx context.Context, env string, req Request) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	paths, err := validateRequest(req)
+	paths, err := validateRequest(req, d.layouts[env])
 	if err != nil {
 		return nil, &Refusal{Reason: "Cannot deploy: " + err.Error()}
 	}
@@ -83,7 +83,7 @@ func (d *Engine) deploy(ctx context.Context, env string, req Request) (Result, e
 	return d.run(ctx, env, t.id, req)
 }
 
-func validateRequest(req Request) ([]string, error) {
+func validateRequest(req Request, layout publish.Layout) ([]string, error) {
 	if req.Repo == "" || strings.Count(req.Repo, "/") != 1 {
 		return nil, fmt.Errorf("repository %q: want owner/name", req.Repo)
 	}
@@ -102,7 +102,7 @@ func validateRequest(req Request) ([]string, error) {
 	seen := map[string]bool{}
 	var paths []string
 	for i, it := range req.Items {
-		p, err := TargetPath(it.Target)
+		p, err := layout.Path(it.Target)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %v", i+1, err)
 		}
@@ -140,7 +140,10 @@ func (d *Engine) checkProd(ctx context.Context, pub publish.Publisher, req Reque
 			reasons = append(reasons, why)
 			continue
 		}
-		p, _ := TargetPath(it.Target)
+		p, err := d.TargetPath(EnvProd, it.Target)
+		if err != nil {
+			return err
+		}
 		lin, err := ReadLineage(filepath.Join(cur, filepath.FromSlash(p)))
 		if err != nil {
 			return fmt.Errorf("deploy prod: %s: %w", it.Target, err)
@@ -222,7 +225,7 @@ func (d *Engine) run(ctx context.Context, env string, id int64, req Request) (Re
 	}
 	var firstErr error
 	for i, it := range req.Items {
-		p, _ := TargetPath(it.Target)
+		p, _ := d.TargetPath(env, it.Target) // checked by admit
 		ir := ItemResult{Target: it.Target, Path: p, Digest: it.Digest, State: stQueued}
 		if firstErr != nil {
 			ir.State, ir.Error = stAborted, "not attempted because an earlier target failed"

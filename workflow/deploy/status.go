@@ -42,7 +42,7 @@ func (d *Engine) Lineage(ctx context.Context, env string, target sets.Target) (s
 	if err != nil {
 		return "", err
 	}
-	p, err := TargetPath(target)
+	p, err := d.TargetPath(env, target)
 	if err != nil {
 		return "", err
 	}
@@ -72,7 +72,7 @@ func (d *Engine) Status(ctx context.Context) ([]TargetStatus, error) {
 			return nil, err
 		}
 		for _, t := range targets {
-			p, err := TargetPath(t)
+			p, err := d.TargetPath(env, t)
 			if err != nil {
 				continue
 			}
@@ -122,7 +122,7 @@ func (d *Engine) Holds(ctx context.Context, env string, target sets.Target) (Tar
 	if err != nil {
 		return TargetStatus{}, err
 	}
-	p, err := TargetPath(target)
+	p, err := d.TargetPath(env, target)
 	if err != nil {
 		return TargetStatus{}, err
 	}

@@ -101,6 +101,8 @@ type Params struct {
 	// the proposed set file; SetPath its path in the repository (for
 	// annotations).
 	SetName, SetFile, SetPath string
+	// Use goes to the build job (build.Job), as package.use lines.
+	Use []string
 	// Mask, Unmask, ExtraSets and Unmerge go to the build job (build.Job).
 	Mask, Unmask, ExtraSets, Unmerge []string
 	// WorkDir is the checkout of the PR head; HeadSHA its commit.
@@ -239,6 +241,7 @@ func (r *run) execute(ctx context.Context) {
 	started := time.Now().UTC()
 	res, err := p.Runner.Run(ctx, build.Job{
 		Target: p.Target, SetName: p.SetName, SetFile: p.SetFile,
+		Use:     p.Use,
 		Command: p.Build.Command, Env: p.Build.Env, WorkDir: p.WorkDir,
 		Prefix: m.Target(), DistDir: p.Build.DistDir,
 		HomeDir: filepath.Join(r.out.RunDir, "home"),

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/portage"
+	"github.com/compatbot/compatbot/workflow/publish"
 )
 
 func write(t *testing.T, p, body string) {
@@ -218,6 +220,25 @@ func TestScrub(t *testing.T) {
 	for _, p := range []string{"usr/bin/hello", "var/lib/portage/world", "etc/env.d/99x", "etc/portage/sets/compat"} {
 		if _, err := os.Stat(filepath.Join(upper, p)); err != nil {
 			t.Errorf("%s is part of the Prefix and must stay: %v", p, err)
+		}
+	}
+}
+
+// TestDefaultEPrefixIsThePublishPath: by default a build's EPREFIX is the
+// path the deploy publishes the target at, in software.eessi.io mounted at
+// /cvmfs, so what the build compiles in is where users find it.
+func TestDefaultEPrefixIsThePublishPath(t *testing.T) {
+	for _, tg := range []sets.Target{{Version: "2025.06", OS: "linux", Arch: "x86_64"}, {Version: "2023.06", OS: "linux", Arch: "aarch64"}} {
+		ep, err := portage.ExpandEPrefix("", tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := publish.Layout{}.Path(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "/cvmfs/software.eessi.io/" + p; ep != want {
+			t.Errorf("%s: EPREFIX %s, publish path %s", tg, ep, want)
 		}
 	}
 }

@@ -188,10 +188,12 @@ func (c Config) repoDirs() []string {
 	return ds
 }
 
-// forJob adds the target's own package.mask and package.unmask lines (from
-// its lists, e.g. EESSI's prefix_mask_packages) to the configured ones.
+// forJob adds the target's own package.mask, package.unmask and
+// package.use lines (from its lists, e.g. EESSI's prefix_mask_packages, and
+// the repo config's targets:) to the configured ones.
 func (c Config) forJob(job build.Job) Config {
 	c.Mask = append(append([]string(nil), c.Mask...), job.Mask...)
 	c.Unmask = append(append([]string(nil), c.Unmask...), job.Unmask...)
+	c.Use = append(append([]string(nil), c.Use...), job.Use...)
 	return c
 }

@@ -2,6 +2,7 @@ package prflow
 
 import (
 	"context"
+	"fmt"
 	"github.com/compatbot/compatbot/internal/testgit"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
@@ -492,4 +493,66 @@ func (r *jobRecorder) last() build.Job {
 		return build.Job{}
 	}
 	return r.jobs[len(r.jobs)-1]
+}
+
+// TestBuildUsesRepoConfigPortageAndTools: the default branch's repo
+// config gives a build its package.mask/unmask/use lines (the version's,
+// then the target's) and the tools its compat tests require, instead of
+// the built-in list.
+func TestBuildUsesRepoConfigPortageAndTools(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec := &jobRecorder{inner: &build.LocalRunner{Arch: build.HostArch()}}
+	b := e.builder(func(o *Options) { o.Runner = rec })
+	ctx := context.Background()
+	osArch := "linux-" + build.HostArch()
+	cfg := `versions:
+  2026.06: {arches: [` + osArch + `]}
+targets:
+  2026.06:
+    package_use: ["sys-libs/glibc -multiarch"]
+  2026.06/` + osArch + `:
+    package_mask:
+      - ">=dev-lang/python-3.13" # breaks EasyBuild's hooks
+    package_unmask: ["=sys-devel/gcc-14.3.0"]
+# zstd is what this layer is for; none of the built-in list but bash is in it.
+tools: [zstd, bash]
+`
+	dir := t.TempDir()
+	testgit.Git(t, "", "init", "-q", "-b", "main", dir)
+	root := testgit.Git(t, dir, "commit-tree", testgit.Git(t, dir, "mktree"), "-m", "root")
+	base := testgit.Commit(t, dir, root, map[string]string{".github/compatbot.yml": cfg, "sets/2026.06/" + osArch: "app-shells/bash # the shell\n"}, "base")
+	head := testgit.Commit(t, dir, base, map[string]string{"sets/2026.06/" + osArch: "app-shells/bash # the shell\napp-arch/zstd # .tar.zst sources\n"}, "add zstd")
+	tg := sets.Target{Version: "2026.06", OS: "linux", Arch: build.HostArch()}
+	if err := b.Build(ctx, BuildRequest{Repo: repoName, Installation: inst, PR: 9, BaseRef: "main", BaseSHA: base, HeadSHA: head, ConfigSHA: base,
+		GitDir: dir, Targets: []sets.Target{tg}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	outs, err := b.Outcomes(ctx, repoName, 9, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outs[tg]
+	res, _ := os.ReadFile(filepath.Join(e.dataDir, "runs", o.RunID, "results.md"))
+	if o.Conclusion != report.Success {
+		t.Fatalf("build: %+v\n%s", o, res)
+	}
+	// The tools check ran the repo's list: zstd and bash, not python3,
+	// gcc or Lmod (the fake installer installs none of them here).
+	if !strings.Contains(string(res), "zstd") || strings.Contains(string(res), "python3") {
+		t.Errorf("tools check did not use the repo config's list:\n%s", res)
+	}
+	j := rec.last()
+	from := func(line int, key string) string {
+		return fmt.Sprintf("# from .github/compatbot.yml:%d, targets.%s", line, key)
+	}
+	want := build.Job{
+		Mask:   []string{from(6, "2026.06/"+osArch), "# breaks EasyBuild's hooks", ">=dev-lang/python-3.13"},
+		Unmask: []string{from(6, "2026.06/"+osArch), "=sys-devel/gcc-14.3.0"},
+		Use:    []string{from(4, "2026.06"), "sys-libs/glibc -multiarch"},
+	}
+	if !slices.Equal(j.Mask, want.Mask) || !slices.Equal(j.Unmask, want.Unmask) || !slices.Equal(j.Use, want.Use) {
+		t.Errorf("build job: mask %q unmask %q use %q\nwant mask %q unmask %q use %q", j.Mask, j.Unmask, j.Use, want.Mask, want.Unmask, want.Use)
+	}
 }

@@ -82,7 +82,7 @@ func TestDeployFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0")); err != nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2026.06/compat/linux/x86_64/var/db/pkg/dev-util/direnv-2.36.0")); err != nil {
 		t.Errorf("test tree lacks the built package: %v", err)
 	}
 	deps := e.ports.Deployments()
@@ -148,7 +148,7 @@ func TestDeployFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur, _, _ = e.prodPub.Current(ctx)
-	if _, err := os.Stat(filepath.Join(cur, "2026.06/compat/linux/x86_64")); err == nil {
+	if _, err := os.Stat(filepath.Join(cur, "versions/2026.06/compat/linux/x86_64")); err == nil {
 		t.Errorf("after rollback prod still has 2026.06 linux-x86_64; reply:\n%s", reply)
 	}
 	// A rollback with nothing before it is refused.

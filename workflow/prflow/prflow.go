@@ -35,6 +35,7 @@ import (
 	"github.com/compatbot/compatbot/internal/safefile"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/compattest"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/mirror"
@@ -512,6 +513,9 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	} else {
 		bf = sets.BuildInput{}
 	}
+	// The repo config's (the default branch's) Portage lines for this
+	// target come after the lists' own.
+	pc := head.Config.PortageFor(r.Target)
 	lower := &lineageLower{inner: lowerSrc}
 	logURL := ""
 	if b.opts.LogURL != nil {
@@ -520,7 +524,8 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	ref := r.checkRef()
 	res, err := pipeline.Run(ctx, pipeline.Params{
 		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
-		SetName: sf.Name, SetFile: setFile, SetPath: sf.Path, Mask: lines(bf.PackageMask), Unmask: lines(bf.PackageUnmask), ExtraSets: bf.SetArgs, Unmerge: bf.Unmerge,
+		SetName: sf.Name, SetFile: setFile, SetPath: sf.Path, ExtraSets: bf.SetArgs, Unmerge: bf.Unmerge,
+		Mask: append(lines(bf.PackageMask), pc.Mask...), Unmask: append(lines(bf.PackageUnmask), pc.Unmask...), Use: pc.Use,
 		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.tests(head.Config, r.AllowLibcUpdate),
 		Runner: b.opts.Runner, Lower: lower, Store: b.opts.Store, LogURL: logURL,
 		Progress: func(c report.Check) {
@@ -889,13 +894,17 @@ func (b *Builder) Requested(ctx context.Context, repo, sha, trigger string) (boo
 	return n > 0, err
 }
 
-// tests is what a build's compat tests check: the server's tools and
-// timeout, the extra tests of the repo config (the default branch's, as
-// every decision), and whether a libc change is allowed for this build.
+// tests is what a build's compat tests check: the repo config's tools
+// (else the server's, else the built-in list) and the server's timeout,
+// the extra tests of the repo config (the default branch's, as every
+// decision), and whether a libc change is allowed for this build.
 func (b *Builder) tests(cfg *sets.Config, allowLibc bool) pipeline.TestConfig {
 	t := b.opts.Tests
 	if cfg != nil && len(cfg.Tests) > 0 {
 		t.Extra = append(append([][]string(nil), t.Extra...), cfg.Tests...)
+	}
+	if cfg != nil && len(cfg.Tools) > 0 {
+		t.Tools = compattest.ToolsNamed(cfg.Tools)
 	}
 	t.AllowLibcUpdate = t.AllowLibcUpdate || allowLibc
 	return t

@@ -51,7 +51,7 @@ func newProdBaseRig(t *testing.T) *prodBaseRig {
 		t.Fatal(err)
 	}
 	// Production moves on outside this PR (a hotfix published there).
-	tx, err := e.prodPub.Transaction(ctx, "2026.06/compat/linux/x86_64")
+	tx, err := e.prodPub.Transaction(ctx, "versions/2026.06/compat/linux/x86_64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestProdBaseRebuildThroughTestToProd(t *testing.T) {
 		t.Errorf("test lineage %s, want production's lineage followed by the rebuilt artifact", testLin)
 	}
 	testCur, _, _ := e.testPub.Current(ctx)
-	if b, err := os.ReadFile(filepath.Join(testCur, "2026.06/compat/linux/x86_64/etc/hotfix")); err != nil || string(b) != "prod only\n" {
+	if b, err := os.ReadFile(filepath.Join(testCur, "versions/2026.06/compat/linux/x86_64/etc/hotfix")); err != nil || string(b) != "prod only\n" {
 		t.Errorf("test's tree is not production's tree plus the rebuild: etc/hotfix %q %v", b, err)
 	}
 
@@ -219,7 +219,7 @@ func TestProdBaseRebuildThroughTestToProd(t *testing.T) {
 		t.Errorf("prod lineage %s, test %s: want both production's old lineage followed by the rebuild", prodLin, testLin)
 	}
 	cur, _, _ := e.prodPub.Current(ctx)
-	tree := filepath.Join(cur, "2026.06/compat/linux/x86_64")
+	tree := filepath.Join(cur, "versions/2026.06/compat/linux/x86_64")
 	if _, err := os.Stat(filepath.Join(tree, "var/db/pkg/dev-util/direnv-2.36.0")); err != nil {
 		t.Errorf("prod lacks the built package: %v", err)
 	}

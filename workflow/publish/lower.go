@@ -12,17 +12,6 @@ import (
 	"github.com/compatbot/compatbot/sets"
 )
 
-// TargetPath is where a target lives in a repository, in EESSI's layout:
-// <version>/compat/<os>/<arch>. Each element must pass ValidTargetName.
-func TargetPath(t sets.Target) (string, error) {
-	for _, f := range []struct{ name, v string }{{"version", t.Version}, {"os", t.OS}, {"arch", t.Arch}} {
-		if err := ValidTargetName(f.v); err != nil {
-			return "", fmt.Errorf("target %q: %s %v", t.String(), f.name, err)
-		}
-	}
-	return t.Version + "/compat/" + t.OS + "/" + t.Arch, nil
-}
-
 // ValidTargetName checks a target's version, os or arch: it must be usable
 // both as a path element and as part of a CVMFS tag, since these strings
 // come from set file names in a PR.
@@ -48,6 +37,9 @@ func ValidTargetName(s string) error {
 // publish during the build does not change the build's view.
 type Lower struct {
 	P Publisher
+	// Layout is where the publisher keeps a target's tree (the zero
+	// Layout is DefaultLayout); the same as the deploys' (deploy.Options.Layouts).
+	Layout Layout
 	// Empty is an empty directory to return for a target that was never
 	// published (default: <tmp>/compatbot-empty-lower, created if needed).
 	Empty string
@@ -55,7 +47,7 @@ type Lower struct {
 
 // Current returns the target's published directory and the revision.
 func (lw Lower) Current(ctx context.Context, t sets.Target) (string, string, error) {
-	p, err := TargetPath(t)
+	p, err := lw.Layout.Path(t)
 	if err != nil {
 		return "", "", err
 	}

@@ -19,13 +19,13 @@ func TestLowerServesThePublishedSubtree(t *testing.T) {
 	if err != nil || dir != lw.Empty || rev != "0" {
 		t.Fatalf("never published: %q %q %v, want the empty dir at revision 0", dir, rev, err)
 	}
-	publishChanges(t, l, scope, "v1", []change{{path: "bin/sh", content: "sh"}})
+	publishChanges(t, l, "versions/"+scope, "v1", []change{{path: "bin/sh", content: "sh"}})
 	dir, rev, err = lw.Current(ctx, x86)
-	if err != nil || rev != "1" || dir != filepath.Join(l.revDir(1), scope) {
+	if err != nil || rev != "1" || dir != filepath.Join(l.revDir(1), "versions", scope) {
 		t.Fatalf("Current = %q %q %v", dir, rev, err)
 	}
 	// A later publish does not move a build's lower layer.
-	publishChanges(t, l, scope, "v2", []change{{path: "bin/sh", content: "sh2"}})
+	publishChanges(t, l, "versions/"+scope, "v2", []change{{path: "bin/sh", content: "sh2"}})
 	if got := testtree.Contents(t, dir)["bin/sh"]; got != "sh" {
 		t.Errorf("lower layer changed under the build: %q", got)
 	}

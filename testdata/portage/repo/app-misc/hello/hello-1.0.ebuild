@@ -8,6 +8,8 @@ SRC_URI="https://upstream.invalid/${P}.tar.gz"
 LICENSE="MIT"
 SLOT="0"
 KEYWORDS="amd64"
+# hi is a short alias; package.use can turn it off (the real-Portage example does).
+IUSE="+hi"
 DEPEND="dev-libs/libgreet:="
 RDEPEND="${DEPEND}"
 
@@ -18,7 +20,9 @@ src_compile() {
 
 src_install() {
 	dobin hello
-	dosym hello /usr/bin/hi
+	if use hi; then
+		dosym hello /usr/bin/hi
+	fi
 	insinto /usr/share/hello
 	echo "${EPREFIX}" > prefix.txt || die
 	doins prefix.txt
