@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +33,10 @@ var (
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 4 && os.Args[1] == "build-job" && os.Args[2] == "--job" {
-		if err := RunJobFile(context.Background(), os.Args[3]); err != nil {
+		// As compatbot build-job: scancel's SIGTERM stops the build.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		if err := RunJobFile(ctx, os.Args[3]); err != nil {
 			fmt.Fprintln(os.Stderr, "build-job:", err)
 			os.Exit(1)
 		}
