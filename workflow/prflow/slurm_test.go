@@ -336,7 +336,10 @@ func TestSlurmNewPushCancelsTheJob(t *testing.T) {
 	}
 	// The node stopped the build and took its overlay down.
 	scratch := filepath.Join(filepath.Dir(e.dataDir), "node-scratch")
-	if !poll(func() bool { mi, _ := os.ReadFile("/proc/self/mountinfo"); return !strings.Contains(string(mi), scratch) }) {
+	if !poll(func() bool {
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		return !strings.Contains(string(mi), scratch)
+	}) {
 		t.Errorf("an overlay under %s stayed mounted after scancel", scratch)
 	}
 	os.Remove(e.hold)
