@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -260,4 +261,28 @@ func (x *execution) jobID() string {
 	}
 	b, _ := os.ReadFile(filepath.Join(x.dir, "jobid"))
 	return strings.TrimSpace(string(b))
+}
+
+// Check refuses, before the service starts, a configuration that could
+// not submit or collect anything: the job mode's path, the shared storage
+// (it must exist here: a directory created on the service's own disk
+// would be seen by no node) and sbatch.
+func (s *Slurm) Check() error {
+	if err := s.Slurm.Check(); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(s.SharedDir) {
+		return fmt.Errorf("cluster: the shared storage %q must be an absolute path", s.SharedDir)
+	}
+	if st, err := os.Stat(s.SharedDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("cluster: the shared storage %s is not a directory here (%v): mount the storage shared with the compute nodes there", s.SharedDir, err)
+	}
+	sbatch := "sbatch"
+	if s.BinDir != "" {
+		sbatch = filepath.Join(s.BinDir, sbatch)
+	}
+	if _, err := exec.LookPath(sbatch); err != nil {
+		return fmt.Errorf("cluster: %v (install Slurm's client commands, or set bin_dir)", err)
+	}
+	return nil
 }
