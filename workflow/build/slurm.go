@@ -19,8 +19,9 @@ import (
 
 // Slurm submits batch jobs that run compatbot's own binary in its job mode
 // on a cluster's compute nodes, as EESSI's build bot does, and follows
-// them: sbatch to submit, scontrol to follow, squeue to find a job whose id
-// was not recorded, scancel to cancel. What a job does is in a file on
+// them: sbatch to submit, scontrol (then sacct, for a job slurmctld has
+// forgotten) to follow, squeue to find a job whose id was not recorded,
+// scancel to cancel. What a job does is in a file on
 // storage shared with the service (the caller writes it); the batch script
 // holds nothing but fixed, validated paths, so nothing from a PR ever
 // reaches a shell.
@@ -256,13 +257,14 @@ func (s *Slurm) Follow(ctx context.Context, id string, changed func(SlurmState))
 	}
 }
 
-// State is what scontrol says of the job (State "" when Slurm no longer
-// knows it).
+// State is what scontrol says of the job. Once slurmctld has forgotten an
+// ended job (MinJobAge) it is what sacct says, where the cluster keeps
+// accounting; else State is "".
 func (s *Slurm) State(ctx context.Context, id string) (SlurmState, error) {
 	out, err := s.run(ctx, "scontrol", "-o", "show", "job", id)
 	if err != nil {
 		if strings.Contains(err.Error(), "Invalid job id") {
-			return SlurmState{ID: id}, nil
+			return s.accounted(ctx, id), nil
 		}
 		return SlurmState{}, fmt.Errorf("build: slurm: scontrol show job %s: %w", id, err)
 	}
@@ -289,6 +291,32 @@ func (s *Slurm) State(ctx context.Context, id string) (SlurmState, error) {
 		}
 	}
 	return st, nil
+}
+
+// accounted is the job's end as sacct records it; State "" when the
+// cluster keeps no accounting (sacct fails) or has no record.
+func (s *Slurm) accounted(ctx context.Context, id string) SlurmState {
+	st := SlurmState{ID: id}
+	out, err := s.run(ctx, "sacct", "-n", "-X", "-P", "-j", id, "-o", "State,ExitCode,NodeList")
+	if err != nil {
+		return st
+	}
+	f := strings.Split(strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]), "|")
+	if len(f) != 3 {
+		return st
+	}
+	// "CANCELLED by 0" names who cancelled.
+	state, _, _ := strings.Cut(f[0], " ")
+	if !terminal[state] {
+		return st
+	}
+	st.State, st.Node = state, f[2]
+	c, sig, _ := strings.Cut(f[1], ":")
+	st.ExitCode, _ = strconv.Atoi(c)
+	if sig != "0" && sig != "" {
+		st.ExitCode = -1
+	}
+	return st
 }
 
 func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, error) {

@@ -198,8 +198,12 @@ func runOnNode(ctx context.Context, r *Run, file string) nodeOutcome {
 		return fail(fmt.Errorf("the published tree %s is not a directory on this node (%v): a node must see the test target's published tree at the path the service does (its CVMFS repository, or the local backend's base_dir on shared storage)", lower, err))
 	}
 	p.Lower = fixedLower{dir: lower, revision: r.Revision}
-	if p.Runner, err = nodeRunner(r, scratch); err != nil {
+	var portageWork string
+	if p.Runner, portageWork, err = nodeRunner(r, scratch); err != nil {
 		return fail(err)
+	}
+	if portageWork != "" {
+		defer os.RemoveAll(portageWork)
 	}
 	res, err := pipeline.Run(ctx, p)
 	if err != nil {
@@ -213,11 +217,12 @@ func runOnNode(ctx context.Context, r *Run, file string) nodeOutcome {
 }
 
 // nodeRunner is the build runner on the node: the local runner, inside
-// real emerge's when the service builds with Portage.
-func nodeRunner(r *Run, scratch string) (build.Runner, error) {
+// real emerge's when the service builds with Portage; work is Portage's
+// scratch on the node, removed after the run.
+func nodeRunner(r *Run, scratch string) (_ build.Runner, work string, _ error) {
 	local := &build.LocalRunner{}
 	if r.Portage == nil {
-		return local, nil
+		return local, "", nil
 	}
 	c := r.Portage.Config
 	paths := []string{c.Release.Dir, c.Profile, r.Portage.MirrorDir}
@@ -229,15 +234,20 @@ func nodeRunner(r *Run, scratch string) (build.Runner, error) {
 			continue
 		}
 		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("real emerge on this node needs %s at the path the service has it: %v (put Portage, the ebuild repositories and the mirror on storage shared with the nodes)", p, err)
+			return nil, "", fmt.Errorf("real emerge on this node needs %s at the path the service has it: %v (put Portage, the ebuild repositories and the mirror on storage shared with the nodes)", p, err)
 		}
 	}
 	if c.WorkDir == "" {
 		// Portage's build dirs on the node's local disk, not the shared
 		// storage.
 		c.WorkDir = filepath.Join(scratch, "compatbot-"+r.ID+"-portage")
+		work = c.WorkDir
 	}
-	return &portage.Runner{Inner: local, Config: c, Mirror: &mirror.Mirror{Dir: r.Portage.MirrorDir}, Distfiles: r.Portage.Distfiles}, nil
+	pr := &portage.Runner{Inner: local, Config: c, Distfiles: r.Portage.Distfiles}
+	if r.Portage.MirrorDir != "" {
+		pr.Mirror = &mirror.Mirror{Dir: r.Portage.MirrorDir}
+	}
+	return pr, work, nil
 }
 
 // fixedLower is the published tree the service resolved, as the node

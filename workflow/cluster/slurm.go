@@ -195,6 +195,14 @@ func (x *execution) collect(ctx context.Context, st build.SlurmState) pipeline.O
 	}
 	x.out.Check, x.out.Build, x.out.Tests, x.out.BaseRevision, x.out.Info = no.Check, no.Build, no.Tests, no.BaseRevision, no.Info
 	x.out.Check.Name = pipeline.CheckName(x.p.Target)
+	// Slurm stopped the job (its time limit, an operator's scancel): the
+	// node saw only a SIGTERM; the scheduler knows why.
+	switch {
+	case st.State == "TIMEOUT":
+		x.out.Check.Conclusion, x.out.Check.Title, x.out.Build.TimedOut = report.TimedOut, x.timeLimitTitle(), true
+	case st.State == "CANCELLED" && x.out.Check.Conclusion == report.Cancelled:
+		x.out.Check.Title = fmt.Sprintf("Cancelled: Slurm job %s was cancelled outside compatbot", x.jobID())
+	}
 	x.out.Build.LogPath = filepath.Join(x.out.RunDir, "build.log")
 	if no.Digest != "" {
 		src := runStore(x.s.SharedDir, x.p.ID)
@@ -231,10 +239,7 @@ func (x *execution) noOutcome(st build.SlurmState, readErr error) {
 	conc, title := report.Failure, fmt.Sprintf("Slurm job %s ended %s without a result", id, state)
 	switch st.State {
 	case "TIMEOUT":
-		conc, title = report.TimedOut, fmt.Sprintf("Slurm job %s hit its time limit", id)
-		if x.s.TimeLimit != "" {
-			title += " (" + x.s.TimeLimit + ")"
-		}
+		conc, title = report.TimedOut, x.timeLimitTitle()
 	case "CANCELLED":
 		conc, title = report.Cancelled, fmt.Sprintf("Slurm job %s was cancelled outside compatbot", id)
 	}
@@ -245,6 +250,14 @@ func (x *execution) noOutcome(st build.SlurmState, readErr error) {
 		x.out.Check.Text += "### Batch job output (last lines)\n\n```\n" + strings.ReplaceAll(tail, "```", "'''") + "\n```\n"
 	}
 	x.logText()
+}
+
+func (x *execution) timeLimitTitle() string {
+	title := fmt.Sprintf("Slurm job %s hit its time limit", x.jobID())
+	if x.s.TimeLimit != "" {
+		title += " (" + x.s.TimeLimit + ")"
+	}
+	return title
 }
 
 func (x *execution) logText() {

@@ -93,7 +93,7 @@ type world struct {
 	progress                          []report.Check
 }
 
-func newWorld(t *testing.T, head string) *world {
+func newWorld(t testing.TB, head string) *world {
 	t.Helper()
 	c := slurmCluster(t)
 	fe, err := filepath.Abs("../../testdata/fakeemerge/fakeemerge")
