@@ -427,7 +427,7 @@ func RunJobFile(ctx context.Context, file string) error {
 	if err != nil {
 		sr.Error = err.Error()
 	}
-	if werr := WriteJSONFile(filepath.Join(filepath.Dir(file), "result.json"), sr); werr != nil {
+	if werr := WriteJSONFile(filepath.Join(filepath.Dir(file), "result.json"), sr, 0o644); werr != nil {
 		return werr
 	}
 	if err != nil {
@@ -439,15 +439,17 @@ func RunJobFile(ctx context.Context, file string) error {
 	return nil
 }
 
-// WriteJSONFile writes v as JSON to path through a temporary file and a
-// rename, so the service never reads half a result from shared storage.
-func WriteJSONFile(path string, v any) error {
+// WriteJSONFile writes v as JSON to path, with mode perm, through a
+// temporary file and a rename, so no reader on the shared storage (the
+// node, the service) sees half a file.
+func WriteJSONFile(path string, v any, perm os.FileMode) error {
 	out, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+	os.Remove(tmp)
+	if err := os.WriteFile(tmp, out, perm); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -132,7 +132,7 @@ func RunJobFile(ctx context.Context, file string) error {
 	dir := filepath.Dir(file)
 	out := runOnNode(ctx, j.Run, file)
 	out.Host, _ = os.Hostname()
-	if err := build.WriteJSONFile(filepath.Join(dir, outcomeFile), out); err != nil {
+	if err := build.WriteJSONFile(filepath.Join(dir, outcomeFile), out, 0o644); err != nil {
 		return err
 	}
 	switch {

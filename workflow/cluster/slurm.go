@@ -63,9 +63,14 @@ func (s *Slurm) Execute(ctx context.Context, p pipeline.Params) (pipeline.Outcom
 	runDir := filepath.Join(s.SharedDir, "runs", p.ID)
 	dir := filepath.Join(runDir, "slurm")
 	x := &execution{ctx: ctx, s: s, p: p, dir: dir, out: pipeline.Outcome{RunDir: runDir, Check: report.Check{Name: pipeline.CheckName(p.Target)}}}
-	// A run that ended while the service was away left its outcome.
+	// A run that ended while the service was away left its outcome; Slurm
+	// may know why it ended (its time limit, an operator's scancel).
 	if _, err := os.Stat(filepath.Join(dir, outcomeFile)); err == nil {
-		return x.collect(ctx, build.SlurmState{}), nil
+		var st build.SlurmState
+		if id := x.jobID(); id != "" {
+			st, _ = s.State(ctx, id)
+		}
+		return x.collect(ctx, st), nil
 	}
 	x.progress("Queued", "Waiting for the cluster.")
 	nodeDir := ""
@@ -147,7 +152,8 @@ func (x *execution) writeJob() error {
 	}
 	r.Revision = rev
 	os.Remove(filepath.Join(x.dir, outcomeFile))
-	return build.WriteJSONFile(filepath.Join(x.dir, jobFile), Job{Run: r})
+	// Only for the service's account: the build's env is in it.
+	return build.WriteJSONFile(filepath.Join(x.dir, jobFile), Job{Run: r}, 0o600)
 }
 
 // changed reports the job's progress on the check run.
