@@ -84,6 +84,10 @@ var terminal = map[string]bool{"COMPLETED": true, "FAILED": true, "CANCELLED": t
 // Ended reports whether the job is over.
 func (s SlurmState) Ended() bool { return s.State == "" || terminal[s.State] }
 
+// followPatience is how long Follow keeps asking a slurmctld that does
+// not answer before it gives the job up.
+const followPatience = 5 * time.Minute
+
 // ErrDetach, as the cause of a cancelled context (context.WithCancelCause),
 // stops following a batch job without cancelling it: compatbot shuts down,
 // the job goes on on its node, and the restarted service takes it up
@@ -224,19 +228,35 @@ func (s *Slurm) Follow(ctx context.Context, id string, changed func(SlurmState))
 	}
 	cancelled := false
 	var last SlurmState
+	// slurmctld restarts (an upgrade, a failover) are routine and the job
+	// goes on meanwhile: only a failure lasting followPatience ends Follow.
+	var failing time.Time
+	failed := func(err error) error {
+		if failing.IsZero() {
+			failing = time.Now()
+		}
+		if time.Since(failing) > followPatience {
+			return err
+		}
+		return nil
+	}
 	t := time.NewTimer(poll)
 	defer t.Stop()
 	for {
 		st, err := s.State(context.WithoutCancel(ctx), id)
 		if err != nil {
-			return last, err
-		}
-		if st != last && changed != nil {
-			changed(st)
-		}
-		last = st
-		if st.Ended() {
-			return st, nil
+			if err := failed(err); err != nil {
+				return last, err
+			}
+		} else {
+			failing = time.Time{}
+			if st != last && changed != nil {
+				changed(st)
+			}
+			last = st
+			if st.Ended() {
+				return st, nil
+			}
 		}
 		t.Reset(poll)
 		if cancelled {
@@ -248,10 +268,14 @@ func (s *Slurm) Follow(ctx context.Context, id string, changed func(SlurmState))
 			if errors.Is(context.Cause(ctx), ErrDetach) {
 				return last, context.Cause(ctx)
 			}
-			cancelled = true
 			if _, err := s.run(context.WithoutCancel(ctx), "scancel", id); err != nil {
-				return last, fmt.Errorf("build: slurm: scancel %s: %w", id, err)
+				if err := failed(fmt.Errorf("build: slurm: scancel %s: %w", id, err)); err != nil {
+					return last, err
+				}
+				<-t.C // asked again after the next poll
+				continue
 			}
+			cancelled = true
 		case <-t.C:
 		}
 	}

@@ -277,3 +277,4 @@ func TestSlurmRecoverAfterRestart(t *testing.T) {
 		t.Errorf("jobs submitted for the build: %v, want only %s", ids, id)
 	}
 }
+
