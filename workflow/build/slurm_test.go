@@ -277,4 +277,3 @@ func TestSlurmRecoverAfterRestart(t *testing.T) {
 		t.Errorf("jobs submitted for the build: %v, want only %s", ids, id)
 	}
 }
-
