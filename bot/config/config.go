@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/compatbot/compatbot/sets"
+	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"gopkg.in/yaml.v3"
 )
@@ -153,9 +154,58 @@ type Build struct {
 	Profile     string   `yaml:"profile"`
 	Distfiles   string   `yaml:"distfiles"`
 	EPrefix     string   `yaml:"eprefix"`
-	// Hosts maps an arch (x86_64, aarch64, ...) to the build host for it
-	// (an ssh destination); empty means the local machine's arch only.
+	// Runners says where each arch is built (see Runner). This machine's
+	// own arch is built here unless it has a runner; an arch with none
+	// gets a skipped check run, "no build host".
+	Runners map[string]Runner `yaml:"runners"`
+	// Hosts was an arch's ssh build host. It was never used (every build
+	// ran here) and is refused with a pointer to runners.
 	Hosts map[string]string `yaml:"hosts"`
+}
+
+// Runner is where one arch is built: exactly one of local (this machine,
+// for its own arch only) or slurm (batch jobs on a cluster's nodes of
+// that arch).
+type Runner struct {
+	Local *LocalRunner `yaml:"local"`
+	Slurm *SlurmRunner `yaml:"slurm"`
+}
+
+// LocalRunner builds on the service's own machine; it has no settings.
+type LocalRunner struct{}
+
+// SlurmRunner builds each target as one Slurm batch job that runs
+// compatbot's job mode on a compute node (workflow/cluster).
+type SlurmRunner struct {
+	Partition  string `yaml:"partition"`  // sbatch -p
+	Constraint string `yaml:"constraint"` // sbatch -C (node features)
+	Account    string `yaml:"account"`    // sbatch -A
+	// TimeLimit is sbatch -t: "minutes", "minutes:seconds",
+	// "hours:minutes:seconds", "days-hours", "days-hours:minutes" or
+	// "days-hours:minutes:seconds".
+	TimeLimit string `yaml:"time_limit"`
+	// SharedDir is storage shared with the compute nodes, as the service
+	// mounts it (required, absolute): the runs' job files, checkouts,
+	// logs, results and artifacts on their way back.
+	SharedDir string `yaml:"shared_dir"`
+	// NodeSharedDir is the same storage as the nodes mount it (default
+	// shared_dir).
+	NodeSharedDir string `yaml:"node_shared_dir"`
+	// ScratchDir is a directory on each node's local disk for the overlay
+	// (default the node's temporary directory).
+	ScratchDir string `yaml:"scratch_dir"`
+	// Compatbot is the compatbot executable on the nodes (default the
+	// service's own path: install it at the same path, or on the shared
+	// storage).
+	Compatbot string `yaml:"compatbot"`
+	// BinDir holds sbatch, squeue, scontrol and scancel on the service
+	// (default: PATH).
+	BinDir string `yaml:"bin_dir"`
+	// SlurmConf is the cluster's slurm.conf for those commands (SLURM_CONF;
+	// default Slurm's own, or its configless DNS lookup).
+	SlurmConf string `yaml:"slurm_conf"`
+	// Poll is how often a job's state is read (default 2s).
+	Poll Duration `yaml:"poll"`
 }
 
 // Targets are the two publishing destinations.
@@ -348,6 +398,7 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines m
 			return &Error{File: file, Line: n.Line, Key: key, Msg: "want a mapping"}
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
+			lines[prefix+n.Content[i].Value] = n.Content[i].Line
 			if err := checkKeys(file, n.Content[i+1], t.Elem(), prefix+n.Content[i].Value+".", lines); err != nil {
 				return err
 			}
@@ -633,6 +684,65 @@ func (c *Config) complete(needCredentials bool, lines map[string]int) error {
 	}
 	if !strings.HasPrefix(c.GitHub.APIURL, "http://") && !strings.HasPrefix(c.GitHub.APIURL, "https://") {
 		return errf("github.api_url", "%q: want an http(s) URL", c.GitHub.APIURL)
+	}
+	if len(c.Build.Hosts) > 0 {
+		return errf("build.hosts", "no longer read: it never chose a build host (every build ran on this machine). Say where each arch is built with build.runners, e.g. runners: {aarch64: {slurm: {partition: grace, shared_dir: /shared/compatbot}}}")
+	}
+	return c.checkRunners(errf)
+}
+
+// scriptPath is what a path written into a batch script may contain.
+var scriptPath = regexp.MustCompile(`^/[A-Za-z0-9_./+-]*$`)
+
+// slurmTime is a value of sbatch -t.
+var slurmTime = regexp.MustCompile(`^(\d+|\d+:\d+|\d+:\d+:\d+|\d+-\d+|\d+-\d+:\d+|\d+-\d+:\d+:\d+|UNLIMITED|INFINITE)$`)
+
+// archName is what an arch key may be: it names paths and check runs.
+var archName = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+func (c *Config) checkRunners(errf func(key, format string, args ...any) error) error {
+	host := build.HostArch()
+	for arch, r := range c.Build.Runners {
+		key := "build.runners." + arch
+		if !archName.MatchString(arch) {
+			return errf(key, "%q is not an arch name (x86_64, aarch64, ppc64le, riscv64, ...)", arch)
+		}
+		switch {
+		case (r.Local == nil) == (r.Slurm == nil):
+			return errf(key, "want exactly one of local: {} or slurm: {...}")
+		case r.Local != nil && arch != host:
+			return errf(key+".local", "this machine builds %s only; %s needs a slurm runner on nodes of that arch", host, arch)
+		case r.Local != nil:
+			continue
+		}
+		s := r.Slurm
+		key += ".slurm"
+		if s.SharedDir == "" {
+			return errf(key+".shared_dir", "required: the storage shared with the compute nodes, as this machine mounts it")
+		}
+		for _, p := range []struct{ key, v string }{{"shared_dir", s.SharedDir}, {"node_shared_dir", s.NodeSharedDir}, {"scratch_dir", s.ScratchDir},
+			{"compatbot", s.Compatbot}, {"bin_dir", s.BinDir}, {"slurm_conf", s.SlurmConf}} {
+			if p.v != "" && (!filepath.IsAbs(p.v) || filepath.Clean(p.v) != p.v) {
+				return errf(key+"."+p.key, "%q: want a clean absolute path", p.v)
+			}
+		}
+		// These two are written into the batch script.
+		for _, p := range []struct{ key, v string }{{"node_shared_dir", s.NodeSharedDir}, {"compatbot", s.Compatbot}} {
+			if p.v != "" && !scriptPath.MatchString(p.v) {
+				return errf(key+"."+p.key, "%q: a batch script names it: want letters, digits and _./+- only", p.v)
+			}
+		}
+		if s.NodeSharedDir == "" && !scriptPath.MatchString(s.SharedDir) {
+			return errf(key+".shared_dir", "%q: a batch script names it: want letters, digits and _./+- only (or set node_shared_dir)", s.SharedDir)
+		}
+		for _, o := range []struct{ key, v string }{{"partition", s.Partition}, {"constraint", s.Constraint}, {"account", s.Account}} {
+			if strings.HasPrefix(o.v, "-") || strings.ContainsFunc(o.v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				return errf(key+"."+o.key, "%q: want a Slurm name without spaces, not starting with -", o.v)
+			}
+		}
+		if s.TimeLimit != "" && !slurmTime.MatchString(s.TimeLimit) {
+			return errf(key+".time_limit", "%q: want sbatch's -t format: minutes, hours:minutes:seconds or days-hours[:minutes[:seconds]]", s.TimeLimit)
+		}
 	}
 	return nil
 }

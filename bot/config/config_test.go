@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/google/go-cmp/cmp"
 )
+
+// otherArch is an arch this machine is not.
+var otherArch = map[bool]string{true: "aarch64", false: "x86_64"}[build.HostArch() != "aarch64"]
 
 func TestLoadFull(t *testing.T) {
 	clearEnv(t)
@@ -30,7 +34,12 @@ func TestLoadFull(t *testing.T) {
 		Build: Build{
 			Command: []string{"/opt/bootstrap/build.sh", "{{.Set}}", "{{.Prefix}}"},
 			Timeout: Duration(6 * time.Hour), Env: map[string]string{"MAKEOPTS": "-j8"}, Sandbox: true,
-			Hosts: map[string]string{"aarch64": "builder@arm1.example.org"},
+			Runners: map[string]Runner{
+				"x86_64": {Slurm: &SlurmRunner{Partition: "zen4", SharedDir: "/shared/compatbot", TimeLimit: "4:00:00"}},
+				"aarch64": {Slurm: &SlurmRunner{Partition: "grace", Constraint: "sve", Account: "eessi", TimeLimit: "1-00:00",
+					SharedDir: "/shared/compatbot", NodeSharedDir: "/mnt/shared/compatbot", ScratchDir: "/local/scratch",
+					Compatbot: "/mnt/shared/bin/compatbot", BinDir: "/opt/slurm/bin", SlurmConf: "/etc/slurm/grace.conf", Poll: Duration(10 * time.Second)}},
+			},
 		},
 		SetsLimits: SetsLimits{Files: 64, FileBytes: 1 << 20, LineBytes: 4096, Entries: 2000},
 		Targets: Targets{
@@ -88,7 +97,18 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 	}{
 		{"unknown top-level key", "listen: x\nlistne: y\n", ":2: listne: unknown key"},
 		{"unknown nested key names the path", "github:\n  token: t\n  webhook_secret: s\ntargets:\n  test:\n    backend: local\n    repo: x\n", ":7: targets.test.repo: unknown key (did you mean \"repository\"?)"},
-		{"unknown key inside a map value", "github: {token: t, webhook_secret: s}\nbuild:\n  env: {A: b}\n  hosts:\n    x86_64: h\n  timeout: soon\n", ":6: build.timeout: \"soon\" is not a duration"},
+		{"unknown key inside a map value", "github: {token: t, webhook_secret: s}\nbuild:\n  env: {A: b}\n  runners:\n    aarch64: {slurm: {time-limit: 4:00:00}}\n", ":5: build.runners.aarch64.slurm.time-limit: unknown key (did you mean \"time_limit\"?)"},
+		{"bad value after a map", "github: {token: t, webhook_secret: s}\nbuild:\n  env: {A: b}\n  runners:\n    x86_64: {local: {}}\n  timeout: soon\n", ":6: build.timeout: \"soon\" is not a duration"},
+		{"build.hosts is refused", "github: {token: t, webhook_secret: s}\nbuild:\n  hosts: {aarch64: builder@arm1}\n", ":3: build.hosts: no longer read: it never chose a build host"},
+		{"local for another arch", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    " + otherArch + ": {local: {}}\n", ":4: build.runners." + otherArch + ".local: this machine builds " + build.HostArch() + " only"},
+		{"local and slurm", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64:\n      local: {}\n      slurm: {shared_dir: /s}\n", ":4: build.runners.aarch64: want exactly one of local: {} or slurm: {...}"},
+		{"neither", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64: {}\n", ":4: build.runners.aarch64: want exactly one"},
+		{"bad arch", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    ../arm: {slurm: {shared_dir: /s}}\n", ":4: build.runners.../arm: \"../arm\" is not an arch name"},
+		{"no shared dir", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64:\n      slurm: {partition: grace}\n", ":5: build.runners.aarch64.slurm.shared_dir: required"},
+		{"relative shared dir", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64:\n      slurm:\n        shared_dir: shared\n", ":6: build.runners.aarch64.slurm.shared_dir: \"shared\": want a clean absolute path"},
+		{"script path", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64:\n      slurm:\n        shared_dir: /s\n        compatbot: /opt/compat bot\n", ":7: build.runners.aarch64.slurm.compatbot: \"/opt/compat bot\": a batch script names it"},
+		{"option as partition", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64:\n      slurm: {shared_dir: /s, partition: --wrap=x}\n", ":5: build.runners.aarch64.slurm.partition: \"--wrap=x\": want a Slurm name"},
+		{"time limit", "github: {token: t, webhook_secret: s}\nbuild:\n  runners:\n    aarch64:\n      slurm:\n        shared_dir: /s\n        time_limit: 4h\n", ":7: build.runners.aarch64.slurm.time_limit: \"4h\": want sbatch's -t format"},
 		{"secret missing: points at the section", "listen: x\ngithub:\n  token: t\n", ":2: github.webhook_secret: required"},
 		{"no credentials", "github:\n  webhook_secret: s\n", ":1: github.app_id: required"},
 		{"app id without key", "github:\n  webhook_secret: s\n  app_id: 3\n", "github.private_key_file: required"},

@@ -43,3 +43,20 @@ func TestBuildJobCmd(t *testing.T) {
 		t.Errorf("no --job: exit %d", code)
 	}
 }
+
+// TestBuildJobCmdRunOutsideItsPlace: a run's job file must be where the
+// service writes it, <shared>/runs/<id>/slurm/job.json (the node finds the
+// shared storage from it); elsewhere the job fails, saying so in its
+// outcome for the service.
+func TestBuildJobCmdRunOutsideItsPlace(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "job.json")
+	os.WriteFile(file, []byte(`{"run":{"id":"pr1-x","target":{"Version":"2026.06","OS":"linux","Arch":"`+build.HostArch()+`"}}}`), 0o600)
+	var out, errb bytes.Buffer
+	if code := buildJobCmd([]string{"--job", file}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "is not <shared>/runs/pr1-x/slurm/job.json") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "outcome.json")); err != nil || !strings.Contains(string(b), `"Conclusion":"failure"`) {
+		t.Errorf("outcome.json: %s (%v)", b, err)
+	}
+}

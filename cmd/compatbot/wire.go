@@ -20,10 +20,12 @@ import (
 	"github.com/compatbot/compatbot/bot/metrics/timed"
 	"github.com/compatbot/compatbot/workflow/artifact"
 	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/cluster"
 	"github.com/compatbot/compatbot/workflow/deploy"
 	"github.com/compatbot/compatbot/workflow/gitrepo"
 	"github.com/compatbot/compatbot/workflow/mirror"
 	"github.com/compatbot/compatbot/workflow/pipeline"
+	"github.com/compatbot/compatbot/workflow/portage"
 	"github.com/compatbot/compatbot/workflow/prflow"
 	"github.com/compatbot/compatbot/workflow/publish"
 	"github.com/compatbot/compatbot/workflow/state"
@@ -136,6 +138,10 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		if runner == nil {
 			runner = &build.LocalRunner{Arch: build.HostArch()}
 		}
+		remote, err := clusterRunners(cfg, runner)
+		if err != nil {
+			return nil, err
+		}
 		b, err = prflow.New(prflow.Options{DB: db, DataDir: filepath.Join(cfg.DataDir, "build"),
 			Build: bc,
 			Lower: publish.Lower{P: pubs[deploy.EnvTest], Layout: layouts[deploy.EnvTest], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
@@ -144,6 +150,7 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 			ProdLower: publish.Lower{P: pubs[deploy.EnvProd], Layout: layouts[deploy.EnvProd], Empty: filepath.Join(cfg.DataDir, "empty-lower")},
 			Store:     store,
 			Runner:    timed.NewRunner(metrics.Default, runner),
+			Remote:    remote,
 			Reporter:  ghports.ChecksReporter{Runs: runs, Clients: clients},
 			Mirror:    &mirror.Mirror{Dir: cfg.Mirror.Dir},
 			LogURL:    func(id string) string { return cfg.PublicURL + "/builds/" + id + "/log" },
@@ -177,6 +184,49 @@ func wireProcessor(cfg *config.Config, db *state.DB, mux *http.ServeMux) (_ inta
 		}
 	}
 	return &wiredProcessor{Handler: h, builder: b}, nil
+}
+
+// clusterRunners are the arches build.runners builds on a cluster: a
+// timed Slurm remote each, whose jobs run this executable's job mode
+// (compatbot build-job) on the nodes unless the config names another
+// path there. With real emerge (build.ebuild_repos) the nodes build with
+// the same Portage, repositories and mirror. Arches with local: {} (or
+// none) are not here: prflow builds the machine's own arch itself.
+func clusterRunners(cfg *config.Config, runner build.Runner) (map[string]pipeline.Remote, error) {
+	out := map[string]pipeline.Remote{}
+	for arch, r := range cfg.Build.Runners {
+		s := r.Slurm
+		if s == nil {
+			continue
+		}
+		bin := s.Compatbot
+		if bin == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("build.runners.%s.slurm: compatbot's own path: %w (set compatbot)", arch, err)
+			}
+			bin = exe
+		}
+		c := &cluster.Slurm{
+			Slurm: build.Slurm{JobArgv: []string{bin, "build-job"}, Partition: s.Partition, Constraint: s.Constraint, Account: s.Account,
+				TimeLimit: s.TimeLimit, BinDir: s.BinDir, Poll: s.Poll.D()},
+			SharedDir: s.SharedDir, NodeSharedDir: s.NodeSharedDir, ScratchDir: s.ScratchDir,
+		}
+		if s.SlurmConf != "" {
+			c.Env = []string{"SLURM_CONF=" + s.SlurmConf}
+		}
+		if pr, ok := runner.(*portage.Runner); ok {
+			c.Portage = &cluster.Portage{Config: pr.Config, Distfiles: pr.Distfiles}
+			if pr.Mirror != nil {
+				c.Portage.MirrorDir = pr.Mirror.Dir
+			}
+		}
+		if err := c.Check(); err != nil {
+			return nil, fmt.Errorf("build.runners.%s.slurm: %w", arch, err)
+		}
+		out[arch] = timed.NewRemote(metrics.Default, c)
+	}
+	return out, nil
 }
 
 // wiredProcessor is the handler plus Close, which serve calls after the

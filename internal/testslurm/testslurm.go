@@ -80,7 +80,10 @@ SlurmctldLogFile=%[3]s/log/slurmctld.log
 SlurmdLogFile=%[3]s/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
+# A batch job is scheduled when it is submitted: Slurm's default lets it
+# wait up to 3 s, which every test would pay.
 SchedulerType=sched/builtin
+SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 JobAcctGatherType=jobacct_gather/none

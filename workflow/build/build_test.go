@@ -17,7 +17,7 @@ import (
 
 // newJob returns a job for this machine's arch running a bash script
 // written into the test's temp dir.
-func newJob(t *testing.T, script string) Job {
+func newJob(t testing.TB, script string) Job {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{"prefix", "work", "distfiles"} {
@@ -45,7 +45,7 @@ func newJob(t *testing.T, script string) Job {
 	}
 }
 
-func readLog(t *testing.T, r Result) string {
+func readLog(t testing.TB, r Result) string {
 	t.Helper()
 	b, err := os.ReadFile(r.LogPath)
 	if err != nil {

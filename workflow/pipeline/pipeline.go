@@ -61,6 +61,24 @@ func (d DirLower) Current(ctx context.Context, t sets.Target) (string, string, e
 // Store keeps artifacts; *artifact.Store implements it.
 type Store interface {
 	Put(ctx context.Context, upperDir string, meta map[string]string) (artifact.Artifact, error)
+	// Import takes in the artifact digest that a build elsewhere (a
+	// cluster node) put into the store src, verified against its digest.
+	Import(ctx context.Context, src *artifact.Store, digest string) (artifact.Artifact, error)
+}
+
+// Remote runs whole runs away from the service, on a node of the run's
+// arch (workflow/cluster: a Slurm batch job). The node stages the overlay,
+// builds, tests and packs the artifact; the service gets the outcome and
+// the artifact, taken into Params.Store by digest and verified.
+type Remote interface {
+	// Execute runs p there and waits for its outcome, like Run. Called
+	// again with the same p.ID after compatbot restarted, it takes up the
+	// run it started (never runs it twice). A ctx cancelled with cause
+	// build.ErrDetach leaves the run going on its node.
+	Execute(ctx context.Context, p Params) (Outcome, error)
+	// DataDir is where p.DataDir, p.WorkDir, p.SetFile and p.Build.DistDir
+	// must be: storage shared with the nodes.
+	DataDir() string
 }
 
 // BuildConfig is the bot config's build: section.
@@ -119,6 +137,10 @@ type Params struct {
 	Progress func(report.Check)
 	// KeepScratch keeps the overlay's directories after the run.
 	KeepScratch bool
+	// ScratchDir holds the overlay's upper, work and mount directories
+	// ("" = RunDir/overlay). A cluster node puts them on its local disk:
+	// an overlay's upper layer cannot be on NFS.
+	ScratchDir string
 }
 
 // BuildInfo is the reproducibility record written into every artifact at
@@ -209,7 +231,10 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	r.out.BaseRevision = rev
-	scratch := filepath.Join(r.out.RunDir, "overlay")
+	scratch := p.ScratchDir
+	if scratch == "" {
+		scratch = filepath.Join(r.out.RunDir, "overlay")
+	}
 	m, err := overlay.Stage(ctx, lowerDir, scratch)
 	if err != nil {
 		r.fail("Cannot stage the overlay", err)

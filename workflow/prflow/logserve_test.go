@@ -24,7 +24,7 @@ func TestLogHandlerRefusesSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(`CREATE TABLE prflow_builds (run_id TEXT NOT NULL)`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE prflow_builds (run_id TEXT NOT NULL, arch TEXT NOT NULL DEFAULT 'x86_64')`); err != nil {
 		t.Fatal(err)
 	}
 	must := func(err error) {

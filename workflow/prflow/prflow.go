@@ -57,8 +57,17 @@ type Options struct {
 	// Runner defaults to a build.LocalRunner for Arch.
 	Runner build.Runner
 	// Arch is the arch this host builds ("" = build.HostArch()); targets of
-	// other arches get a skipped check run.
-	Arch     string
+	// arches neither built here nor by a Remote get a skipped check run.
+	Arch string
+	// Remote builds the targets of an arch elsewhere, on a cluster node of
+	// that arch (workflow/cluster): the whole run (overlay, build, tests,
+	// artifact) happens there, with its files under the Remote's DataDir,
+	// storage shared with the nodes. An arch here is built by its Remote
+	// only, Arch's included. Remote runs do not take a build slot
+	// (MaxConcurrent): the cluster's scheduler queues them. A remote run
+	// keeps its run id across a restart, so the restarted service takes up
+	// the job it submitted rather than submitting another.
+	Remote   map[string]pipeline.Remote
 	Lower    pipeline.Lower
 	Store    pipeline.Store
 	Reporter Reporter
@@ -69,7 +78,7 @@ type Options struct {
 	// prod publisher): the lower layer of a rebuild on the production
 	// base. nil: such rebuilds fail saying so.
 	ProdLower pipeline.Lower
-	// MaxConcurrent bounds the builds running at once (default 1).
+	// MaxConcurrent bounds the local builds running at once (default 1).
 	MaxConcurrent int
 	// OnMergeBuilt, when set, is called after each build of a merge
 	// commit (Trigger TriggerMerge) ends: the Deployer's MergeBuilt, which
@@ -111,8 +120,9 @@ type job struct {
 }
 
 // errShutdown stops builds when the server stops: they are not concluded
-// but left to Recover.
-var errShutdown = errors.New("compatbot is shutting down")
+// but left to Recover. A remote build's job is left running
+// (build.ErrDetach), for the restarted service to take up.
+var errShutdown = fmt.Errorf("compatbot is shutting down: %w", build.ErrDetach)
 
 var migrations = []string{`
 CREATE TABLE prflow_builds (
@@ -314,10 +324,10 @@ func (b *Builder) Build(ctx context.Context, req BuildRequest) error {
 		if b.isActive(r.key()) {
 			continue
 		}
-		if r.Target.Arch != b.opts.Arch {
+		if !b.builds(r.Target.Arch) {
 			c := report.Check{Name: r.checkName(), Conclusion: report.Skipped,
 				Title:   fmt.Sprintf("No build host for %s-%s", r.Target.OS, r.Target.Arch),
-				Summary: fmt.Sprintf("compatbot builds %s here and has no build host for %s, so %s was not built or tested. It cannot be deployed until it is.", b.opts.Arch, r.Target.Arch, r.Target)}
+				Summary: fmt.Sprintf("compatbot builds %s and has no build host for %s, so %s was not built or tested. It cannot be deployed until it is (the server config's build.runners).", strings.Join(b.arches(), ", "), r.Target.Arch, r.Target)}
 			if err := b.finish(ctx, &r, c, nil); err != nil {
 				return err
 			}
@@ -367,6 +377,35 @@ func (b *Builder) Recover(ctx context.Context) (restarted int, err error) {
 	return restarted, nil
 }
 
+// builds reports whether compatbot builds arch: here or through a Remote.
+func (b *Builder) builds(arch string) bool {
+	return b.opts.Remote[arch] != nil || arch == b.opts.Arch
+}
+
+// arches are the arches compatbot builds, for messages.
+func (b *Builder) arches() []string {
+	var out []string
+	for a, r := range b.opts.Remote {
+		if r != nil {
+			out = append(out, a+" (cluster)")
+		}
+	}
+	if b.opts.Remote[b.opts.Arch] == nil {
+		out = append(out, b.opts.Arch+" (here)")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// dataDir is where the runs of arch keep their files: its Remote's
+// shared storage, or DataDir.
+func (b *Builder) dataDir(arch string) string {
+	if r := b.opts.Remote[arch]; r != nil {
+		return r.DataDir()
+	}
+	return b.opts.DataDir
+}
+
 func (b *Builder) isActive(k buildKey) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -408,19 +447,29 @@ func (b *Builder) start(r buildRow) {
 
 // run builds one target and records and reports the outcome.
 func (b *Builder) run(ctx context.Context, r buildRow) {
-	select {
-	case b.sem <- struct{}{}:
-		defer func() { <-b.sem }()
-	case <-ctx.Done():
-		if errors.Is(context.Cause(ctx), errShutdown) {
+	remote := b.opts.Remote[r.Target.Arch]
+	if remote == nil {
+		select {
+		case b.sem <- struct{}{}:
+			defer func() { <-b.sem }()
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errShutdown) {
+				return
+			}
+			c := report.Check{Name: r.checkName(), Conclusion: report.Cancelled,
+				Title: "Cancelled: " + context.Cause(ctx).Error(), Summary: "The build was stopped while it waited for a build slot."}
+			b.finishLogged(&r, c, nil)
 			return
 		}
-		c := report.Check{Name: r.checkName(), Conclusion: report.Cancelled,
-			Title: "Cancelled: " + context.Cause(ctx).Error(), Summary: "The build was stopped while it waited for a build slot."}
-		b.finishLogged(&r, c, nil)
-		return
 	}
-	r.RunID = runID(r)
+	// A remote run cut short by a restart keeps its id: its job is found
+	// by it (runs/<id>/ on the shared storage) and followed, or its
+	// outcome read, instead of a second job being submitted. A local run
+	// starts afresh: its process died with the old service.
+	r.resumed = remote != nil && r.State == "running" && r.RunID != ""
+	if !r.resumed {
+		r.RunID = runID(r)
+	}
 	if _, err := b.opts.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_builds SET state='running', run_id=? WHERE `+keyWhere, append([]any{r.RunID}, r.key().args()...)...); err != nil {
 		b.log.Error("prflow: recording a build start failed", "error", err)
 		return
@@ -476,25 +525,46 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	if out.setDigest, err = setDigest(ctx, r.GitDir, r.HeadSHA, sf.Path); err != nil {
 		return nil, err
 	}
-	work := filepath.Join(b.opts.DataDir, "checkouts", r.RunID)
-	if err := gitrepo.ExportTree(ctx, r.GitDir, r.HeadSHA, work); err != nil {
+	remote := b.opts.Remote[r.Target.Arch]
+	dataDir := b.dataDir(r.Target.Arch)
+	// What a run leaves for its build is removed when the run is over; a
+	// remote run that compatbot's shutdown leaves to its node keeps it.
+	keep := func() bool { return remote != nil && errors.Is(context.Cause(ctx), errShutdown) }
+	work := filepath.Join(dataDir, "checkouts", r.RunID)
+	if err := checkout(ctx, r, work); err != nil {
 		if ctx.Err() != nil {
 			out.check = report.Check{Name: r.checkName(), Conclusion: report.Cancelled, Title: "Cancelled: " + context.Cause(ctx).Error()}
 			return out, nil
 		}
 		return nil, fmt.Errorf("check out %s: %w", short(r.HeadSHA), err)
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		if !keep() {
+			os.RemoveAll(work)
+		}
+	}()
 	lowerSrc, buildCfg := b.opts.Lower, b.opts.Build
+	if remote != nil && buildCfg.DistDir != "" {
+		// The sources a node fetches land on the shared storage, where the
+		// mirror takes them from after a passing build.
+		buildCfg.DistDir = filepath.Join(dataDir, "distfiles")
+		if err := os.MkdirAll(buildCfg.DistDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	var pb *prodBase
 	if isProdBase(r.Trigger) {
 		var fail *report.Check
-		pb, fail = b.prepareProdBase(ctx, r)
+		pb, fail = b.prepareProdBase(ctx, r, dataDir)
 		if fail != nil {
 			out.check = *fail
 			return out, nil
 		}
-		defer os.RemoveAll(pb.distDir)
+		defer func() {
+			if !keep() {
+				os.RemoveAll(pb.distDir)
+			}
+		}()
 		lowerSrc, buildCfg = b.opts.ProdLower, pb.build
 	}
 	// The set as Portage reads it: the set file itself, or for layouts
@@ -503,11 +573,12 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	bf := sf.BuildFiles()
 	setFile := filepath.Join(work, filepath.FromSlash(sf.Path))
 	if l := head.Config.Layout; l == sets.LayoutYAML || l == sets.LayoutEESSIAnsible {
-		setFile = filepath.Join(b.opts.DataDir, "runs", r.RunID, "set", sf.Name)
+		setFile = filepath.Join(dataDir, "runs", r.RunID, "set", sf.Name)
 		if err := os.MkdirAll(filepath.Dir(setFile), 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(setFile, []byte(bf.Set), 0o644); err != nil {
+		// Replaced whole: a resumed remote build may be reading it.
+		if err := writeFileAtomic(setFile, []byte(bf.Set)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -516,14 +587,25 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	// The repo config's (the default branch's) Portage lines for this
 	// target come after the lists' own.
 	pc := head.Config.PortageFor(r.Target)
-	lower := &lineageLower{inner: lowerSrc}
+	lower := &lineageLower{inner: lowerSrc, record: func(lin string) {
+		// Recorded now, with the run: a remote run taken up after a restart
+		// does not read its published tree again (its job has), and its
+		// artifact is promotable only with the lineage it was built on.
+		if _, err := b.opts.DB.ExecContext(bgCtx(ctx), `UPDATE prflow_builds SET base_lineage=? WHERE `+keyWhere, append([]any{lin}, r.key().args()...)...); err != nil {
+			b.log.Warn("prflow: recording the base lineage failed", "run", r.RunID, "error", err)
+		}
+	}}
 	logURL := ""
 	if b.opts.LogURL != nil {
 		logURL = b.opts.LogURL(r.RunID)
 	}
 	ref := r.checkRef()
-	res, err := pipeline.Run(ctx, pipeline.Params{
-		ID: r.RunID, DataDir: b.opts.DataDir, Target: r.Target,
+	run := pipeline.Run
+	if remote != nil {
+		run = remote.Execute
+	}
+	res, err := run(ctx, pipeline.Params{
+		ID: r.RunID, DataDir: dataDir, Target: r.Target,
 		SetName: sf.Name, SetFile: setFile, SetPath: sf.Path, ExtraSets: bf.SetArgs, Unmerge: bf.Unmerge,
 		Mask: append(lines(bf.PackageMask), pc.Mask...), Unmask: append(lines(bf.PackageUnmask), pc.Unmask...), Use: pc.Use,
 		WorkDir: work, HeadSHA: r.HeadSHA, Build: buildCfg, Tests: b.tests(head.Config, r.AllowLibcUpdate),
@@ -546,6 +628,11 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 	out.baseRevision = res.BaseRevision
 	lower.mu.Lock()
 	out.lineage, err = lower.lineage, lower.err
+	if !lower.read && r.resumed {
+		// The job read the tree before the restart; its lineage was
+		// recorded then.
+		out.lineage, err = r.BaseLineage, nil
+	}
 	lower.mu.Unlock()
 	if pb != nil {
 		pb.describe(out, err)
@@ -565,7 +652,7 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 		}
 		out.digest = res.Artifact.Digest
 		if b.opts.Mirror != nil {
-			if ents, err := b.opts.Mirror.Add(bgCtx(ctx), b.opts.Build.DistDir); err != nil {
+			if ents, err := b.opts.Mirror.Add(bgCtx(ctx), buildCfg.DistDir); err != nil {
 				out.check.Text += "\n\n> The sources could not be copied into the mirror: " + err.Error() + "\n"
 				b.log.Warn("prflow: mirroring DISTDIR failed", "error", err)
 			} else {
@@ -579,8 +666,11 @@ func (b *Builder) execute(ctx context.Context, r *buildRow) (*outcome, error) {
 
 // lineageLower records the lineage of the lower layer a build used.
 type lineageLower struct {
-	inner   pipeline.Lower
+	inner pipeline.Lower
+	// record, when set, keeps a lineage read.
+	record  func(lineage string)
 	mu      sync.Mutex
+	read    bool
 	lineage string
 	err     error
 }
@@ -591,10 +681,43 @@ func (l *lineageLower) Current(ctx context.Context, t sets.Target) (string, stri
 		return dir, rev, err
 	}
 	lin, lerr := deploy.ReadLineage(dir)
+	if lerr == nil && l.record != nil {
+		l.record(lin)
+	}
 	l.mu.Lock()
-	l.lineage, l.err = lin, lerr
+	l.read, l.lineage, l.err = true, lin, lerr
 	l.mu.Unlock()
 	return dir, rev, nil
+}
+
+// checkout exports the head's tree to work. A remote run taken up after a
+// restart keeps the checkout it has (its job may be building in it); the
+// export goes through a temporary directory renamed into place, so a
+// checkout that exists is whole.
+func checkout(ctx context.Context, r *buildRow, work string) error {
+	if r.resumed {
+		if _, err := os.Stat(work); err == nil {
+			return nil
+		}
+	}
+	tmp := work + ".tmp"
+	if err := gitrepo.ExportTree(ctx, r.GitDir, r.HeadSHA, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.RemoveAll(work); err != nil {
+		return err
+	}
+	return os.Rename(tmp, work)
+}
+
+// writeFileAtomic replaces path with data through a rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func (b *Builder) finishLogged(r *buildRow, c report.Check, out *outcome) {
@@ -716,6 +839,8 @@ type buildRow struct {
 	ConfigSHA       string
 	SetDigest       string
 	AllowLibcUpdate bool
+	// resumed: a remote run taken up under its recorded run id.
+	resumed bool
 }
 
 func (r buildRow) key() buildKey {
@@ -858,14 +983,16 @@ func (b *Builder) LogHandler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		var n int
-		if err := b.opts.DB.QueryRowContext(r.Context(), `SELECT count(*) FROM prflow_builds WHERE run_id=?`, id).Scan(&n); err != nil || n == 0 {
+		var arch string
+		if err := b.opts.DB.QueryRowContext(r.Context(), `SELECT arch FROM prflow_builds WHERE run_id=? LIMIT 1`, id).Scan(&arch); err != nil {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		safefile.Serve(w, r, b.opts.DataDir, "runs/"+id+"/build.log") // never through a symlink
+		// A remote build's log is on the shared storage, where its node
+		// writes it: the page shows it as it grows.
+		safefile.Serve(w, r, b.dataDir(arch), "runs/"+id+"/build.log") // never through a symlink
 
 	})
 }

@@ -107,7 +107,7 @@ type prodBase struct {
 // prepareProdBase fills a private DISTDIR from the mirror with the sources
 // the head's test build recorded. A missing or mismatching file fails the
 // build with the file named, before anything is built.
-func (b *Builder) prepareProdBase(ctx context.Context, r *buildRow) (*prodBase, *report.Check) {
+func (b *Builder) prepareProdBase(ctx context.Context, r *buildRow, dataDir string) (*prodBase, *report.Check) {
 	fail := func(title, summary string) (*prodBase, *report.Check) {
 		return nil, &report.Check{Name: r.checkName(), Conclusion: report.Failure, Title: title, Summary: summary}
 	}
@@ -129,20 +129,32 @@ func (b *Builder) prepareProdBase(ctx context.Context, r *buildRow) (*prodBase, 
 	if err != nil {
 		return fail("The recorded Manifest of the test build is unreadable", err.Error())
 	}
-	dist := filepath.Join(b.opts.DataDir, "mirror-distdir", r.RunID)
-	if err := os.RemoveAll(dist); err != nil {
-		return fail("Cannot prepare DISTDIR", err.Error())
-	}
-	for _, e := range ents {
-		// One at a time, so the failure names the file for certain.
-		if err := b.opts.Mirror.Materialize(ctx, []mirror.Entry{e}, dist); err != nil {
-			os.RemoveAll(dist)
-			return fail(fmt.Sprintf("Source %s is missing from the mirror or does not match it", e.Name),
-				fmt.Sprintf("A rebuild on the production base takes its sources from the mirror only, and `%s` cannot be taken from it:\n\n```\n%v\n```\n\nNothing was built.", e.Name, err))
+	dist := filepath.Join(dataDir, "mirror-distdir", r.RunID)
+	if _, err := os.Stat(dist); err != nil || !r.resumed {
+		// Filled beside and renamed into place: a remote run taken up
+		// after a restart keeps the DISTDIR its job may be reading, and
+		// one that exists is whole.
+		tmp := dist + ".tmp"
+		if err := os.RemoveAll(tmp); err != nil {
+			return fail("Cannot prepare DISTDIR", err.Error())
 		}
-	}
-	if err := os.MkdirAll(dist, 0o755); err != nil {
-		return fail("Cannot prepare DISTDIR", err.Error())
+		for _, e := range ents {
+			// One at a time, so the failure names the file for certain.
+			if err := b.opts.Mirror.Materialize(ctx, []mirror.Entry{e}, tmp); err != nil {
+				os.RemoveAll(tmp)
+				return fail(fmt.Sprintf("Source %s is missing from the mirror or does not match it", e.Name),
+					fmt.Sprintf("A rebuild on the production base takes its sources from the mirror only, and `%s` cannot be taken from it:\n\n```\n%v\n```\n\nNothing was built.", e.Name, err))
+			}
+		}
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return fail("Cannot prepare DISTDIR", err.Error())
+		}
+		if err := os.RemoveAll(dist); err != nil {
+			return fail("Cannot prepare DISTDIR", err.Error())
+		}
+		if err := os.Rename(tmp, dist); err != nil {
+			return fail("Cannot prepare DISTDIR", err.Error())
+		}
 	}
 	cfg := b.opts.Build
 	cfg.DistDir = dist

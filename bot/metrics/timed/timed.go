@@ -1,8 +1,9 @@
 // Package timed times the lifecycle's long steps for /metrics: decorators
-// of the ports the wiring hands the workflow (build.Runner, prflow.Core,
-// publish.Publisher). The workflow packages never import bot/, so the
-// timing is put around them from outside; it lives apart from bot/metrics
-// so what imports the registry (the intake) does not import the workflow.
+// of the ports the wiring hands the workflow (build.Runner,
+// pipeline.Remote, prflow.Core, publish.Publisher). The workflow packages
+// never import bot/, so the timing is put around them from outside; it
+// lives apart from bot/metrics so what imports the registry (the intake)
+// does not import the workflow.
 package timed
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/compatbot/compatbot/bot/metrics"
 	"github.com/compatbot/compatbot/workflow/build"
 	"github.com/compatbot/compatbot/workflow/deploy"
+	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/prflow"
 	"github.com/compatbot/compatbot/workflow/publish"
 )
@@ -40,8 +42,7 @@ type Runner struct {
 
 // NewRunner wraps r, registering its histogram on reg.
 func NewRunner(reg *metrics.Registry, r build.Runner) Runner {
-	return Runner{Runner: r, hist: reg.HistogramVec("compatbot_build_duration_seconds",
-		"Duration of the build command of a PR's set, by outcome (ok, failed, timeout, cancelled, error).", buildBuckets, "outcome")}
+	return Runner{Runner: r, hist: buildHist(reg)}
 }
 
 // Run implements build.Runner.
@@ -61,6 +62,48 @@ func (t Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	}
 	t.hist.With(o).Observe(time.Since(start).Seconds())
 	return res, err
+}
+
+func buildHist(reg *metrics.Registry) *metrics.HistogramVec {
+	return reg.HistogramVec("compatbot_build_duration_seconds",
+		"Duration of the build command of a PR's set, by outcome (ok, failed, timeout, cancelled, error).", buildBuckets, "outcome")
+}
+
+// Remote times the builds of a pipeline.Remote (a cluster) in the same
+// compatbot_build_duration_seconds{outcome}: the build command's time on
+// its node, as the node measured it, not the time the job waited in the
+// scheduler's queue. A run that never started its build (refused, or left
+// to its node by a shutdown) is not observed.
+type Remote struct {
+	pipeline.Remote
+	hist *metrics.HistogramVec
+}
+
+// NewRemote wraps r, registering its histogram on reg.
+func NewRemote(reg *metrics.Registry, r pipeline.Remote) Remote {
+	return Remote{Remote: r, hist: buildHist(reg)}
+}
+
+// Execute implements pipeline.Remote.
+func (t Remote) Execute(ctx context.Context, p pipeline.Params) (pipeline.Outcome, error) {
+	out, err := t.Remote.Execute(ctx, p)
+	res := out.Build
+	o := "ok"
+	switch {
+	case err != nil:
+		t.hist.With("error").Observe(0)
+		return out, err
+	case res.Duration == 0:
+		return out, err
+	case res.TimedOut:
+		o = "timeout"
+	case res.Cancelled:
+		o = "cancelled"
+	case !res.OK():
+		o = "failed"
+	}
+	t.hist.With(o).Observe(res.Duration.Seconds())
+	return out, err
 }
 
 // Core times deploys and rollbacks in

@@ -3,6 +3,7 @@ package timed
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/compatbot/compatbot/bot/metrics"
 	"github.com/compatbot/compatbot/sets"
 	"github.com/compatbot/compatbot/workflow/build"
+	"github.com/compatbot/compatbot/workflow/pipeline"
 	"github.com/compatbot/compatbot/workflow/publish"
 )
 
@@ -67,6 +69,48 @@ func TestTimedRunnerOutcomes(t *testing.T) {
 
 // A real local target: a publish and a failed rollback are timed under
 // the target's name.
+// outcomes is a pipeline.Remote that answers with the given outcomes in
+// turn: what a cluster reported, without the cluster.
+type outcomes struct {
+	outs []pipeline.Outcome
+	errs []error
+}
+
+func (o *outcomes) DataDir() string { return "/shared" }
+
+func (o *outcomes) Execute(ctx context.Context, p pipeline.Params) (pipeline.Outcome, error) {
+	out, err := o.outs[0], o.errs[0]
+	o.outs, o.errs = o.outs[1:], o.errs[1:]
+	return out, err
+}
+
+func TestTimedRemoteOutcomes(t *testing.T) {
+	reg := metrics.NewRegistry()
+	src := &outcomes{
+		outs: []pipeline.Outcome{
+			{Build: build.Result{Duration: 90 * time.Second}},
+			{Build: build.Result{Duration: time.Minute, ExitCode: 1}},
+			{Build: build.Result{Duration: 4 * time.Hour, TimedOut: true}},
+			{}, // left to its node by a shutdown: not a build duration
+			{},
+		},
+		errs: []error{nil, nil, nil, nil, errors.New("cannot submit")},
+	}
+	r := NewRemote(reg, src)
+	for range 5 {
+		r.Execute(context.Background(), pipeline.Params{})
+	}
+	if r.DataDir() != "/shared" {
+		t.Errorf("DataDir %q does not pass through", r.DataDir())
+	}
+	wantLines(t, exposition(t, reg),
+		`compatbot_build_duration_seconds_count{outcome="ok"} 1`,
+		`compatbot_build_duration_seconds_sum{outcome="ok"} 90`,
+		`compatbot_build_duration_seconds_count{outcome="failed"} 1`,
+		`compatbot_build_duration_seconds_count{outcome="timeout"} 1`,
+		`compatbot_build_duration_seconds_count{outcome="error"} 1`)
+}
+
 func TestTimedPublisher(t *testing.T) {
 	reg := metrics.NewRegistry()
 	p, err := publish.Open(publish.TargetConfig{Backend: "local", Repository: "test.example.org", BaseDir: t.TempDir()})
