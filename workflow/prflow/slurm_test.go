@@ -223,7 +223,7 @@ func TestSlurmBuildThroughTheBuilder(t *testing.T) {
 func (e *env) publishTest(tag string) string {
 	e.t.Helper()
 	ctx := context.Background()
-	tx, err := e.testPub.Transaction(ctx, "2026.06/compat/linux/x86_64")
+	tx, err := e.testPub.Transaction(ctx, "versions/2026.06/compat/linux/x86_64")
 	if err != nil {
 		e.t.Fatal(err)
 	}
