@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,46 +20,9 @@ import (
 // batch jobs re-execute this test binary in compatbot's job mode, as a
 // compute node runs compatbot. Missing binaries fail the tests.
 
-var (
-	clusterOnce sync.Once
-	cluster     *testslurm.Cluster
-	clusterErr  error
-	clusterDir  string
-)
+func TestMain(m *testing.M) { testslurm.Main(m, RunJobFile) }
 
-func TestMain(m *testing.M) {
-	if len(os.Args) == 4 && os.Args[1] == "build-job" && os.Args[2] == "--job" {
-		// As compatbot build-job: scancel's SIGTERM stops the build.
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		if err := RunJobFile(ctx, os.Args[3]); err != nil {
-			fmt.Fprintln(os.Stderr, "build-job:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	code := m.Run()
-	if cluster != nil {
-		cluster.Stop()
-	}
-	if clusterDir != "" {
-		os.RemoveAll(clusterDir)
-	}
-	os.Exit(code)
-}
-
-func slurmCluster(t testing.TB) *testslurm.Cluster {
-	t.Helper()
-	clusterOnce.Do(func() {
-		if clusterDir, clusterErr = os.MkdirTemp("", "compatbot-slurm-"); clusterErr == nil {
-			cluster, clusterErr = testslurm.Start(clusterDir)
-		}
-	})
-	if clusterErr != nil {
-		t.Fatal(clusterErr)
-	}
-	return cluster
-}
+func slurmCluster(t testing.TB) *testslurm.Cluster { return testslurm.Shared(t) }
 
 func slurmRunner(t testing.TB) *SlurmRunner {
 	c := slurmCluster(t)
@@ -98,7 +57,7 @@ func TestSlurmBuildRunsAsABatchJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !res.OK() {
-		t.Fatalf("result %+v\n%s", res, cluster.Log("slurmd"))
+		t.Fatalf("result %+v\n%s", res, slurmCluster(t).Log("slurmd"))
 	}
 	if log := readLog(t, res); !strings.Contains(log, "building eessi-2025.06-linux-"+HostArch()+" into "+j.Prefix) {
 		t.Errorf("the job's log lacks the build's output:\n%s", log)
@@ -106,7 +65,7 @@ func TestSlurmBuildRunsAsABatchJob(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(j.Prefix, "installed")); err != nil {
 		t.Errorf("the job did not install into the prefix: %v", err)
 	}
-	job := scontrol(t, cluster, jobID(t, j))
+	job := scontrol(t, slurmCluster(t), jobID(t, j))
 	for _, want := range []string{"JobName=" + SlurmJobName(j.Target, filepath.Base(j.WorkDir)), "Partition=zen4", "JobState=COMPLETED", "ExitCode=0:0"} {
 		if !strings.Contains(job, want) {
 			t.Errorf("the Slurm job lacks %q: %s", want, job)
@@ -124,7 +83,7 @@ func TestSlurmFailingJob(t *testing.T) {
 	if res.OK() || res.ExitCode != 3 || !strings.Contains(res.Tail, "unrecognized option") {
 		t.Errorf("failing job: %+v", res)
 	}
-	if job := scontrol(t, cluster, jobID(t, j)); !strings.Contains(job, "JobState=FAILED") {
+	if job := scontrol(t, slurmCluster(t), jobID(t, j)); !strings.Contains(job, "JobState=FAILED") {
 		t.Errorf("Slurm's view of the failed job: %s", job)
 	}
 }
@@ -151,7 +110,7 @@ func TestSlurmCancelOnNewPush(t *testing.T) {
 	if err != nil || !res.Cancelled {
 		t.Errorf("cancelled job: %+v, %v", res, err)
 	}
-	if job := scontrol(t, cluster, jobID(t, j)); !strings.Contains(job, "JobState=CANCELLED") {
+	if job := scontrol(t, slurmCluster(t), jobID(t, j)); !strings.Contains(job, "JobState=CANCELLED") {
 		t.Errorf("the Slurm job was not cancelled: %s", job)
 	}
 	if d := time.Since(t0); d > 30*time.Second {
@@ -178,7 +137,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited 30 s for %s; slurmctld.log:\n%s", what, cluster.Log("slurmctld"))
+			t.Fatalf("waited 30 s for %s; slurmctld.log:\n%s", what, slurmCluster(t).Log("slurmctld"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -189,7 +148,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func jobsNamed(t testing.TB, name string) []string {
 	t.Helper()
 	cmd := exec.Command("squeue", "-h", "-t", "all", "-n", name, "-o", "%i")
-	cmd.Env = append(os.Environ(), cluster.Env...)
+	cmd.Env = append(os.Environ(), slurmCluster(t).Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("squeue: %v: %s", err, out)
@@ -215,7 +174,7 @@ func TestSlurmLogStreams(t *testing.T) {
 	if b, _ := os.ReadFile(j.LogPath); strings.Contains(string(b), "emerged") {
 		t.Fatalf("the log has the end of a build that is held:\n%s", b)
 	}
-	if st := scontrol(t, cluster, jobID(t, j)); !strings.Contains(st, "JobState=RUNNING") {
+	if st := scontrol(t, slurmCluster(t), jobID(t, j)); !strings.Contains(st, "JobState=RUNNING") {
 		t.Errorf("the log grew but the job is not running: %s", st)
 	}
 	os.Remove(hold)

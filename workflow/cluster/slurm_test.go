@@ -9,14 +9,11 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,46 +25,9 @@ import (
 	"github.com/compatbot/compatbot/workflow/report"
 )
 
-var (
-	clusterOnce sync.Once
-	cluster     *testslurm.Cluster
-	clusterErr  error
-	clusterDir  string
-)
+func TestMain(m *testing.M) { testslurm.Main(m, RunJobFile) }
 
-func TestMain(m *testing.M) {
-	if len(os.Args) == 4 && os.Args[1] == "build-job" && os.Args[2] == "--job" {
-		// As compatbot build-job: scancel's SIGTERM stops the build.
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		if err := RunJobFile(ctx, os.Args[3]); err != nil {
-			fmt.Fprintln(os.Stderr, "build-job:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	code := m.Run()
-	if cluster != nil {
-		cluster.Stop()
-	}
-	if clusterDir != "" {
-		os.RemoveAll(clusterDir)
-	}
-	os.Exit(code)
-}
-
-func slurmCluster(t testing.TB) *testslurm.Cluster {
-	t.Helper()
-	clusterOnce.Do(func() {
-		if clusterDir, clusterErr = os.MkdirTemp("", "compatbot-slurm-"); clusterErr == nil {
-			cluster, clusterErr = testslurm.Start(clusterDir)
-		}
-	})
-	if clusterErr != nil {
-		t.Fatal(clusterErr)
-	}
-	return cluster
-}
+func slurmCluster(t testing.TB) *testslurm.Cluster { return testslurm.Shared(t) }
 
 var target = sets.Target{Version: "2026.06", OS: "linux", Arch: build.HostArch()}
 
@@ -168,7 +128,7 @@ func TestSlurmPipelineRunsOnTheNode(t *testing.T) {
 	}
 	c := out.Check
 	if c.Conclusion != report.Success || c.Name != pipeline.CheckName(target) {
-		t.Fatalf("%s %s: %s\n%s\n%s\nslurmd.log:\n%s", c.Name, c.Conclusion, c.Title, c.Summary, c.Text, cluster.Log("slurmd"))
+		t.Fatalf("%s %s: %s\n%s\n%s\nslurmd.log:\n%s", c.Name, c.Conclusion, c.Title, c.Summary, c.Text, slurmCluster(t).Log("slurmd"))
 	}
 	id := readFile(t, filepath.Join(w.runDir(), "slurm", "jobid"))
 	for _, want := range []string{"revision `none`", "| app-arch/zstd | added |", "Built by Slurm job " + id + " on "} {
@@ -250,7 +210,7 @@ func readFile(t testing.TB, p string) string {
 func scontrol(t testing.TB, id string) string {
 	t.Helper()
 	cmd := exec.Command("scontrol", "-o", "show", "job", id)
-	cmd.Env = append(os.Environ(), cluster.Env...)
+	cmd.Env = append(os.Environ(), slurmCluster(t).Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("scontrol: %v: %s", err, out)

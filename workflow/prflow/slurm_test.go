@@ -13,11 +13,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,46 +27,13 @@ import (
 	"github.com/compatbot/compatbot/workflow/report"
 )
 
-var (
-	slurmOnce sync.Once
-	slurmC    *testslurm.Cluster
-	slurmErr  error
-	slurmDir  string
-)
-
-func TestMain(m *testing.M) {
-	if len(os.Args) == 4 && os.Args[1] == "build-job" && os.Args[2] == "--job" {
-		// As compatbot build-job: scancel's SIGTERM stops the build.
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		if err := cluster.RunJobFile(ctx, os.Args[3]); err != nil {
-			fmt.Fprintln(os.Stderr, "build-job:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	code := m.Run()
-	if slurmC != nil {
-		slurmC.Stop()
-	}
-	if slurmDir != "" {
-		os.RemoveAll(slurmDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testslurm.Main(m, cluster.RunJobFile) }
 
 // slurmBuilder is e's Builder with x86_64 built through the test cluster,
 // its runs on e's shared storage.
 func (e *env) slurmBuilder() *Builder {
 	e.t.Helper()
-	slurmOnce.Do(func() {
-		if slurmDir, slurmErr = os.MkdirTemp("", "compatbot-slurm-"); slurmErr == nil {
-			slurmC, slurmErr = testslurm.Start(slurmDir)
-		}
-	})
-	if slurmErr != nil {
-		e.t.Fatal(slurmErr)
-	}
+	slurmC := testslurm.Shared(e.t)
 	root := filepath.Dir(e.dataDir)
 	remote := &cluster.Slurm{
 		Slurm:     build.Slurm{JobArgv: []string{os.Args[0], "build-job"}, Partition: "zen4", Env: slurmC.Env, Poll: 50 * time.Millisecond},
@@ -99,7 +63,7 @@ func (e *env) waitBuilding(sha string) checkRun {
 		return false
 	})
 	if !ok {
-		e.t.Fatalf("the run of %s never said its job was building: %+v\nslurmctld.log:\n%s", sha[:7], last, slurmC.Log("slurmctld"))
+		e.t.Fatalf("the run of %s never said its job was building: %+v\nslurmctld.log:\n%s", sha[:7], last, testslurm.Shared(e.t).Log("slurmctld"))
 	}
 	return last
 }
@@ -128,7 +92,7 @@ func (e *env) runID(sha string) string {
 func slurmJobs(t *testing.T, sha string) map[string]string {
 	t.Helper()
 	cmd := exec.Command("squeue", "-h", "-t", "all", "-n", build.SlurmJobName(x86_2026, sha), "-o", "%i %T")
-	cmd.Env = append(os.Environ(), slurmC.Env...)
+	cmd.Env = append(os.Environ(), testslurm.Shared(t).Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("squeue: %v: %s", err, out)
