@@ -49,19 +49,24 @@ func NewRunner(reg *metrics.Registry, r build.Runner) Runner {
 func (t Runner) Run(ctx context.Context, job build.Job) (build.Result, error) {
 	start := time.Now()
 	res, err := t.Runner.Run(ctx, job)
-	o := "ok"
+	t.hist.With(buildOutcome(res, err)).Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+// buildOutcome is the outcome label of a build: ok, failed (non-zero
+// exit), timeout, cancelled or error (could not run).
+func buildOutcome(res build.Result, err error) string {
 	switch {
 	case err != nil:
-		o = "error"
+		return "error"
 	case res.TimedOut:
-		o = "timeout"
+		return "timeout"
 	case res.Cancelled:
-		o = "cancelled"
+		return "cancelled"
 	case !res.OK():
-		o = "failed"
+		return "failed"
 	}
-	t.hist.With(o).Observe(time.Since(start).Seconds())
-	return res, err
+	return "ok"
 }
 
 func buildHist(reg *metrics.Registry) *metrics.HistogramVec {
@@ -87,22 +92,12 @@ func NewRemote(reg *metrics.Registry, r pipeline.Remote) Remote {
 // Execute implements pipeline.Remote.
 func (t Remote) Execute(ctx context.Context, p pipeline.Params) (pipeline.Outcome, error) {
 	out, err := t.Remote.Execute(ctx, p)
-	res := out.Build
-	o := "ok"
 	switch {
 	case err != nil:
 		t.hist.With("error").Observe(0)
-		return out, err
-	case res.Duration == 0:
-		return out, err
-	case res.TimedOut:
-		o = "timeout"
-	case res.Cancelled:
-		o = "cancelled"
-	case !res.OK():
-		o = "failed"
+	case out.Build.Duration != 0: // 0: the build never started
+		t.hist.With(buildOutcome(out.Build, nil)).Observe(out.Build.Duration.Seconds())
 	}
-	t.hist.With(o).Observe(res.Duration.Seconds())
 	return out, err
 }
 
