@@ -248,7 +248,7 @@ func checkCycle(ctx context.Context, example bool, dataDir, repo, base string, e
 			return 2
 		}
 		cfg.Build.Portage, cfg.Build.Command, cfg.Portage = rp, nil, real
-		cfg.Installer = fmt.Sprintf("Installer: **real Portage**, Gentoo's emerge from `%s` (%s, run uninstalled), on the ebuild repository `%s` (%s), sources through compatbot's mirror from %s, EPREFIX `%s`.",
+		cfg.Installer = fmt.Sprintf("Installer: **real Portage**, Gentoo's emerge from `%s` (%s, run uninstalled), on the ebuild repository `%s` (%s), sources through compatbot's mirror from %s, EPREFIX `%s` (per target).",
 			filepath.Base(rp.Config.Release.Dir), real.Portage, rp.Config.Repos[0].Name, rp.Config.Repos[0].Dir, real.Distfiles, rp.eprefix())
 	}
 	fmt.Fprintf(stdout, "# compatbot check: PR #%d of %s, the whole cycle on this machine\n\n", cfg.PR, cfg.RepoName)
